@@ -1,0 +1,28 @@
+//! The portable core of viogpudo: everything the driver says to a virtio-gpu device, and
+//! everything it computes about pixels and modes, without any Windows dependency.
+//!
+//! The same code runs in the Windows kernel (through the `nt` platform of the driver), in a
+//! Linux test process against an independent virtio device, and in a small QEMU guest against
+//! QEMU's own virtio-gpu. The platform reaches this crate only through the two traits in
+//! [`hal`]: DMA memory and register access. Every value read back from the device is treated
+//! as untrusted input and bounded before use; no code path reachable from device input panics.
+#![no_std]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+extern crate alloc;
+
+pub mod blit;
+pub mod command;
+pub mod cursor;
+pub mod edid;
+pub mod error;
+pub mod framebuffer;
+pub mod hal;
+pub mod modes;
+pub mod protocol;
+pub mod resource_id;
+pub mod transfer_plan;
+pub mod transport;
+pub mod virtqueue;
+
+pub use error::{Error, Result};
