@@ -1,2 +1,2 @@
 //! Benchmark of the present path (filled in with the blit work).
-fn main(){}
+fn main() {}

@@ -7,7 +7,10 @@
 //! [`hal`]: DMA memory and register access. Every value read back from the device is treated
 //! as untrusted input and bounded before use; no code path reachable from device input panics.
 #![no_std]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 extern crate alloc;
 
