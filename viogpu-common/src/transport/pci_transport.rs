@@ -270,14 +270,18 @@ impl<R: RegisterAccess> VirtioPciTransport<R> {
     /// Programs queue `q` with the rings in `config` and enables it. Must run between
     /// FEATURES_OK and DRIVER_OK.
     ///
-    /// Checks before writing anything: the size is a power of two no larger than the
-    /// device's maximum and the ring addresses are aligned ([`Error::InvalidArgument`]); the
+    /// Checks before writing anything: the queue was not set up already since the last reset,
+    /// the size is a power of two no larger than the device's maximum and the ring addresses
+    /// are aligned ([`Error::InvalidArgument`]); the
     /// queue is not already enabled ([`Error::Malformed`]); its doorbell lies inside the
     /// notify region ([`Error::BadCapability`]).
     pub fn setup_queue(&mut self, q: u16, config: &QueueConfig) -> Result<QueueSetup> {
         if !self.status.contains(DeviceStatus::FEATURES_OK)
             || self.status.contains(DeviceStatus::DRIVER_OK)
         {
+            return Err(Error::InvalidArgument);
+        }
+        if self.queue_notify_offset(q).is_some() {
             return Err(Error::InvalidArgument);
         }
         let max = self.queue_max_size(q)?;
@@ -360,8 +364,8 @@ impl<R: RegisterAccess> VirtioPciTransport<R> {
     }
 }
 
-/// Writes a 64-bit register as two 32-bit halves, low first (the spec allows 32-bit
-/// accesses only for these fields on some devices).
+/// Writes a 64-bit register as two 32-bit halves, low first: a device need not accept 64-bit
+/// accesses (virtio 1.x, 4.1.3.1).
 fn write_u64<R: RegisterAccess>(regs: &R, offset: usize, value: u64) {
     regs.write_u32(offset, value as u32);
     regs.write_u32(offset + 4, (value >> 32) as u32);

@@ -716,6 +716,8 @@ fn setup_queue_checks_arguments() {
     assert_eq!(t.setup_queue(0, &unaligned), Err(Error::InvalidArgument));
     assert_eq!(t.setup_queue(2, &controlq(64)), Err(Error::InvalidArgument));
     assert_eq!(dev.0.lock().queues[0].enable, 0);
+    t.setup_queue(0, &controlq(64)).unwrap();
+    assert_eq!(t.setup_queue(0, &controlq(64)), Err(Error::InvalidArgument));
 }
 
 #[test]
