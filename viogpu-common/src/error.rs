@@ -66,6 +66,8 @@ pub enum Error {
     DeviceNeedsReset,
     /// A required virtio PCI capability is missing or malformed.
     BadCapability,
+    /// The device does not offer this virtqueue (it reports queue size 0).
+    QueueUnavailable(u16),
     /// A device-provided table (EDID, display info) is malformed.
     Malformed(&'static str),
 }
@@ -85,6 +87,7 @@ impl Error {
                 | Error::FeaturesRejected
                 | Error::DeviceNeedsReset
                 | Error::BadCapability
+                | Error::QueueUnavailable(_)
                 | Error::Malformed(_)
         )
     }
@@ -114,6 +117,7 @@ impl fmt::Display for Error {
             Error::FeaturesRejected => f.write_str("device rejected the negotiated features"),
             Error::DeviceNeedsReset => f.write_str("device needs reset"),
             Error::BadCapability => f.write_str("missing or malformed virtio PCI capability"),
+            Error::QueueUnavailable(q) => write!(f, "device does not offer virtqueue {q}"),
             Error::Malformed(what) => write!(f, "malformed device data: {what}"),
         }
     }

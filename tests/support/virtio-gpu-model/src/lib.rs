@@ -1,1 +1,12 @@
-//! Test support (to be written).
+//! Test support: an emulated virtio-gpu PCI device over rust-vmm's `virtio-queue` and
+//! `vm-memory`, so the driver's transport and queues run against a device end written by
+//! someone else.
+//!
+//! [`pci`] is the PCI function and virtio transport shell (config space, BAR registers,
+//! queue objects, interrupts); GPU command processing plugs in through [`QueueHandler`].
+
+pub mod pci;
+
+pub use pci::{
+    BarWindow, Interrupt, ModelConfig, PciConfigSpace, QueueHandler, VirtioGpuPci, EVENT_DISPLAY,
+};
