@@ -1,6 +1,5 @@
 //! Example-based tests: layout, posting, notification rules, validation of used entries.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::super::layout::RingLayout;
@@ -422,7 +421,7 @@ fn reset_returns_every_chain_in_flight() {
     let id = q
         .add(
             &segs(0x1000, 1, 8),
-            &vec![Segment {
+            &[Segment {
                 addr: 0x2000,
                 len: 4,
             }],
