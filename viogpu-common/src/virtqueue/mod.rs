@@ -18,6 +18,13 @@
 //! [`SplitQueue::new`]; after `new` nothing allocates, except [`SplitQueue::reset`] which
 //! returns a vector. With `VIRTIO_F_EVENT_IDX` notifications and interrupts are suppressed by
 //! event indices, otherwise by the ring flags.
+//!
+//! Ring fields are accessed with single volatile loads and stores (the `ring` module);
+//! ordering against the device comes from `core::sync::atomic::fence`, which emits the
+//! hardware barrier each target needs (nothing extra on x86 for Release/Acquire, `dmb` on
+//! arm64): Release before the avail.idx store that publishes, Acquire after the used.idx load
+//! that announces completions, SeqCst where a store must be visible before a following load
+//! of the device's suppression state (see [`SplitQueue::publish`]).
 
 mod indirect;
 pub mod layout;
@@ -74,6 +81,9 @@ pub struct UsedElem {
 }
 
 /// A split virtqueue, driver side.
+///
+/// Dropping it frees the rings and indirect tables: drop it only after the device was reset
+/// (or the queue disabled), like any buffer the device may still access.
 pub struct SplitQueue<H: Hal> {
     ring: RingMemory<H>,
     indirect: Option<IndirectPool<H>>,
@@ -367,7 +377,9 @@ impl<H: Hal> SplitQueue<H> {
 
     /// After the device was reset: forgets every chain in flight, rebuilds the free list,
     /// zeroes the rings (interrupts enabled again) and returns the ids that were in flight,
-    /// whose buffers the owner may now free. This is the one call that allocates.
+    /// whose buffers the owner may now free. This is the one call that allocates; if even
+    /// that small allocation fails the list comes back empty and the owner's buffers leak
+    /// (never freed while in use).
     pub fn reset(&mut self) -> Vec<u16> {
         let mut ids = Vec::new();
         if ids

@@ -159,3 +159,50 @@ unsafe impl Hal for GuestMemoryHal {
         books.free.insert(start, len);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vm_memory::Bytes;
+
+    #[test]
+    fn allocations_are_zeroed_disjoint_and_counted() {
+        let hal = GuestMemoryHal::new(0x10_0000, 16 * PAGE_SIZE).unwrap();
+        let a = hal.dma_alloc(1).unwrap();
+        let b = hal.dma_alloc(PAGE_SIZE + 1).unwrap();
+        assert_eq!((a.phys, a.len), (0x10_0000, PAGE_SIZE));
+        assert_eq!((b.phys, b.len), (0x10_1000, 2 * PAGE_SIZE));
+        assert_eq!(hal.allocated_bytes(), 3 * PAGE_SIZE);
+        assert_eq!(hal.live_regions(), 2);
+        // The CPU pointer and the guest address name the same bytes.
+        // SAFETY: inside region b, which we own.
+        unsafe { b.virt.as_ptr().add(5).write(0xAB) };
+        let byte: u8 = hal.memory().read_obj(GuestAddress(b.phys + 5)).unwrap();
+        assert_eq!(byte, 0xAB);
+        // SAFETY: allocated above, freed once.
+        unsafe { hal.dma_free(b) };
+        let c = hal.dma_alloc(PAGE_SIZE).unwrap();
+        assert_eq!(c.phys, 0x10_1000, "first fit reuses the freed range");
+        // SAFETY: c is valid for PAGE_SIZE bytes.
+        assert_eq!(unsafe { c.virt.as_ptr().add(5).read() }, 0, "zeroed again");
+        // SAFETY: allocated above, freed once each.
+        unsafe {
+            hal.dma_free(a);
+            hal.dma_free(c);
+        }
+        assert_eq!(hal.allocated_bytes(), 0);
+        // Fully coalesced: the whole RAM is one free range again.
+        let all = hal.dma_alloc(16 * PAGE_SIZE).unwrap();
+        assert!(hal.dma_alloc(1).is_none());
+        // SAFETY: allocated above.
+        unsafe { hal.dma_free(all) };
+        hal.fail_allocations_after(Some(1));
+        assert!(hal.dma_alloc(1).is_some_and(|r| {
+            // SAFETY: just allocated.
+            unsafe { hal.dma_free(r) };
+            true
+        }));
+        assert!(hal.dma_alloc(1).is_none(), "budget exhausted");
+    }
+}
