@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use alloc::format;
 use alloc::vec::Vec;
 
