@@ -1,0 +1,499 @@
+//! The virtio-gpu device as the driver talks to it: typed commands over the control and
+//! cursor queues, in a waiting mode for normal operation and a polled mode for the bugcheck
+//! screen.
+//!
+//! Waiting mode blocks on the platform's completion event (signalled by the interrupt path)
+//! with a timeout; a request that times out is abandoned, never freed (see [`crate::command`]).
+//! Polled mode spins on the used ring with a stall between checks: no interrupts, no
+//! allocation, usable when the OS is dying.
+//!
+//! Queue state is guarded by a spin lock taken with the platform's "raise" guard held: on
+//! Windows that raises IRQL to DISPATCH_LEVEL, so the completion DPC can never spin on a lock
+//! held by a thread it preempted on the same processor.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use alloc::vec::Vec;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::command::{Allocation, CommandQueue, Completions};
+use crate::hal::Hal;
+use crate::protocol::{
+    CommandType, CtrlHeader, CursorPos, GetEdid, MemEntry, Rect, ResourceAttachBacking,
+    ResourceCreate2d, ResourceDetachBacking, ResourceFlush, ResourceUnref, RespDisplayInfo,
+    RespEdid, ResponseType, SetScanout, TransferToHost2d, UpdateCursor,
+};
+use crate::{Error, Result};
+
+/// Index of the control queue.
+pub const CONTROL_QUEUE: u16 = 0;
+/// Index of the cursor queue.
+pub const CURSOR_QUEUE: u16 = 1;
+
+/// Default time a waiter gives the device before it abandons a request.
+pub const DEFAULT_TIMEOUT_US: u64 = 5_000_000;
+
+/// The kernel services the device layer needs from its platform.
+pub trait Platform: Send + Sync {
+    /// Held while a queue lock is held: raises IRQL to DISPATCH_LEVEL on Windows.
+    type RaiseGuard;
+    /// Enters the "no preemption by the completion path" state until the guard drops.
+    fn raise(&self) -> Self::RaiseGuard;
+    /// A monotonic clock in microseconds.
+    fn now_us(&self) -> u64;
+    /// Blocks until [`Platform::signal_completion`] is called or `timeout_us` passes; may
+    /// return early. Must only be called where blocking is allowed.
+    fn wait_for_completion(&self, timeout_us: u64);
+    /// Wakes waiters; called by the completion path.
+    fn signal_completion(&self);
+    /// Busy-waits about `us` microseconds (polled mode).
+    fn stall_us(&self, us: u32);
+}
+
+/// Tells the device that a queue has new requests (the transport's notify register).
+pub trait Notify: Send + Sync {
+    /// Writes the queue's notification register.
+    fn notify(&self, queue: u16);
+}
+
+/// How a command waits for its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitMode {
+    /// Block on the completion event (normal operation).
+    Wait,
+    /// Spin on the used ring, no allocation (bugcheck screen, high IRQL).
+    Polled,
+}
+
+/// Counters of what went wrong, readable at any time (for the debugger and tests).
+#[derive(Debug, Default)]
+pub struct DeviceStats {
+    /// Requests the device did not answer in time.
+    pub timeouts: AtomicU32,
+    /// Malformed used-ring entries.
+    pub device_faults: AtomicU32,
+    /// Error responses to fire-and-forget commands.
+    pub error_responses: AtomicU32,
+}
+
+/// The two queues of a virtio-gpu device and the commands sent over them.
+pub struct GpuDevice<H: Hal, P: Platform, N: Notify> {
+    platform: P,
+    notify: N,
+    control: spin::Mutex<CommandQueue<H>>,
+    cursor: spin::Mutex<CommandQueue<H>>,
+    timeout_us: AtomicU64,
+    /// Error counters.
+    pub stats: DeviceStats,
+}
+
+impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
+    /// Builds the device layer over two command queues already set up in the transport.
+    pub fn new(platform: P, notify: N, control: CommandQueue<H>, cursor: CommandQueue<H>) -> Self {
+        Self {
+            platform,
+            notify,
+            control: spin::Mutex::new(control),
+            cursor: spin::Mutex::new(cursor),
+            timeout_us: AtomicU64::new(DEFAULT_TIMEOUT_US),
+            stats: DeviceStats::default(),
+        }
+    }
+
+    /// The platform services.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// Changes how long waiters wait.
+    pub fn set_timeout_us(&self, us: u64) {
+        self.timeout_us.store(us, Ordering::Relaxed);
+    }
+
+    /// Runs `f` on a queue with the lock held (and the platform raised).
+    pub fn with_queue<R>(&self, queue: u16, f: impl FnOnce(&mut CommandQueue<H>) -> R) -> R {
+        let _raised = self.platform.raise();
+        let lock = if queue == CURSOR_QUEUE {
+            &self.cursor
+        } else {
+            &self.control
+        };
+        let mut guard = lock.lock();
+        f(&mut guard)
+    }
+
+    fn account(&self, c: Completions) {
+        if c.device_faults > 0 {
+            self.stats
+                .device_faults
+                .fetch_add(c.device_faults, Ordering::Relaxed);
+        }
+        if c.error_responses > 0 {
+            self.stats
+                .error_responses
+                .fetch_add(c.error_responses, Ordering::Relaxed);
+        }
+    }
+
+    /// The completion path (DPC, or anything that polls): reclaims and completes everything
+    /// both queues returned, then wakes waiters.
+    pub fn process_completions(&self) -> Completions {
+        let mut total = Completions::default();
+        for q in [CONTROL_QUEUE, CURSOR_QUEUE] {
+            let c = self.with_queue(q, |cq| cq.process_used());
+            self.account(c);
+            total.completed += c.completed;
+            total.reclaimed += c.reclaimed;
+            total.device_faults += c.device_faults;
+            total.error_responses += c.error_responses;
+        }
+        if total.completed > 0 || total.reclaimed > 0 {
+            self.platform.signal_completion();
+        }
+        total
+    }
+
+    /// After a device reset: every buffer comes back to the driver.
+    pub fn reset_queues(&self) {
+        for q in [CONTROL_QUEUE, CURSOR_QUEUE] {
+            self.with_queue(q, |cq| cq.reset_after_device_reset());
+        }
+        self.platform.signal_completion();
+    }
+
+    fn pause(&self, mode: WaitMode, remaining_us: u64) {
+        match mode {
+            WaitMode::Wait => self.platform.wait_for_completion(remaining_us.min(10_000)),
+            WaitMode::Polled => self.platform.stall_us(10),
+        }
+    }
+
+    fn deadline(&self) -> u64 {
+        self.platform
+            .now_us()
+            .saturating_add(self.timeout_us.load(Ordering::Relaxed))
+    }
+
+    /// Submits a request, waiting for ring space if the ring is full (never dropping it).
+    fn submit(
+        &self,
+        queue: u16,
+        parts: &[&[u8]],
+        response_len: usize,
+        mode: WaitMode,
+        deadline: u64,
+        publish: bool,
+    ) -> Result<crate::command::Ticket> {
+        let allocation = match mode {
+            WaitMode::Wait => Allocation::Allowed,
+            WaitMode::Polled => Allocation::Forbidden,
+        };
+        loop {
+            let result = self.with_queue(queue, |cq| {
+                let t = cq.submit(parts, response_len, allocation)?;
+                if publish && cq.publish() {
+                    self.notify.notify(queue);
+                }
+                Ok(t)
+            });
+            match result {
+                Err(Error::QueueFull) => {
+                    // Let the device see what is queued, take back what it finished, retry.
+                    self.with_queue(queue, |cq| {
+                        if cq.publish() {
+                            self.notify.notify(queue);
+                        }
+                    });
+                    let c = self.with_queue(queue, |cq| cq.process_used());
+                    self.account(c);
+                    let now = self.platform.now_us();
+                    if now >= deadline {
+                        return Err(Error::QueueFull);
+                    }
+                    if c.completed == 0 && c.reclaimed == 0 {
+                        self.pause(mode, deadline - now);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends one request and waits for its answer, which is copied into `response`.
+    /// Returns the number of bytes the device wrote.
+    pub fn call(
+        &self,
+        queue: u16,
+        parts: &[&[u8]],
+        response: &mut [u8],
+        mode: WaitMode,
+    ) -> Result<usize> {
+        let deadline = self.deadline();
+        let ticket = self.submit(queue, parts, response.len(), mode, deadline, true)?;
+        loop {
+            let (c, answer) = self.with_queue(queue, |cq| {
+                let c = cq.process_used();
+                (c, cq.take_response(ticket, response))
+            });
+            self.account(c);
+            if let Some(answer) = answer {
+                return answer;
+            }
+            let now = self.platform.now_us();
+            if now >= deadline {
+                self.with_queue(queue, |cq| cq.abandon(ticket));
+                self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Timeout);
+            }
+            self.pause(mode, deadline - now);
+        }
+    }
+
+    /// Sends a command and checks that the answer has type `expected` and is at least as long
+    /// as `Resp`.
+    pub fn command<Resp>(
+        &self,
+        queue: u16,
+        parts: &[&[u8]],
+        expected: ResponseType,
+        mode: WaitMode,
+    ) -> Result<Resp>
+    where
+        Resp: FromBytes + IntoBytes + KnownLayout + Immutable,
+    {
+        let mut resp = Resp::new_zeroed();
+        let written = self.call(queue, parts, resp.as_mut_bytes(), mode)?;
+        check_response(resp.as_bytes(), written, expected)?;
+        if written < core::mem::size_of::<Resp>() {
+            return Err(Error::ShortResponse);
+        }
+        Ok(resp)
+    }
+
+    fn nodata(&self, parts: &[&[u8]], mode: WaitMode) -> Result<()> {
+        self.command::<CtrlHeader>(CONTROL_QUEUE, parts, ResponseType::OK_NODATA, mode)
+            .map(|_| ())
+    }
+
+    /// Sends a batch of commands that nobody waits for (a present's transfers and flush),
+    /// with one notification at the end. Their buffers are reclaimed at completion; error
+    /// answers are counted in [`DeviceStats::error_responses`].
+    pub fn send_batch<'a>(
+        &self,
+        queue: u16,
+        requests: impl Iterator<Item = &'a [u8]>,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let deadline = self.deadline();
+        let response_len = core::mem::size_of::<CtrlHeader>();
+        let mut result = Ok(());
+        for request in requests {
+            match self.submit(queue, &[request], response_len, mode, deadline, false) {
+                Ok(ticket) => self.with_queue(queue, |cq| cq.abandon(ticket)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.with_queue(queue, |cq| {
+            if cq.publish() {
+                self.notify.notify(queue);
+            }
+        });
+        result
+    }
+
+    /// VIRTIO_GPU_CMD_GET_DISPLAY_INFO.
+    pub fn get_display_info(&self, mode: WaitMode) -> Result<RespDisplayInfo> {
+        let hdr = CtrlHeader::command(CommandType::GET_DISPLAY_INFO);
+        self.command(
+            CONTROL_QUEUE,
+            &[hdr.as_bytes()],
+            ResponseType::OK_DISPLAY_INFO,
+            mode,
+        )
+    }
+
+    /// VIRTIO_GPU_CMD_GET_EDID for one scanout.
+    pub fn get_edid(&self, scanout: u32, mode: WaitMode) -> Result<RespEdid> {
+        let req = GetEdid {
+            hdr: CtrlHeader::command(CommandType::GET_EDID),
+            scanout,
+            padding: 0,
+        };
+        self.command(CONTROL_QUEUE, &[req.as_bytes()], ResponseType::OK_EDID, mode)
+    }
+
+    /// VIRTIO_GPU_CMD_RESOURCE_CREATE_2D.
+    pub fn resource_create_2d(
+        &self,
+        resource_id: u32,
+        format: crate::protocol::Format,
+        width: u32,
+        height: u32,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let req = ResourceCreate2d {
+            hdr: CtrlHeader::command(CommandType::RESOURCE_CREATE_2D),
+            resource_id,
+            format: format.0,
+            width,
+            height,
+        };
+        self.nodata(&[req.as_bytes()], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_RESOURCE_UNREF.
+    pub fn resource_unref(&self, resource_id: u32, mode: WaitMode) -> Result<()> {
+        let req = ResourceUnref {
+            hdr: CtrlHeader::command(CommandType::RESOURCE_UNREF),
+            resource_id,
+            padding: 0,
+        };
+        self.nodata(&[req.as_bytes()], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING with the given (address, length) entries.
+    pub fn attach_backing(
+        &self,
+        resource_id: u32,
+        entries: impl ExactSizeIterator<Item = (u64, u32)>,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let nr_entries = u32::try_from(entries.len()).map_err(|_| Error::InvalidArgument)?;
+        let req = ResourceAttachBacking {
+            hdr: CtrlHeader::command(CommandType::RESOURCE_ATTACH_BACKING),
+            resource_id,
+            nr_entries,
+        };
+        let mut list: Vec<u8> = Vec::new();
+        list.try_reserve_exact(entries.len() * core::mem::size_of::<MemEntry>())
+            .map_err(|_| Error::NoMemory)?;
+        for (addr, length) in entries {
+            let e = MemEntry {
+                addr,
+                length,
+                padding: 0,
+            };
+            list.extend_from_slice(e.as_bytes());
+        }
+        self.nodata(&[req.as_bytes(), &list], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING. When this returns Ok, the host no longer
+    /// touches the backing memory.
+    pub fn detach_backing(&self, resource_id: u32, mode: WaitMode) -> Result<()> {
+        let req = ResourceDetachBacking {
+            hdr: CtrlHeader::command(CommandType::RESOURCE_DETACH_BACKING),
+            resource_id,
+            padding: 0,
+        };
+        self.nodata(&[req.as_bytes()], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_SET_SCANOUT (resource 0 disables the scanout).
+    pub fn set_scanout(
+        &self,
+        scanout_id: u32,
+        resource_id: u32,
+        r: Rect,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let req = SetScanout {
+            hdr: CtrlHeader::command(CommandType::SET_SCANOUT),
+            r,
+            scanout_id,
+            resource_id,
+        };
+        self.nodata(&[req.as_bytes()], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D, waited for.
+    pub fn transfer_to_host_2d(
+        &self,
+        resource_id: u32,
+        r: Rect,
+        offset: u64,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let req = transfer_request(resource_id, r, offset);
+        self.nodata(&[req.as_bytes()], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_RESOURCE_FLUSH, waited for.
+    pub fn resource_flush(&self, resource_id: u32, r: Rect, mode: WaitMode) -> Result<()> {
+        let req = flush_request(resource_id, r);
+        self.nodata(&[req.as_bytes()], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_UPDATE_CURSOR (resource 0 hides the cursor), fire and forget.
+    pub fn update_cursor(
+        &self,
+        pos: CursorPos,
+        resource_id: u32,
+        hot_x: u32,
+        hot_y: u32,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let req = UpdateCursor {
+            hdr: CtrlHeader::command(CommandType::UPDATE_CURSOR),
+            pos,
+            resource_id,
+            hot_x,
+            hot_y,
+            padding: 0,
+        };
+        self.send_batch(CURSOR_QUEUE, core::iter::once(req.as_bytes()), mode)
+    }
+
+    /// VIRTIO_GPU_CMD_MOVE_CURSOR, fire and forget.
+    pub fn move_cursor(&self, pos: CursorPos, mode: WaitMode) -> Result<()> {
+        let req = UpdateCursor {
+            hdr: CtrlHeader::command(CommandType::MOVE_CURSOR),
+            pos,
+            resource_id: 0,
+            hot_x: 0,
+            hot_y: 0,
+            padding: 0,
+        };
+        self.send_batch(CURSOR_QUEUE, core::iter::once(req.as_bytes()), mode)
+    }
+}
+
+/// A TRANSFER_TO_HOST_2D request.
+pub fn transfer_request(resource_id: u32, r: Rect, offset: u64) -> TransferToHost2d {
+    TransferToHost2d {
+        hdr: CtrlHeader::command(CommandType::TRANSFER_TO_HOST_2D),
+        r,
+        offset,
+        resource_id,
+        padding: 0,
+    }
+}
+
+/// A RESOURCE_FLUSH request.
+pub fn flush_request(resource_id: u32, r: Rect) -> ResourceFlush {
+    ResourceFlush {
+        hdr: CtrlHeader::command(CommandType::RESOURCE_FLUSH),
+        r,
+        resource_id,
+        padding: 0,
+    }
+}
+
+/// Checks the header of an answer: long enough, not an error, the expected type.
+pub fn check_response(bytes: &[u8], written: usize, expected: ResponseType) -> Result<()> {
+    let (hdr, _) = CtrlHeader::read_from_prefix(bytes).map_err(|_| Error::ShortResponse)?;
+    if written < core::mem::size_of::<CtrlHeader>() {
+        return Err(Error::ShortResponse);
+    }
+    let ty = ResponseType(hdr.ty);
+    if ty == expected {
+        Ok(())
+    } else if ty.is_error() {
+        Err(Error::DeviceError(hdr.ty))
+    } else {
+        Err(Error::UnexpectedResponse(hdr.ty))
+    }
+}

@@ -1,0 +1,260 @@
+//! One display head: the host resource it shows, the guest memory behind it, and the
+//! mode-change protocol.
+//!
+//! A mode change builds the new framebuffer completely (id, guest memory, host resource,
+//! backing attached, contents transferred) and points the scanout at it *before* it takes the
+//! old one down. Only then is the old resource detached and unreferenced, synchronously, and
+//! its memory freed. If any step of the new mode fails, everything built so far is undone in
+//! reverse order and the old mode stays on screen; nothing leaks on the guest or the host.
+//!
+//! The C++ driver lost the display after a large mode and then a smaller one because it reused
+//! memory while an asynchronous detach was still pending, and reused a resource id at once.
+//! Here the detach is waited for; if the device does not confirm it, the old framebuffer is
+//! *retired*, not freed: its memory is kept until the device is reset.
+
+use alloc::vec::Vec;
+
+use crate::framebuffer::{AllocPolicy, FramebufferBacking};
+use crate::gpu::{GpuDevice, Notify, Platform, WaitMode};
+use crate::hal::Hal;
+use crate::protocol::{Format, Rect};
+use crate::resource_id::ResourceIdAllocator;
+use crate::{Error, Result};
+
+/// The pixel format of every framebuffer: 32-bit BGRX, what Windows' display-only desktop uses.
+pub const FRAMEBUFFER_FORMAT: Format = Format::B8G8R8X8_UNORM;
+
+/// A host resource with its guest backing.
+pub struct Framebuffer<H: Hal> {
+    resource_id: u32,
+    backing: FramebufferBacking<H>,
+}
+
+impl<H: Hal> Framebuffer<H> {
+    /// The host resource id.
+    pub fn resource_id(&self) -> u32 {
+        self.resource_id
+    }
+
+    /// The guest memory (CPU side).
+    pub fn backing(&self) -> &FramebufferBacking<H> {
+        &self.backing
+    }
+
+    /// The guest memory, writable.
+    pub fn backing_mut(&mut self) -> &mut FramebufferBacking<H> {
+        &mut self.backing
+    }
+
+    /// The whole framebuffer as a virtio-gpu rectangle.
+    pub fn full_rect(&self) -> Rect {
+        Rect {
+            x: 0,
+            y: 0,
+            width: self.backing.width(),
+            height: self.backing.height(),
+        }
+    }
+}
+
+/// One scanout (display head) of the device.
+pub struct Scanout<H: Hal> {
+    index: u32,
+    current: Option<Framebuffer<H>>,
+    /// Framebuffers whose detach the device never confirmed: their memory may still be read by
+    /// the host, so it is kept until the device is reset.
+    retired: Vec<Framebuffer<H>>,
+}
+
+/// Which step of bringing up a framebuffer was reached, to undo exactly those.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Built {
+    Nothing,
+    Created,
+    Attached,
+}
+
+impl<H: Hal> Scanout<H> {
+    /// A scanout that shows nothing yet.
+    pub const fn new(index: u32) -> Self {
+        Self {
+            index,
+            current: None,
+            retired: Vec::new(),
+        }
+    }
+
+    /// The scanout index on the device.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The framebuffer on screen, if any.
+    pub fn current(&self) -> Option<&Framebuffer<H>> {
+        self.current.as_ref()
+    }
+
+    /// The framebuffer on screen, writable.
+    pub fn current_mut(&mut self) -> Option<&mut Framebuffer<H>> {
+        self.current.as_mut()
+    }
+
+    /// The mode on screen.
+    pub fn mode(&self) -> Option<(u32, u32)> {
+        self.current
+            .as_ref()
+            .map(|fb| (fb.backing.width(), fb.backing.height()))
+    }
+
+    /// Framebuffers kept because the device did not confirm their detach.
+    pub fn retired_count(&self) -> usize {
+        self.retired.len()
+    }
+
+    /// Switches to a `width` x `height` framebuffer filled with `fill` (BGRX). On error the
+    /// previous mode is still displayed and nothing was leaked.
+    pub fn set_mode<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        hal: &H,
+        ids: &mut ResourceIdAllocator,
+        width: u32,
+        height: u32,
+        fill: u32,
+        policy: &AllocPolicy,
+    ) -> Result<()> {
+        let fb = build_framebuffer(gpu, hal, ids, width, height, fill, policy)?;
+        let rect = fb.full_rect();
+        if let Err(e) = gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait) {
+            // The scanout may or may not have switched; put the old one back on screen
+            // before tearing the new one down.
+            if let Some(old) = &self.current {
+                let _ = gpu.set_scanout(
+                    self.index,
+                    old.resource_id,
+                    old.full_rect(),
+                    WaitMode::Wait,
+                );
+            }
+            self.teardown(gpu, ids, fb, Built::Attached);
+            return Err(e);
+        }
+        let _ = gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait);
+        if let Some(old) = self.current.replace(fb) {
+            self.teardown(gpu, ids, old, Built::Attached);
+        }
+        Ok(())
+    }
+
+    /// Turns the scanout off and frees its framebuffer.
+    pub fn disable<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+    ) -> Result<()> {
+        let zero = Rect {
+            x: 0,
+            y: 0,
+            width: 0,
+            height: 0,
+        };
+        gpu.set_scanout(self.index, 0, zero, WaitMode::Wait)?;
+        if let Some(old) = self.current.take() {
+            self.teardown(gpu, ids, old, Built::Attached);
+        }
+        Ok(())
+    }
+
+    /// After a device reset the host has forgotten every resource and holds no memory: drop
+    /// everything, including retired framebuffers, and release their ids.
+    pub fn forget_after_reset(&mut self, ids: &mut ResourceIdAllocator) {
+        for fb in self.current.take().into_iter().chain(self.retired.drain(..)) {
+            let _ = ids.free(fb.resource_id);
+        }
+    }
+
+    /// Takes a framebuffer down: detach (waited for), unref, free memory, free id. If the
+    /// detach is not confirmed, the memory is retired instead of freed.
+    fn teardown<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+        fb: Framebuffer<H>,
+        built: Built,
+    ) {
+        if let Err(fb) = undo(gpu, ids, fb, built) {
+            self.retired.push(fb);
+        }
+    }
+}
+
+/// Builds a complete framebuffer: id, memory, host resource, attached backing, contents sent
+/// to the host. Undoes everything on failure.
+fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    hal: &H,
+    ids: &mut ResourceIdAllocator,
+    width: u32,
+    height: u32,
+    fill: u32,
+    policy: &AllocPolicy,
+) -> Result<Framebuffer<H>> {
+    let resource_id = ids.alloc()?;
+    let backing = match FramebufferBacking::allocate(hal, width, height, policy) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = ids.free(resource_id);
+            return Err(e);
+        }
+    };
+    let mut fb = Framebuffer {
+        resource_id,
+        backing,
+    };
+    fb.backing.fill(fill);
+    let mut built = Built::Nothing;
+    let result = (|| {
+        gpu.resource_create_2d(resource_id, FRAMEBUFFER_FORMAT, width, height, WaitMode::Wait)?;
+        built = Built::Created;
+        gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
+        built = Built::Attached;
+        gpu.transfer_to_host_2d(resource_id, fb.full_rect(), 0, WaitMode::Wait)
+    })();
+    match result {
+        Ok(()) => Ok(fb),
+        Err(e) => {
+            // A framebuffer whose undo fails is leaked on purpose (its memory may be in use
+            // by the host); that only happens when the device has stopped answering.
+            if let Err(stuck) = undo(gpu, ids, fb, built) {
+                core::mem::forget(stuck);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Undoes the steps of `built` in reverse. Returns the framebuffer back if its memory cannot
+/// be freed safely (the device did not confirm the detach).
+fn undo<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    ids: &mut ResourceIdAllocator,
+    fb: Framebuffer<H>,
+    built: Built,
+) -> core::result::Result<(), Framebuffer<H>> {
+    if built >= Built::Attached {
+        match gpu.detach_backing(fb.resource_id, WaitMode::Wait) {
+            Ok(()) => {}
+            // The host answered: it no longer has (or never had) the backing.
+            Err(Error::DeviceError(_)) => {}
+            Err(_) => return Err(fb),
+        }
+    }
+    if built >= Built::Created {
+        // An unref that fails leaves a host resource without backing; its id is not reused
+        // before the allocator cycles, and a reset clears it.
+        let _ = gpu.resource_unref(fb.resource_id, WaitMode::Wait);
+    }
+    let _ = ids.free(fb.resource_id);
+    drop(fb);
+    Ok(())
+}

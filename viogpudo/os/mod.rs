@@ -1,0 +1,77 @@
+//! The kernel services the driver needs, behind one small interface with two backends.
+//!
+//! - `nt` (Windows only): pool and contiguous memory, IRQL, events, time, debug print and the
+//!   registry, from wdk-sys. It is the only code the Linux machines cannot build, so it stays
+//!   thin: each function is a direct call of one kernel routine.
+//! - `hosted` (everything else): the same services over std, for the dxgkrnl simulator in the
+//!   Linux tests and for the QEMU guest runner. Device memory and registers come from a
+//!   [`hosted::HostEnvironment`] that the test or runner installs before it loads the driver.
+//!
+//! The rest of the driver sees only the names re-exported here: [`Dma`] (the `Hal` of the
+//! core crate), [`Mmio`] (a mapped register window), [`OsPlatform`] (waiting, time, IRQL) and
+//! the `trace!` macro.
+
+#[cfg(not(windows))]
+pub mod hosted;
+#[cfg(not(windows))]
+pub use hosted::{registry_dword, trace_str, Dma, Mmio, OsPlatform};
+
+#[cfg(windows)]
+pub mod nt;
+#[cfg(windows)]
+pub use nt::{registry_dword, trace_str, Dma, Mmio, OsPlatform};
+
+/// Writes one line of driver trace output (DbgPrint on Windows, the environment's log here).
+#[macro_export]
+macro_rules! trace {
+    ($($arg:tt)*) => {{
+        let mut line = $crate::os::TraceLine::new();
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!($($arg)*));
+        $crate::os::trace_str(line.as_str());
+    }};
+}
+
+/// A fixed-size line buffer so tracing never allocates (it runs at any IRQL).
+pub struct TraceLine {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl TraceLine {
+    /// An empty line that starts with the driver's prefix.
+    pub fn new() -> Self {
+        let mut line = Self {
+            buf: [0; 256],
+            len: 0,
+        };
+        let _ = core::fmt::Write::write_str(&mut line, "viogpudo: ");
+        line
+    }
+
+    /// The text written so far (truncated at a character boundary when full).
+    pub fn as_str(&self) -> &str {
+        let bytes = self.buf.get(..self.len).unwrap_or(&[]);
+        match core::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => core::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or(""),
+        }
+    }
+}
+
+impl Default for TraceLine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Write for TraceLine {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len().saturating_sub(self.len);
+        let n = s.len().min(room);
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + n) {
+            dst.copy_from_slice(s.as_bytes().get(..n).unwrap_or(&[]));
+            self.len += n;
+        }
+        Ok(())
+    }
+}
