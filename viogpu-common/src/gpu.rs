@@ -14,14 +14,14 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use alloc::vec::Vec;
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::IntoBytes;
 
 use crate::command::{Allocation, CommandQueue, Completions};
 use crate::hal::Hal;
 use crate::protocol::{
-    CommandType, CtrlHeader, CursorPos, GetEdid, MemEntry, Rect, ResourceAttachBacking,
-    ResourceCreate2d, ResourceDetachBacking, ResourceFlush, ResourceUnref, RespDisplayInfo,
-    RespEdid, ResponseType, SetScanout, TransferToHost2d, UpdateCursor,
+    parse_response, CommandType, CtrlHeader, CursorPos, GetEdid, MemEntry, Rect,
+    ResourceAttachBacking, ResourceCreate2d, ResourceDetachBacking, ResourceFlush, ResourceUnref,
+    RespDisplayInfo, RespEdid, Response, SetScanout, TransferToHost2d, UpdateCursor,
 };
 use crate::{Error, Result};
 
@@ -78,6 +78,7 @@ pub struct DeviceStats {
 
 /// The two queues of a virtio-gpu device and the commands sent over them.
 pub struct GpuDevice<H: Hal, P: Platform, N: Notify> {
+    hal: H,
     platform: P,
     notify: N,
     control: spin::Mutex<CommandQueue<H>>,
@@ -89,8 +90,15 @@ pub struct GpuDevice<H: Hal, P: Platform, N: Notify> {
 
 impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
     /// Builds the device layer over two command queues already set up in the transport.
-    pub fn new(platform: P, notify: N, control: CommandQueue<H>, cursor: CommandQueue<H>) -> Self {
+    pub fn new(
+        hal: H,
+        platform: P,
+        notify: N,
+        control: CommandQueue<H>,
+        cursor: CommandQueue<H>,
+    ) -> Self {
         Self {
+            hal,
             platform,
             notify,
             control: spin::Mutex::new(control),
@@ -98,6 +106,11 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
             timeout_us: AtomicU64::new(DEFAULT_TIMEOUT_US),
             stats: DeviceStats::default(),
         }
+    }
+
+    /// The DMA memory of the device.
+    pub fn hal(&self) -> &H {
+        &self.hal
     }
 
     /// The platform services.
@@ -249,29 +262,19 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         }
     }
 
-    /// Sends a command and checks that the answer has type `expected` and is at least as long
-    /// as `Resp`.
-    pub fn command<Resp>(
-        &self,
-        queue: u16,
-        parts: &[&[u8]],
-        expected: ResponseType,
-        mode: WaitMode,
-    ) -> Result<Resp>
+    /// Sends a command and parses its answer as `Resp` (type and length checked).
+    pub fn command<Resp>(&self, queue: u16, parts: &[&[u8]], mode: WaitMode) -> Result<Resp>
     where
-        Resp: FromBytes + IntoBytes + KnownLayout + Immutable,
+        Resp: Response + IntoBytes,
     {
         let mut resp = Resp::new_zeroed();
         let written = self.call(queue, parts, resp.as_mut_bytes(), mode)?;
-        check_response(resp.as_bytes(), written, expected)?;
-        if written < core::mem::size_of::<Resp>() {
-            return Err(Error::ShortResponse);
-        }
-        Ok(resp)
+        let bytes = resp.as_bytes();
+        parse_response(bytes.get(..written.min(bytes.len())).unwrap_or(bytes))
     }
 
     fn nodata(&self, parts: &[&[u8]], mode: WaitMode) -> Result<()> {
-        self.command::<CtrlHeader>(CONTROL_QUEUE, parts, ResponseType::OK_NODATA, mode)
+        self.command::<CtrlHeader>(CONTROL_QUEUE, parts, mode)
             .map(|_| ())
     }
 
@@ -307,22 +310,13 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
     /// VIRTIO_GPU_CMD_GET_DISPLAY_INFO.
     pub fn get_display_info(&self, mode: WaitMode) -> Result<RespDisplayInfo> {
         let hdr = CtrlHeader::command(CommandType::GET_DISPLAY_INFO);
-        self.command(
-            CONTROL_QUEUE,
-            &[hdr.as_bytes()],
-            ResponseType::OK_DISPLAY_INFO,
-            mode,
-        )
+        self.command(CONTROL_QUEUE, &[hdr.as_bytes()], mode)
     }
 
     /// VIRTIO_GPU_CMD_GET_EDID for one scanout.
     pub fn get_edid(&self, scanout: u32, mode: WaitMode) -> Result<RespEdid> {
-        let req = GetEdid {
-            hdr: CtrlHeader::command(CommandType::GET_EDID),
-            scanout,
-            padding: 0,
-        };
-        self.command(CONTROL_QUEUE, &[req.as_bytes()], ResponseType::OK_EDID, mode)
+        let req = GetEdid::new(scanout);
+        self.command(CONTROL_QUEUE, &[req.as_bytes()], mode)
     }
 
     /// VIRTIO_GPU_CMD_RESOURCE_CREATE_2D.
@@ -358,26 +352,19 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
     pub fn attach_backing(
         &self,
         resource_id: u32,
-        entries: impl ExactSizeIterator<Item = (u64, u32)>,
+        entries: impl Iterator<Item = (u64, u32)>,
         mode: WaitMode,
     ) -> Result<()> {
-        let nr_entries = u32::try_from(entries.len()).map_err(|_| Error::InvalidArgument)?;
-        let req = ResourceAttachBacking {
-            hdr: CtrlHeader::command(CommandType::RESOURCE_ATTACH_BACKING),
-            resource_id,
-            nr_entries,
-        };
         let mut list: Vec<u8> = Vec::new();
-        list.try_reserve_exact(entries.len() * core::mem::size_of::<MemEntry>())
-            .map_err(|_| Error::NoMemory)?;
+        let mut nr_entries = 0u32;
         for (addr, length) in entries {
-            let e = MemEntry {
-                addr,
-                length,
-                padding: 0,
-            };
+            let e = MemEntry::new(addr, length);
+            list.try_reserve(e.as_bytes().len())
+                .map_err(|_| Error::NoMemory)?;
             list.extend_from_slice(e.as_bytes());
+            nr_entries = nr_entries.checked_add(1).ok_or(Error::InvalidArgument)?;
         }
+        let req = ResourceAttachBacking::new(resource_id, nr_entries);
         self.nodata(&[req.as_bytes(), &list], mode)
     }
 
@@ -479,21 +466,5 @@ pub fn flush_request(resource_id: u32, r: Rect) -> ResourceFlush {
         r,
         resource_id,
         padding: 0,
-    }
-}
-
-/// Checks the header of an answer: long enough, not an error, the expected type.
-pub fn check_response(bytes: &[u8], written: usize, expected: ResponseType) -> Result<()> {
-    let (hdr, _) = CtrlHeader::read_from_prefix(bytes).map_err(|_| Error::ShortResponse)?;
-    if written < core::mem::size_of::<CtrlHeader>() {
-        return Err(Error::ShortResponse);
-    }
-    let ty = ResponseType(hdr.ty);
-    if ty == expected {
-        Ok(())
-    } else if ty.is_error() {
-        Err(Error::DeviceError(hdr.ty))
-    } else {
-        Err(Error::UnexpectedResponse(hdr.ty))
     }
 }

@@ -60,6 +60,7 @@ impl<H: Hal> Framebuffer<H> {
 /// One scanout (display head) of the device.
 pub struct Scanout<H: Hal> {
     index: u32,
+    policy: AllocPolicy,
     current: Option<Framebuffer<H>>,
     /// Framebuffers whose detach the device never confirmed: their memory may still be read by
     /// the host, so it is kept until the device is reset.
@@ -75,10 +76,11 @@ enum Built {
 }
 
 impl<H: Hal> Scanout<H> {
-    /// A scanout that shows nothing yet.
-    pub const fn new(index: u32) -> Self {
+    /// A scanout that shows nothing yet; its framebuffers are allocated with `policy`.
+    pub const fn new(index: u32, policy: AllocPolicy) -> Self {
         Self {
             index,
+            policy,
             current: None,
             retired: Vec::new(),
         }
@@ -116,25 +118,19 @@ impl<H: Hal> Scanout<H> {
     pub fn set_mode<P: Platform, N: Notify>(
         &mut self,
         gpu: &GpuDevice<H, P, N>,
-        hal: &H,
         ids: &mut ResourceIdAllocator,
         width: u32,
         height: u32,
         fill: u32,
-        policy: &AllocPolicy,
     ) -> Result<()> {
-        let fb = build_framebuffer(gpu, hal, ids, width, height, fill, policy)?;
+        let fb = build_framebuffer(gpu, ids, width, height, fill, &self.policy)?;
         let rect = fb.full_rect();
         if let Err(e) = gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait) {
             // The scanout may or may not have switched; put the old one back on screen
             // before tearing the new one down.
             if let Some(old) = &self.current {
-                let _ = gpu.set_scanout(
-                    self.index,
-                    old.resource_id,
-                    old.full_rect(),
-                    WaitMode::Wait,
-                );
+                let _ =
+                    gpu.set_scanout(self.index, old.resource_id, old.full_rect(), WaitMode::Wait);
             }
             self.teardown(gpu, ids, fb, Built::Attached);
             return Err(e);
@@ -168,7 +164,12 @@ impl<H: Hal> Scanout<H> {
     /// After a device reset the host has forgotten every resource and holds no memory: drop
     /// everything, including retired framebuffers, and release their ids.
     pub fn forget_after_reset(&mut self, ids: &mut ResourceIdAllocator) {
-        for fb in self.current.take().into_iter().chain(self.retired.drain(..)) {
+        for fb in self
+            .current
+            .take()
+            .into_iter()
+            .chain(self.retired.drain(..))
+        {
             let _ = ids.free(fb.resource_id);
         }
     }
@@ -192,7 +193,6 @@ impl<H: Hal> Scanout<H> {
 /// to the host. Undoes everything on failure.
 fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
-    hal: &H,
     ids: &mut ResourceIdAllocator,
     width: u32,
     height: u32,
@@ -200,7 +200,7 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     policy: &AllocPolicy,
 ) -> Result<Framebuffer<H>> {
     let resource_id = ids.alloc()?;
-    let backing = match FramebufferBacking::allocate(hal, width, height, policy) {
+    let backing = match FramebufferBacking::allocate(gpu.hal(), width, height, policy) {
         Ok(b) => b,
         Err(e) => {
             let _ = ids.free(resource_id);
@@ -214,7 +214,13 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     fb.backing.fill(fill);
     let mut built = Built::Nothing;
     let result = (|| {
-        gpu.resource_create_2d(resource_id, FRAMEBUFFER_FORMAT, width, height, WaitMode::Wait)?;
+        gpu.resource_create_2d(
+            resource_id,
+            FRAMEBUFFER_FORMAT,
+            width,
+            height,
+            WaitMode::Wait,
+        )?;
         built = Built::Created;
         gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
         built = Built::Attached;

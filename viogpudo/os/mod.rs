@@ -53,7 +53,9 @@ impl TraceLine {
         let bytes = self.buf.get(..self.len).unwrap_or(&[]);
         match core::str::from_utf8(bytes) {
             Ok(s) => s,
-            Err(e) => core::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or(""),
+            Err(e) => {
+                core::str::from_utf8(bytes.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or("")
+            }
         }
     }
 }

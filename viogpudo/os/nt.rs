@@ -1,0 +1,1 @@
+//! Windows kernel backend (being written).
