@@ -3,3 +3,5 @@
 
 #[cfg(not(windows))]
 extern crate std;
+
+pub mod ddi;
