@@ -27,7 +27,7 @@ macro_rules! ddi_types {
         $(
             $(#[$meta])*
             #[repr(C)]
-            #[derive(Clone, Copy)]
+            #[derive(Clone, Copy, Debug)]
             pub $kw $name {
                 $(
                     $(#[$fmeta])*
