@@ -100,7 +100,7 @@ ddi_types! {
     const INIT_TYPES;
 
     /// The DDI table of a display-only miniport. `Version` must be
-    /// [`DXGKDDI_INTERFACE_VERSION_WIN8`](super::constants::DXGKDDI_INTERFACE_VERSION_WIN8)
+    /// [`DXGKDDI_INTERFACE_VERSION_WIN8`]
     /// for this (328-byte) layout; entries the driver does not implement stay `None`.
     pub struct KMDDOD_INITIALIZATION_DATA {
         pub Version: u32,
