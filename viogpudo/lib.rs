@@ -8,4 +8,5 @@
 #[cfg(not(windows))]
 extern crate std;
 
+pub mod ddi;
 pub mod os;

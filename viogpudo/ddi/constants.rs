@@ -1,0 +1,660 @@
+//! C enum types and the values of the display-miniport ABI: interface versions, VidPN/child/
+//! adapter-info enumerations, pixel formats and the special id/dimension/frequency markers.
+//!
+//! Every C enum is a transparent `i32` newtype rather than a Rust `enum`: the OS may hand the
+//! driver any value (including ones added by later Windows versions), and a Rust `enum`
+//! holding an unlisted value would be undefined behaviour. Values are taken from the WDK
+//! headers (see `tests/wdk-facts/ddi-constants.tsv`); enumerators declared only by later
+//! interface versions say so in their docs.
+
+ddi_consts! {
+    const DEFINE_VALUES;
+    /// Versions of the DXGK DDI interface (`KMDDOD_INITIALIZATION_DATA::Version`).
+    u32 {
+        DXGKDDI_INTERFACE_VERSION_VISTA = 0x1052,
+        DXGKDDI_INTERFACE_VERSION_VISTA_SP1 = 0x1053,
+        DXGKDDI_INTERFACE_VERSION_WIN7 = 0x2005,
+        DXGKDDI_INTERFACE_VERSION_WIN8 = 0x300E,
+        DXGKDDI_INTERFACE_VERSION_WDDM1_3 = 0x4002,
+        DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION = 0x4003,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_0 = 0x5023,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_1 = 0x6003,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_2 = 0x700A,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_3 = 0x8001,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_4 = 0x9006,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_5 = 0xA00B,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_6 = 0xB004,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_7 = 0xC004,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_8 = 0xD001,
+        DXGKDDI_INTERFACE_VERSION_WDDM2_9 = 0xE003,
+        DXGKDDI_INTERFACE_VERSION_WDDM3_0 = 0xF003,
+        DXGKDDI_INTERFACE_VERSION_WDDM3_1 = 0x10004,
+        DXGKDDI_INTERFACE_VERSION_WDDM3_2 = 0x11007,
+        /// A source/target/mode id that has not been set.
+        D3DDDI_ID_UNINITIALIZED = 0xFFFF_FFFF,
+        /// An id that does not apply.
+        D3DDDI_ID_NOTAPPLICABLE = 0,
+        /// Any id.
+        D3DDDI_ID_ANY = 0xFFFF_FFFE,
+        /// All ids.
+        D3DDDI_ID_ALL = 0xFFFF_FFFD,
+        /// A mode dimension that has not been set.
+        D3DKMDT_DIMENSION_UNINITIALIZED = 0xFFFF_FFFF,
+        /// A mode dimension left unspecified.
+        D3DKMDT_DIMENSION_NOTSPECIFIED = 0xFFFF_FFFE,
+        /// A frequency numerator/denominator that has not been set.
+        D3DKMDT_FREQUENCY_UNINITIALIZED = 0xFFFF_FFFF,
+        /// A frequency left unspecified.
+        D3DKMDT_FREQUENCY_NOTSPECIFIED = 0xFFFF_FFFE,
+        /// `DxgkDdiNotifyAcpiEvent` result: re-enumerate the display children.
+        DXGK_ACPI_POLL_DISPLAY_CHILDREN = 1,
+        /// `DxgkDdiNotifyAcpiEvent` result: change the display mode.
+        DXGK_ACPI_CHANGE_DISPLAY_MODE = 2,
+        /// `DxgkDdiNotifyAcpiEvent` result: change the display topology.
+        DXGK_ACPI_CHANGE_DISPLAY_TOPOLOGY = 4,
+        /// `DxgkDdiNotifyAcpiEvent` result: the chained event was not handled.
+        DXGK_ACPI_CHAIN_NOT_HANDLED = 8,
+    }
+    /// Array lengths fixed by the headers.
+    usize {
+        /// Length of `D3DKMDT_VIDPN_PRESENT_PATH_COPYPROTECTION::OEMCopyProtection`.
+        D3DKMDT_MACROVISION_OEMCOPYPROTECTION_SIZE = 256,
+        /// Length of `DXGK_GPUENGINETOPOLOGY::Reserved` inside `DXGK_DRIVERCAPS`.
+        DXGK_MAX_ASYMETRICAL_PROCESSING_NODES = 64,
+    }
+}
+
+ddi_scalars! {
+    const ENUM_TYPES;
+    enum {
+        /// Surface pixel formats (`D3DDDIFORMAT`).
+        D3DDDIFORMAT,
+        /// Scan-line ordering of a video signal.
+        D3DDDI_VIDEO_SIGNAL_SCANLINE_ORDERING,
+        /// Kinds of gamma ramp on a present path.
+        D3DDDI_GAMMARAMP_TYPE,
+        /// Rotations of a present (used by `DxgkDdiPresentDisplayOnly` flags).
+        D3DDDI_ROTATION,
+        /// Video signal standards of a target or monitor mode.
+        D3DKMDT_VIDEO_SIGNAL_STANDARD,
+        /// Kinds of VidPN source mode.
+        D3DKMDT_VIDPN_SOURCE_MODE_TYPE,
+        /// How pixel values map to colours.
+        D3DKMDT_PIXEL_VALUE_ACCESS_MODE,
+        /// Colour bases.
+        D3DKMDT_COLOR_BASIS,
+        /// Text-mode rendering formats (unused by display-only drivers).
+        D3DKMDT_TEXT_RENDERING_FORMAT,
+        /// Connector technologies of a video output.
+        D3DKMDT_VIDEO_OUTPUT_TECHNOLOGY,
+        /// How a child learns of monitor orientation changes.
+        D3DKMDT_MONITOR_ORIENTATION_AWARENESS,
+        /// How a child learns of hot-plug events.
+        DXGK_CHILD_DEVICE_HPD_AWARENESS,
+        /// Whether a mode is the preferred one.
+        D3DKMDT_MODE_PREFERENCE,
+        /// Where a monitor capability came from.
+        D3DKMDT_MONITOR_CAPABILITIES_ORIGIN,
+        /// What limits a monitor frequency range.
+        D3DKMDT_MONITOR_FREQUENCY_RANGE_CONSTRAINT,
+        /// Kinds of monitor descriptor (EDID blocks).
+        D3DKMDT_MONITOR_DESCRIPTOR_TYPE,
+        /// Scaling of a present path.
+        D3DKMDT_VIDPN_PRESENT_PATH_SCALING,
+        /// Rotation of a present path.
+        D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
+        /// Importance ordinal of a present path.
+        D3DKMDT_VIDPN_PRESENT_PATH_IMPORTANCE,
+        /// Content type of a present path.
+        D3DKMDT_VIDPN_PRESENT_PATH_CONTENT,
+        /// Copy-protection type of a present path.
+        D3DKMDT_VIDPN_PRESENT_PATH_COPYPROTECTION_TYPE,
+        /// Whether a commit must check monitor connectivity.
+        D3DKMDT_MONITOR_CONNECTIVITY_CHECKS,
+        /// The pivot of a cofunctional-modality enumeration.
+        D3DKMDT_ENUMCOFUNCMODALITY_PIVOT_TYPE,
+        /// Kinds of child device.
+        DXGK_CHILD_DEVICE_TYPE,
+        /// Kinds of child status query or indication.
+        DXGK_CHILD_STATUS_TYPE,
+        /// Kinds of event given to `DxgkDdiNotifyAcpiEvent`.
+        DXGK_EVENT_TYPE,
+        /// Kinds of interrupt notification.
+        DXGK_INTERRUPT_TYPE,
+        /// `DxgkDdiQueryAdapterInfo` request types.
+        DXGK_QUERYADAPTERINFOTYPE,
+        /// Why the OS asks for a functional VidPN.
+        DXGK_RECOMMENDFUNCTIONALVIDPN_REASON,
+        /// Progress reports of an asynchronous display-only present.
+        DXGK_PRESENT_DISPLAY_ONLY_PROGRESS_ID,
+        /// Versions of the VidPN interface.
+        DXGK_VIDPN_INTERFACE_VERSION,
+        /// Versions of the monitor interface.
+        DXGK_MONITOR_INTERFACE_VERSION,
+        /// Kinds of surprise removal.
+        DXGK_SURPRISE_REMOVAL_TYPE,
+        /// Device power states.
+        DEVICE_POWER_STATE,
+        /// System power actions.
+        POWER_ACTION,
+    }
+}
+
+ddi_consts! {
+    const ENUM_VALUES;
+    D3DDDIFORMAT(i32) {
+        D3DDDIFMT_UNKNOWN = 0,
+        D3DDDIFMT_R8G8B8 = 20,
+        D3DDDIFMT_A8R8G8B8 = 21,
+        D3DDDIFMT_X8R8G8B8 = 22,
+        D3DDDIFMT_R5G6B5 = 23,
+        D3DDDIFMT_X1R5G5B5 = 24,
+        D3DDDIFMT_A1R5G5B5 = 25,
+        D3DDDIFMT_A4R4G4B4 = 26,
+        D3DDDIFMT_R3G3B2 = 27,
+        D3DDDIFMT_A8 = 28,
+        D3DDDIFMT_A8R3G3B2 = 29,
+        D3DDDIFMT_X4R4G4B4 = 30,
+        D3DDDIFMT_A2B10G10R10 = 31,
+        D3DDDIFMT_A8B8G8R8 = 32,
+        D3DDDIFMT_X8B8G8R8 = 33,
+        D3DDDIFMT_G16R16 = 34,
+        D3DDDIFMT_A2R10G10B10 = 35,
+        D3DDDIFMT_A16B16G16R16 = 36,
+        D3DDDIFMT_A8P8 = 40,
+        D3DDDIFMT_P8 = 41,
+        D3DDDIFMT_L8 = 50,
+        D3DDDIFMT_A8L8 = 51,
+        D3DDDIFMT_A4L4 = 52,
+        D3DDDIFMT_V8U8 = 60,
+        D3DDDIFMT_L6V5U5 = 61,
+        D3DDDIFMT_X8L8V8U8 = 62,
+        D3DDDIFMT_Q8W8V8U8 = 63,
+        D3DDDIFMT_V16U16 = 64,
+        D3DDDIFMT_W11V11U10 = 65,
+        D3DDDIFMT_A2W10V10U10 = 67,
+        D3DDDIFMT_UYVY = 1498831189,
+        D3DDDIFMT_R8G8_B8G8 = 1195525970,
+        D3DDDIFMT_YUY2 = 844715353,
+        D3DDDIFMT_G8R8_G8B8 = 1111970375,
+        D3DDDIFMT_DXT1 = 827611204,
+        D3DDDIFMT_DXT2 = 844388420,
+        D3DDDIFMT_DXT3 = 861165636,
+        D3DDDIFMT_DXT4 = 877942852,
+        D3DDDIFMT_DXT5 = 894720068,
+        D3DDDIFMT_D16_LOCKABLE = 70,
+        D3DDDIFMT_D32 = 71,
+        D3DDDIFMT_D15S1 = 73,
+        D3DDDIFMT_D24S8 = 75,
+        D3DDDIFMT_D24X8 = 77,
+        D3DDDIFMT_D24X4S4 = 79,
+        D3DDDIFMT_D16 = 80,
+        D3DDDIFMT_D32F_LOCKABLE = 82,
+        D3DDDIFMT_D24FS8 = 83,
+        D3DDDIFMT_D32_LOCKABLE = 84,
+        D3DDDIFMT_S8_LOCKABLE = 85,
+        D3DDDIFMT_S1D15 = 72,
+        D3DDDIFMT_S8D24 = 74,
+        D3DDDIFMT_X8D24 = 76,
+        D3DDDIFMT_X4S4D24 = 78,
+        D3DDDIFMT_L16 = 81,
+        D3DDDIFMT_G8R8 = 91,
+        D3DDDIFMT_R8 = 92,
+        D3DDDIFMT_VERTEXDATA = 100,
+        D3DDDIFMT_INDEX16 = 101,
+        D3DDDIFMT_INDEX32 = 102,
+        D3DDDIFMT_Q16W16V16U16 = 110,
+        D3DDDIFMT_MULTI2_ARGB8 = 827606349,
+        D3DDDIFMT_R16F = 111,
+        D3DDDIFMT_G16R16F = 112,
+        D3DDDIFMT_A16B16G16R16F = 113,
+        D3DDDIFMT_R32F = 114,
+        D3DDDIFMT_G32R32F = 115,
+        D3DDDIFMT_A32B32G32R32F = 116,
+        D3DDDIFMT_CxV8U8 = 117,
+        D3DDDIFMT_A1 = 118,
+        D3DDDIFMT_A2B10G10R10_XR_BIAS = 119,
+        D3DDDIFMT_DXVACOMPBUFFER_BASE = 150,
+        D3DDDIFMT_PICTUREPARAMSDATA = 150,
+        D3DDDIFMT_MACROBLOCKDATA = 151,
+        D3DDDIFMT_RESIDUALDIFFERENCEDATA = 152,
+        D3DDDIFMT_DEBLOCKINGDATA = 153,
+        D3DDDIFMT_INVERSEQUANTIZATIONDATA = 154,
+        D3DDDIFMT_SLICECONTROLDATA = 155,
+        D3DDDIFMT_BITSTREAMDATA = 156,
+        D3DDDIFMT_MOTIONVECTORBUFFER = 157,
+        D3DDDIFMT_FILMGRAINBUFFER = 158,
+        D3DDDIFMT_DXVA_RESERVED9 = 159,
+        D3DDDIFMT_DXVA_RESERVED10 = 160,
+        D3DDDIFMT_DXVA_RESERVED11 = 161,
+        D3DDDIFMT_DXVA_RESERVED12 = 162,
+        D3DDDIFMT_DXVA_RESERVED13 = 163,
+        D3DDDIFMT_DXVA_RESERVED14 = 164,
+        D3DDDIFMT_DXVA_RESERVED15 = 165,
+        D3DDDIFMT_DXVA_RESERVED16 = 166,
+        D3DDDIFMT_DXVA_RESERVED17 = 167,
+        D3DDDIFMT_DXVA_RESERVED18 = 168,
+        D3DDDIFMT_DXVA_RESERVED19 = 169,
+        D3DDDIFMT_DXVA_RESERVED20 = 170,
+        D3DDDIFMT_DXVA_RESERVED21 = 171,
+        D3DDDIFMT_DXVA_RESERVED22 = 172,
+        D3DDDIFMT_DXVA_RESERVED23 = 173,
+        D3DDDIFMT_DXVA_RESERVED24 = 174,
+        D3DDDIFMT_DXVA_RESERVED25 = 175,
+        D3DDDIFMT_DXVA_RESERVED26 = 176,
+        D3DDDIFMT_DXVA_RESERVED27 = 177,
+        D3DDDIFMT_DXVA_RESERVED28 = 178,
+        D3DDDIFMT_DXVA_RESERVED29 = 179,
+        D3DDDIFMT_DXVA_RESERVED30 = 180,
+        D3DDDIFMT_DXVA_RESERVED31 = 181,
+        D3DDDIFMT_DXVACOMPBUFFER_MAX = 181,
+        D3DDDIFMT_BINARYBUFFER = 199,
+        D3DDDIFMT_FORCE_UINT = 2147483647,
+    }
+    D3DDDI_VIDEO_SIGNAL_SCANLINE_ORDERING(i32) {
+        D3DDDI_VSSLO_UNINITIALIZED = 0,
+        D3DDDI_VSSLO_PROGRESSIVE = 1,
+        D3DDDI_VSSLO_INTERLACED_UPPERFIELDFIRST = 2,
+        D3DDDI_VSSLO_INTERLACED_LOWERFIELDFIRST = 3,
+        D3DDDI_VSSLO_OTHER = 255,
+    }
+    D3DDDI_GAMMARAMP_TYPE(i32) {
+        D3DDDI_GAMMARAMP_UNINITIALIZED = 0,
+        D3DDDI_GAMMARAMP_DEFAULT = 1,
+        D3DDDI_GAMMARAMP_RGB256x3x16 = 2,
+        D3DDDI_GAMMARAMP_DXGI_1 = 3,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_3` on.
+        D3DDDI_GAMMARAMP_MATRIX_3x4 = 4,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_6` on.
+        D3DDDI_GAMMARAMP_MATRIX_V2 = 5,
+    }
+    D3DDDI_ROTATION(i32) {
+        D3DDDI_ROTATION_IDENTITY = 1,
+        D3DDDI_ROTATION_90 = 2,
+        D3DDDI_ROTATION_180 = 3,
+        D3DDDI_ROTATION_270 = 4,
+    }
+    D3DKMDT_VIDEO_SIGNAL_STANDARD(i32) {
+        D3DKMDT_VSS_UNINITIALIZED = 0,
+        D3DKMDT_VSS_VESA_DMT = 1,
+        D3DKMDT_VSS_VESA_GTF = 2,
+        D3DKMDT_VSS_VESA_CVT = 3,
+        D3DKMDT_VSS_IBM = 4,
+        D3DKMDT_VSS_APPLE = 5,
+        D3DKMDT_VSS_NTSC_M = 6,
+        D3DKMDT_VSS_NTSC_J = 7,
+        D3DKMDT_VSS_NTSC_443 = 8,
+        D3DKMDT_VSS_PAL_B = 9,
+        D3DKMDT_VSS_PAL_B1 = 10,
+        D3DKMDT_VSS_PAL_G = 11,
+        D3DKMDT_VSS_PAL_H = 12,
+        D3DKMDT_VSS_PAL_I = 13,
+        D3DKMDT_VSS_PAL_D = 14,
+        D3DKMDT_VSS_PAL_N = 15,
+        D3DKMDT_VSS_PAL_NC = 16,
+        D3DKMDT_VSS_SECAM_B = 17,
+        D3DKMDT_VSS_SECAM_D = 18,
+        D3DKMDT_VSS_SECAM_G = 19,
+        D3DKMDT_VSS_SECAM_H = 20,
+        D3DKMDT_VSS_SECAM_K = 21,
+        D3DKMDT_VSS_SECAM_K1 = 22,
+        D3DKMDT_VSS_SECAM_L = 23,
+        D3DKMDT_VSS_SECAM_L1 = 24,
+        D3DKMDT_VSS_EIA_861 = 25,
+        D3DKMDT_VSS_EIA_861A = 26,
+        D3DKMDT_VSS_EIA_861B = 27,
+        D3DKMDT_VSS_PAL_K = 28,
+        D3DKMDT_VSS_PAL_K1 = 29,
+        D3DKMDT_VSS_PAL_L = 30,
+        D3DKMDT_VSS_PAL_M = 31,
+        D3DKMDT_VSS_OTHER = 255,
+    }
+    D3DKMDT_VIDPN_SOURCE_MODE_TYPE(i32) {
+        D3DKMDT_RMT_UNINITIALIZED = 0,
+        D3DKMDT_RMT_GRAPHICS = 1,
+        D3DKMDT_RMT_TEXT = 2,
+        D3DKMDT_RMT_GRAPHICS_STEREO = 3,
+        D3DKMDT_RMT_GRAPHICS_STEREO_ADVANCED_SCAN = 4,
+    }
+    D3DKMDT_PIXEL_VALUE_ACCESS_MODE(i32) {
+        D3DKMDT_PVAM_UNINITIALIZED = 0,
+        D3DKMDT_PVAM_DIRECT = 1,
+        D3DKMDT_PVAM_PRESETPALETTE = 2,
+        D3DKMDT_PVAM_SETTABLEPALETTE = 3,
+    }
+    D3DKMDT_COLOR_BASIS(i32) {
+        D3DKMDT_CB_UNINITIALIZED = 0,
+        D3DKMDT_CB_INTENSITY = 1,
+        D3DKMDT_CB_SRGB = 2,
+        D3DKMDT_CB_SCRGB = 3,
+        D3DKMDT_CB_YCBCR = 4,
+        D3DKMDT_CB_YPBPR = 5,
+    }
+    D3DKMDT_TEXT_RENDERING_FORMAT(i32) {
+        D3DKMDT_TRF_UNINITIALIZED = 0,
+    }
+    D3DKMDT_VIDEO_OUTPUT_TECHNOLOGY(i32) {
+        D3DKMDT_VOT_UNINITIALIZED = -2,
+        D3DKMDT_VOT_OTHER = -1,
+        D3DKMDT_VOT_HD15 = 0,
+        D3DKMDT_VOT_SVIDEO = 1,
+        D3DKMDT_VOT_COMPOSITE_VIDEO = 2,
+        D3DKMDT_VOT_COMPONENT_VIDEO = 3,
+        D3DKMDT_VOT_DVI = 4,
+        D3DKMDT_VOT_HDMI = 5,
+        D3DKMDT_VOT_LVDS = 6,
+        D3DKMDT_VOT_D_JPN = 8,
+        D3DKMDT_VOT_SDI = 9,
+        D3DKMDT_VOT_DISPLAYPORT_EXTERNAL = 10,
+        D3DKMDT_VOT_DISPLAYPORT_EMBEDDED = 11,
+        D3DKMDT_VOT_UDI_EXTERNAL = 12,
+        D3DKMDT_VOT_UDI_EMBEDDED = 13,
+        D3DKMDT_VOT_SDTVDONGLE = 14,
+        D3DKMDT_VOT_MIRACAST = 15,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_1` on.
+        D3DKMDT_VOT_INDIRECT_WIRED = 16,
+        D3DKMDT_VOT_INTERNAL = i32::MIN,
+        D3DKMDT_VOT_SVIDEO_4PIN = 1,
+        D3DKMDT_VOT_SVIDEO_7PIN = 1,
+        D3DKMDT_VOT_RF = 2,
+        D3DKMDT_VOT_RCA_3COMPONENT = 3,
+        D3DKMDT_VOT_BNC = 3,
+    }
+    D3DKMDT_MONITOR_ORIENTATION_AWARENESS(i32) {
+        D3DKMDT_MOA_UNINITIALIZED = 0,
+        D3DKMDT_MOA_NONE = 1,
+        D3DKMDT_MOA_POLLED = 2,
+        D3DKMDT_MOA_INTERRUPTIBLE = 3,
+    }
+    DXGK_CHILD_DEVICE_HPD_AWARENESS(i32) {
+        HpdAwarenessUninitialized = 0,
+        HpdAwarenessAlwaysConnected = 1,
+        HpdAwarenessNone = 2,
+        HpdAwarenessPolled = 3,
+        HpdAwarenessInterruptible = 4,
+    }
+    D3DKMDT_MODE_PREFERENCE(i32) {
+        D3DKMDT_MP_UNINITIALIZED = 0,
+        D3DKMDT_MP_PREFERRED = 1,
+        D3DKMDT_MP_NOTPREFERRED = 2,
+    }
+    D3DKMDT_MONITOR_CAPABILITIES_ORIGIN(i32) {
+        D3DKMDT_MCO_UNINITIALIZED = 0,
+        D3DKMDT_MCO_DEFAULTMONITORPROFILE = 1,
+        D3DKMDT_MCO_MONITORDESCRIPTOR = 2,
+        D3DKMDT_MCO_MONITORDESCRIPTOR_REGISTRYOVERRIDE = 3,
+        D3DKMDT_MCO_SPECIFICCAP_REGISTRYOVERRIDE = 4,
+        D3DKMDT_MCO_DRIVER = 5,
+    }
+    D3DKMDT_MONITOR_FREQUENCY_RANGE_CONSTRAINT(i32) {
+        D3DKMDT_MFRC_UNINITIALIZED = 0,
+        D3DKMDT_MFRC_ACTIVESIZE = 1,
+        D3DKMDT_MFRC_MAXPIXELRATE = 2,
+    }
+    D3DKMDT_MONITOR_DESCRIPTOR_TYPE(i32) {
+        D3DKMDT_MDT_UNINITIALIZED = 0,
+        D3DKMDT_MDT_VESA_EDID_V1_BASEBLOCK = 1,
+        D3DKMDT_MDT_VESA_EDID_V1_BLOCKMAP = 2,
+        D3DKMDT_MDT_OTHER = 255,
+    }
+    D3DKMDT_VIDPN_PRESENT_PATH_SCALING(i32) {
+        D3DKMDT_VPPS_UNINITIALIZED = 0,
+        D3DKMDT_VPPS_IDENTITY = 1,
+        D3DKMDT_VPPS_CENTERED = 2,
+        D3DKMDT_VPPS_STRETCHED = 3,
+        D3DKMDT_VPPS_ASPECTRATIOCENTEREDMAX = 4,
+        D3DKMDT_VPPS_CUSTOM = 5,
+        D3DKMDT_VPPS_RESERVED1 = 253,
+        D3DKMDT_VPPS_UNPINNED = 254,
+        D3DKMDT_VPPS_NOTSPECIFIED = 255,
+    }
+    D3DKMDT_VIDPN_PRESENT_PATH_ROTATION(i32) {
+        D3DKMDT_VPPR_UNINITIALIZED = 0,
+        D3DKMDT_VPPR_IDENTITY = 1,
+        D3DKMDT_VPPR_ROTATE90 = 2,
+        D3DKMDT_VPPR_ROTATE180 = 3,
+        D3DKMDT_VPPR_ROTATE270 = 4,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_IDENTITY_OFFSET90 = 5,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE90_OFFSET90 = 6,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE180_OFFSET90 = 7,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE270_OFFSET90 = 8,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_IDENTITY_OFFSET180 = 9,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE90_OFFSET180 = 10,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE180_OFFSET180 = 11,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE270_OFFSET180 = 12,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_IDENTITY_OFFSET270 = 13,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE90_OFFSET270 = 14,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE180_OFFSET270 = 15,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3_PATH_INDEPENDENT_ROTATION` on.
+        D3DKMDT_VPPR_ROTATE270_OFFSET270 = 16,
+        D3DKMDT_VPPR_UNPINNED = 254,
+        D3DKMDT_VPPR_NOTSPECIFIED = 255,
+    }
+    D3DKMDT_VIDPN_PRESENT_PATH_IMPORTANCE(i32) {
+        D3DKMDT_VPPI_UNINITIALIZED = 0,
+        D3DKMDT_VPPI_PRIMARY = 1,
+        D3DKMDT_VPPI_SECONDARY = 2,
+        D3DKMDT_VPPI_TERTIARY = 3,
+        D3DKMDT_VPPI_QUATERNARY = 4,
+        D3DKMDT_VPPI_QUINARY = 5,
+        D3DKMDT_VPPI_SENARY = 6,
+        D3DKMDT_VPPI_SEPTENARY = 7,
+        D3DKMDT_VPPI_OCTONARY = 8,
+        D3DKMDT_VPPI_NONARY = 9,
+        D3DKMDT_VPPI_DENARY = 10,
+    }
+    D3DKMDT_VIDPN_PRESENT_PATH_CONTENT(i32) {
+        D3DKMDT_VPPC_UNINITIALIZED = 0,
+        D3DKMDT_VPPC_GRAPHICS = 1,
+        D3DKMDT_VPPC_VIDEO = 2,
+        D3DKMDT_VPPC_NOTSPECIFIED = 255,
+    }
+    D3DKMDT_VIDPN_PRESENT_PATH_COPYPROTECTION_TYPE(i32) {
+        D3DKMDT_VPPMT_UNINITIALIZED = 0,
+        D3DKMDT_VPPMT_NOPROTECTION = 1,
+        D3DKMDT_VPPMT_MACROVISION_APSTRIGGER = 2,
+        D3DKMDT_VPPMT_MACROVISION_FULLSUPPORT = 3,
+    }
+    D3DKMDT_MONITOR_CONNECTIVITY_CHECKS(i32) {
+        D3DKMDT_MCC_UNINITIALIZED = 0,
+        D3DKMDT_MCC_IGNORE = 1,
+        D3DKMDT_MCC_ENFORCE = 2,
+    }
+    D3DKMDT_ENUMCOFUNCMODALITY_PIVOT_TYPE(i32) {
+        D3DKMDT_EPT_UNINITIALIZED = 0,
+        D3DKMDT_EPT_VIDPNSOURCE = 1,
+        D3DKMDT_EPT_VIDPNTARGET = 2,
+        D3DKMDT_EPT_SCALING = 3,
+        D3DKMDT_EPT_ROTATION = 4,
+        D3DKMDT_EPT_NOPIVOT = 5,
+    }
+    DXGK_CHILD_DEVICE_TYPE(i32) {
+        TypeUninitialized = 0,
+        TypeVideoOutput = 1,
+        TypeOther = 2,
+        TypeIntegratedDisplay = 3,
+        TypeLogicalGpu = 4,
+    }
+    DXGK_CHILD_STATUS_TYPE(i32) {
+        StatusUninitialized = 0,
+        StatusConnection = 1,
+        StatusRotation = 2,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3` on.
+        StatusMiracastConnection = 3,
+    }
+    DXGK_EVENT_TYPE(i32) {
+        DxgkUndefinedEvent = 0,
+        DxgkAcpiEvent = 1,
+        DxgkPowerStateEvent = 2,
+        DxgkDockingEvent = 3,
+        DxgkChainedAcpiEvent = 4,
+    }
+    DXGK_INTERRUPT_TYPE(i32) {
+        DXGK_INTERRUPT_DMA_COMPLETED = 1,
+        DXGK_INTERRUPT_DMA_PREEMPTED = 2,
+        DXGK_INTERRUPT_CRTC_VSYNC = 3,
+        DXGK_INTERRUPT_DMA_FAULTED = 4,
+        DXGK_INTERRUPT_DISPLAYONLY_VSYNC = 5,
+        DXGK_INTERRUPT_DISPLAYONLY_PRESENT_PROGRESS = 6,
+        DXGK_INTERRUPT_CRTC_VSYNC_WITH_MULTIPLANE_OVERLAY = 7,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3` on.
+        DXGK_INTERRUPT_MICACAST_CHUNK_PROCESSING_COMPLETE = 8,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_0` on.
+        DXGK_INTERRUPT_DMA_PAGE_FAULTED = 9,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_1` on.
+        DXGK_INTERRUPT_CRTC_VSYNC_WITH_MULTIPLANE_OVERLAY2 = 10,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_2` on.
+        DXGK_INTERRUPT_MONITORED_FENCE_SIGNALED = 11,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_2` on.
+        DXGK_INTERRUPT_HWQUEUE_PAGE_FAULTED = 12,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_2` on.
+        DXGK_INTERRUPT_HWCONTEXTLIST_SWITCH_COMPLETED = 13,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_2` on.
+        DXGK_INTERRUPT_PERIODIC_MONITORED_FENCE_SIGNALED = 14,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGK_INTERRUPT_SCHEDULING_LOG_INTERRUPT = 15,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGK_INTERRUPT_GPU_ENGINE_TIMEOUT = 16,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGK_INTERRUPT_SUSPEND_CONTEXT_COMPLETED = 17,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_9` on.
+        DXGK_INTERRUPT_CRTC_VSYNC_WITH_MULTIPLANE_OVERLAY3 = 18,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_1` on.
+        DXGK_INTERRUPT_NATIVE_FENCE_SIGNALED = 19,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_1` on.
+        DXGK_INTERRUPT_GPU_ENGINE_STATE_CHANGE = 20,
+    }
+    DXGK_QUERYADAPTERINFOTYPE(i32) {
+        DXGKQAITYPE_UMDRIVERPRIVATE = 0,
+        DXGKQAITYPE_DRIVERCAPS = 1,
+        DXGKQAITYPE_QUERYSEGMENT = 2,
+        DXGKQAITYPE_RESERVED = 3,
+        DXGKQAITYPE_QUERYSEGMENT2 = 4,
+        DXGKQAITYPE_QUERYSEGMENT3 = 5,
+        DXGKQAITYPE_NUMPOWERCOMPONENTS = 6,
+        DXGKQAITYPE_POWERCOMPONENTINFO = 7,
+        DXGKQAITYPE_PREFERREDGPUNODE = 8,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3` on.
+        DXGKQAITYPE_POWERCOMPONENTPSTATEINFO = 9,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM1_3` on.
+        DXGKQAITYPE_HISTORYBUFFERPRECISION = 10,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_0` on.
+        DXGKQAITYPE_QUERYSEGMENT4 = 11,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_0` on.
+        DXGKQAITYPE_SEGMENTMEMORYSTATE = 12,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_0` on.
+        DXGKQAITYPE_GPUMMUCAPS = 13,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_0` on.
+        DXGKQAITYPE_PAGETABLELEVELDESC = 14,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_0` on.
+        DXGKQAITYPE_PHYSICALADAPTERCAPS = 15,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_0` on.
+        DXGKQAITYPE_DISPLAY_DRIVERCAPS_EXTENSION = 16,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_2` on.
+        DXGKQAITYPE_INTEGRATED_DISPLAY_DESCRIPTOR = 17,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_2` on.
+        DXGKQAITYPE_UEFIFRAMEBUFFERRANGES = 18,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_2` on.
+        DXGKQAITYPE_QUERYCOLORIMETRYOVERRIDES = 19,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_3` on.
+        DXGKQAITYPE_DISPLAYID_DESCRIPTOR = 20,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGKQAITYPE_FRAMEBUFFERSAVESIZE = 21,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGKQAITYPE_HARDWARERESERVEDRANGES = 22,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGKQAITYPE_INTEGRATED_DISPLAY_DESCRIPTOR2 = 23,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGKQAITYPE_NODEPERFDATA = 24,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGKQAITYPE_ADAPTERPERFDATA = 25,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGKQAITYPE_ADAPTERPERFDATA_CAPS = 26,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_4` on.
+        DXGKQAITYPE_GPUVERSION = 27,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_5` on.
+        DXGKQAITYPE_DEVICE_TYPE_CAPS = 28,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_6` on.
+        DXGKQAITYPE_WDDMDEVICECAPS = 29,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_6` on.
+        DXGKQAITYPE_GPUPCAPS = 30,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_6` on.
+        DXGKQAITYPE_QUERYTARGETGAMMACAPS = 31,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_6` on.
+        DXGKQAITYPE_SCANOUT_CAPS = 33,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_9` on.
+        DXGKQAITYPE_PHYSICAL_MEMORY_CAPS = 34,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_9` on.
+        DXGKQAITYPE_IOMMU_CAPS = 35,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_1` on.
+        DXGKQAITYPE_HARDWARERESERVEDRANGES2 = 36,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_1` on.
+        DXGKQAITYPE_NATIVE_FENCE_CAPS = 37,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_1` on.
+        DXGKQAITYPE_USERMODESUBMISSION_CAPS = 38,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_2` on.
+        DXGKQAITYPE_DIRTYBITTRACKINGCAPS = 39,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_2` on.
+        DXGKQAITYPE_DIRTYBITTRACKINGSEGMENTCAPS = 40,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_2` on.
+        DXGKQAITYPE_SCATTER_RESERVE = 41,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_2` on.
+        DXGKQAITYPE_QUERYPAGINGBUFFERINFO = 42,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_2` on.
+        DXGKQAITYPE_QUERYSEGMENTCOUNT = 43,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_2` on.
+        DXGKQAITYPE_QUERYSEGMENT5 = 44,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_2` on.
+        DXGKQAITYPE_QUERYMMUCOUNT = 45,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM3_2` on.
+        DXGKQAITYPE_QUERYMMUS = 46,
+        DXGKQAITYPE_64BITONLYCAPS = 47,
+        DXGKQAITYPE_PAGINGPROCESSGPUVASIZE = 48,
+    }
+    DXGK_RECOMMENDFUNCTIONALVIDPN_REASON(i32) {
+        DXGK_RFVR_UNINITIALIZED = 0,
+        DXGK_RFVR_HOTKEY = 1,
+        DXGK_RFVR_USERMODE = 2,
+        DXGK_RFVR_FIRMWARE = 3,
+    }
+    DXGK_PRESENT_DISPLAY_ONLY_PROGRESS_ID(i32) {
+        DXGK_PRESENT_DISPLAYONLY_PROGRESS_ID_COMPLETE = 0,
+        DXGK_PRESENT_DISPLAYONLY_PROGRESS_ID_FAILED = 1,
+    }
+    DXGK_VIDPN_INTERFACE_VERSION(i32) {
+        DXGK_VIDPN_INTERFACE_VERSION_UNINITIALIZED = 0,
+        DXGK_VIDPN_INTERFACE_VERSION_V1 = 1,
+        /// Declared from `DXGKDDI_INTERFACE_VERSION_WDDM2_9` on.
+        DXGK_VIDPN_INTERFACE_VERSION_V2 = 2,
+    }
+    DXGK_MONITOR_INTERFACE_VERSION(i32) {
+        DXGK_MONITOR_INTERFACE_VERSION_UNINITIALIZED = 0,
+        DXGK_MONITOR_INTERFACE_VERSION_V1 = 1,
+        DXGK_MONITOR_INTERFACE_VERSION_V2 = 2,
+    }
+    DXGK_SURPRISE_REMOVAL_TYPE(i32) {
+        DxgkRemovalHibernation = 0,
+        DxgkRemovalPnPNotify = 1,
+    }
+    DEVICE_POWER_STATE(i32) {
+        PowerDeviceUnspecified = 0,
+        PowerDeviceD0 = 1,
+        PowerDeviceD1 = 2,
+        PowerDeviceD2 = 3,
+        PowerDeviceD3 = 4,
+        PowerDeviceMaximum = 5,
+    }
+    POWER_ACTION(i32) {
+    }
+}
