@@ -434,12 +434,13 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         self.send_batch(CURSOR_QUEUE, core::iter::once(req.as_bytes()), mode)
     }
 
-    /// VIRTIO_GPU_CMD_MOVE_CURSOR, fire and forget.
-    pub fn move_cursor(&self, pos: CursorPos, mode: WaitMode) -> Result<()> {
+    /// VIRTIO_GPU_CMD_MOVE_CURSOR, fire and forget. `resource_id` is the cursor image in use:
+    /// QEMU hides the cursor when a move carries resource 0.
+    pub fn move_cursor(&self, pos: CursorPos, resource_id: u32, mode: WaitMode) -> Result<()> {
         let req = UpdateCursor {
             hdr: CtrlHeader::command(CommandType::MOVE_CURSOR),
             pos,
-            resource_id: 0,
+            resource_id,
             hot_x: 0,
             hot_y: 0,
             padding: 0,
