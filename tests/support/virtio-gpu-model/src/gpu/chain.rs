@@ -33,7 +33,10 @@ pub(crate) struct Request {
 impl Request {
     /// Reads a chain. A readable descriptor outside guest memory ends the request there (the
     /// command then looks short); writable ones are only recorded here.
-    pub(crate) fn read(chain: DescriptorChain<&GuestMemoryMmap<()>>, mem: &GuestMemoryMmap<()>) -> Self {
+    pub(crate) fn read(
+        chain: DescriptorChain<&GuestMemoryMmap<()>>,
+        mem: &GuestMemoryMmap<()>,
+    ) -> Self {
         let head = chain.head_index();
         let mut bytes = Vec::new();
         let mut writable = Vec::new();

@@ -34,8 +34,7 @@ use viogpu_common::protocol::{
 
 use super::resources::{entries_in_memory, rect_within, Backing, Resource, BYTES_PER_PIXEL};
 use super::{
-    edid, push_bounded, CommandRecord, FlushRecord, GpuBackend, TransferRecord,
-    MAX_BACKING_ENTRIES,
+    edid, push_bounded, CommandRecord, FlushRecord, GpuBackend, TransferRecord, MAX_BACKING_ENTRIES,
 };
 
 /// QEMU refuses scanout rectangles smaller than this on either side.
@@ -148,11 +147,7 @@ impl GpuBackend {
         let Ok(cmd) = body::<UpdateCursor>(req) else {
             return;
         };
-        if self
-            .faults
-            .take_failure(cmd.hdr.command_type())
-            .is_some()
-        {
+        if self.faults.take_failure(cmd.hdr.command_type()).is_some() {
             return;
         }
         if let Some(cursor) = self.cursors.get_mut(cmd.pos.scanout_id as usize) {

@@ -32,7 +32,8 @@ pub fn generate(width: u32, height: u32) -> [u8; EDID_BLOCK_LEN] {
     let mut e = [0u8; EDID_BLOCK_LEN];
     e[..8].copy_from_slice(&HEADER);
     // Manufacturer "QEM": three 5-bit letters, big-endian.
-    let id: u16 = (u16::from(b'Q' - b'@') << 10) | (u16::from(b'E' - b'@') << 5) | u16::from(b'M' - b'@');
+    let id: u16 =
+        (u16::from(b'Q' - b'@') << 10) | (u16::from(b'E' - b'@') << 5) | u16::from(b'M' - b'@');
     e[8..10].copy_from_slice(&id.to_be_bytes());
     e[10..12].copy_from_slice(&0x1234u16.to_le_bytes()); // product code
     e[16] = 1; // week

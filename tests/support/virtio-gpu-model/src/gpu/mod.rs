@@ -189,7 +189,8 @@ impl GpuBackend {
 
     /// Takes every available request off `queue` (index `queue_index`: 0 control, 1 cursor),
     /// executes it and completes it (unless completions are held). Returns whether the
-    /// driver should get an interrupt for this queue.
+    /// driver should get an interrupt for this queue (`Queue::needs_notification`, so event
+    /// idx is honoured).
     ///
     /// Requests on any other queue index are completed with length 0 and not executed.
     pub fn process_queue(
@@ -198,8 +199,20 @@ impl GpuBackend {
         queue: &mut Queue,
         mem: &GuestMemoryMmap<()>,
     ) -> bool {
+        self.consume_queue(queue_index, queue, mem) && queue.needs_notification(mem).unwrap_or(true)
+    }
+
+    /// [`process_queue`](Self::process_queue) without the interrupt decision: returns
+    /// whether anything was put into the used ring, and leaves `needs_notification` to the
+    /// caller (a PCI shell that calls it itself must use this one, because each
+    /// `needs_notification` call consumes virtio-queue's event-idx bookkeeping).
+    pub fn consume_queue(
+        &mut self,
+        queue_index: u16,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap<()>,
+    ) -> bool {
         let mut completed = false;
-        let mut force_interrupt = false;
         while let Some(chain) = queue.pop_descriptor_chain(mem) {
             let request = Request::read(chain, mem);
             let response = match queue_index {
@@ -220,7 +233,7 @@ impl GpuBackend {
                 continue;
             }
             completed = true;
-            force_interrupt |= self.complete(
+            self.complete(
                 queue_index,
                 queue,
                 mem,
@@ -229,12 +242,12 @@ impl GpuBackend {
                 response,
             );
         }
-        completed && (force_interrupt || queue.needs_notification(mem).unwrap_or(true))
+        completed
     }
 
     /// Writes one response and its used element, applying an armed corruption on the
-    /// control queue. Returns true when the used ring was written behind virtio-queue's back,
-    /// so its notification bookkeeping cannot be trusted and an interrupt is forced.
+    /// control queue. Every variant goes through `Queue::add_used`, so virtio-queue's
+    /// used index and event-idx bookkeeping stay right even when the element lies.
     fn complete(
         &mut self,
         queue_index: u16,
@@ -243,7 +256,7 @@ impl GpuBackend {
         head: u16,
         writable: &[(GuestAddress, u32)],
         mut response: Vec<u8>,
-    ) -> bool {
+    ) {
         let corruption = if queue_index == CONTROL_QUEUE {
             self.faults.take_corruption()
         } else {
@@ -260,25 +273,24 @@ impl GpuBackend {
         match corruption {
             None | Some(Corruption::ResponseType(_)) => {
                 let _ = queue.add_used(mem, head, written);
-                false
             }
             Some(Corruption::UsedLength(len)) => {
                 let _ = queue.add_used(mem, head, len);
-                false
             }
             Some(Corruption::DuplicateUsed) => {
                 let _ = queue.add_used(mem, head, written);
                 let _ = queue.add_used(mem, head, written);
-                false
             }
             Some(Corruption::BogusUsedId) => {
                 let id = u32::from(queue.size()) + 5;
-                push_raw_used(queue, mem, id, written);
-                true
+                if queue.add_used(mem, head, written).is_ok() {
+                    rewrite_last_used_id(queue, mem, id);
+                }
             }
             Some(Corruption::WrongUsedId(id)) => {
-                push_raw_used(queue, mem, u32::from(id), written);
-                true
+                if queue.add_used(mem, head, written).is_ok() {
+                    rewrite_last_used_id(queue, mem, u32::from(id));
+                }
             }
         }
     }
@@ -292,16 +304,24 @@ impl GpuBackend {
         queue: &mut Queue,
         mem: &GuestMemoryMmap<()>,
     ) -> bool {
+        self.complete_held(queue_index, queue, mem) && queue.needs_notification(mem).unwrap_or(true)
+    }
+
+    /// [`release_held`](Self::release_held) without the interrupt decision (see
+    /// [`consume_queue`](Self::consume_queue)); returns whether anything was completed.
+    pub fn complete_held(
+        &mut self,
+        queue_index: u16,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap<()>,
+    ) -> bool {
         let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.faults.held)
             .into_iter()
             .partition(|h| h.queue_index == queue_index);
         self.faults.held = others;
-        if mine.is_empty() {
-            return false;
-        }
-        let mut force_interrupt = false;
+        let completed = !mine.is_empty();
         for held in mine {
-            force_interrupt |= self.complete(
+            self.complete(
                 queue_index,
                 queue,
                 mem,
@@ -310,7 +330,7 @@ impl GpuBackend {
                 held.response,
             );
         }
-        force_interrupt || queue.needs_notification(mem).unwrap_or(true)
+        completed
     }
 
     /// Device reset: forgets all resources, scanouts, cursors and held requests. The
@@ -464,28 +484,15 @@ impl GpuBackend {
     }
 }
 
-/// Appends a used element with an arbitrary id, which `Queue::add_used` refuses, and
-/// publishes it.
-fn push_raw_used(queue: &mut Queue, mem: &GuestMemoryMmap<()>, id: u32, len: u32) {
+/// Replaces the id of the used element `add_used` just wrote (an id `add_used` itself
+/// refuses). The element is already published; a driver that reads the used ring while the
+/// device is inside `process_queue` could see the true id for a moment, which a driver
+/// notifying synchronously (the notify write runs the device) cannot.
+fn rewrite_last_used_id(queue: &Queue, mem: &GuestMemoryMmap<()>, id: u32) {
     let size = queue.size().max(1);
-    let next = queue.next_used();
-    let slot = u64::from(next % size);
-    let ring = queue.used_ring();
-    let elem = ring.wrapping_add(4 + slot * 8);
-    let mut bytes = [0u8; 8];
-    bytes[..4].copy_from_slice(&id.to_le_bytes());
-    bytes[4..].copy_from_slice(&len.to_le_bytes());
-    if mem.write_slice(&bytes, GuestAddress(elem)).is_err() {
-        return;
-    }
-    let next = next.wrapping_add(1);
-    queue.set_next_used(next);
-    // Release: the element must be visible before the index that publishes it.
-    let _ = mem.store(
-        next.to_le(),
-        GuestAddress(ring.wrapping_add(2)),
-        Ordering::Release,
-    );
+    let slot = u64::from(queue.next_used().wrapping_sub(1) % size);
+    let elem = queue.used_ring().wrapping_add(4 + slot * 8);
+    let _ = mem.store(id.to_le(), GuestAddress(elem), Ordering::Release);
 }
 
 /// Appends to a bounded log.
