@@ -98,7 +98,10 @@ fn bring_up_inner<H: Hal, P: Platform, N: Notify, R: RegisterAccess>(
             // The device may have seen the addresses of a queue that was set up: reset it
             // before the rings are freed (when `control` and `cursor` drop).
             let _ = transport.reset();
-            let error = control.err().or(cursor.err()).unwrap_or(Error::InvalidArgument);
+            let error = control
+                .err()
+                .or(cursor.err())
+                .unwrap_or(Error::InvalidArgument);
             return Err(error);
         }
     };

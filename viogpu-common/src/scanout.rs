@@ -64,11 +64,14 @@ pub struct Scanout<H: Hal> {
     current: Option<Framebuffer<H>>,
     /// Framebuffers whose detach the device never confirmed: their memory may still be read by
     /// the host, so it is kept until the device is reset.
-    retired: Vec<Framebuffer<H>>,
+    retired: Vec<(Framebuffer<H>, Built)>,
 }
 
+/// A framebuffer whose teardown the device did not confirm, with the steps left to undo.
+type Stuck<H> = (Framebuffer<H>, Built);
+
 /// Which step of bringing up a framebuffer was reached, to undo exactly those.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Built {
     Nothing,
     Created,
@@ -123,7 +126,14 @@ impl<H: Hal> Scanout<H> {
         height: u32,
         fill: u32,
     ) -> Result<()> {
-        let fb = build_framebuffer(gpu, ids, width, height, fill, &self.policy)?;
+        self.reap_retired(gpu, ids);
+        let fb = match build_framebuffer(gpu, ids, width, height, fill, &self.policy) {
+            Ok(fb) => fb,
+            Err((e, stuck)) => {
+                self.retired.extend(stuck);
+                return Err(e);
+            }
+        };
         let rect = fb.full_rect();
         if let Err(e) = gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait) {
             // The scanout may or may not have switched; put the old one back on screen
@@ -161,15 +171,25 @@ impl<H: Hal> Scanout<H> {
         Ok(())
     }
 
+    /// Tries again to take down framebuffers whose detach was not confirmed earlier (the device
+    /// may have answered since). Returns how many are still retired.
+    pub fn reap_retired<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+    ) -> usize {
+        let retired = core::mem::take(&mut self.retired);
+        for (fb, built) in retired {
+            self.teardown(gpu, ids, fb, built);
+        }
+        self.retired.len()
+    }
+
     /// After a device reset the host has forgotten every resource and holds no memory: drop
     /// everything, including retired framebuffers, and release their ids.
     pub fn forget_after_reset(&mut self, ids: &mut ResourceIdAllocator) {
-        for fb in self
-            .current
-            .take()
-            .into_iter()
-            .chain(self.retired.drain(..))
-        {
+        let retired = self.retired.drain(..).map(|(fb, _)| fb);
+        for fb in self.current.take().into_iter().chain(retired) {
             let _ = ids.free(fb.resource_id);
         }
     }
@@ -183,14 +203,15 @@ impl<H: Hal> Scanout<H> {
         fb: Framebuffer<H>,
         built: Built,
     ) {
-        if let Err(fb) = undo(gpu, ids, fb, built) {
-            self.retired.push(fb);
+        if let Err(stuck) = undo(gpu, ids, fb, built) {
+            self.retired.push(stuck);
         }
     }
 }
 
 /// Builds a complete framebuffer: id, memory, host resource, attached backing, contents sent
-/// to the host. Undoes everything on failure.
+/// to the host. Undoes everything on failure; a framebuffer whose undo could not be confirmed
+/// by the device comes back with the error, to be retired rather than freed.
 fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
     ids: &mut ResourceIdAllocator,
@@ -198,13 +219,13 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     height: u32,
     fill: u32,
     policy: &AllocPolicy,
-) -> Result<Framebuffer<H>> {
-    let resource_id = ids.alloc()?;
+) -> core::result::Result<Framebuffer<H>, (Error, Option<Stuck<H>>)> {
+    let resource_id = ids.alloc().map_err(|e| (e, None))?;
     let backing = match FramebufferBacking::allocate(gpu.hal(), width, height, policy) {
         Ok(b) => b,
         Err(e) => {
             let _ = ids.free(resource_id);
-            return Err(e);
+            return Err((e, None));
         }
     };
     let mut fb = Framebuffer {
@@ -213,52 +234,54 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     };
     fb.backing.fill(fill);
     let mut built = Built::Nothing;
+    // A command the device did not answer may still be carried out later: only a definite
+    // error answer means the step did not happen.
+    let happened = |r: &Result<()>| !matches!(r, Err(Error::DeviceError(_)));
     let result = (|| {
-        gpu.resource_create_2d(
+        let r = gpu.resource_create_2d(
             resource_id,
             FRAMEBUFFER_FORMAT,
             width,
             height,
             WaitMode::Wait,
-        )?;
-        built = Built::Created;
-        gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
-        built = Built::Attached;
+        );
+        if happened(&r) {
+            built = Built::Created;
+        }
+        r?;
+        let r = gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait);
+        if happened(&r) {
+            built = Built::Attached;
+        }
+        r?;
         gpu.transfer_to_host_2d(resource_id, fb.full_rect(), 0, WaitMode::Wait)
     })();
     match result {
         Ok(()) => Ok(fb),
-        Err(e) => {
-            // A framebuffer whose undo fails is leaked on purpose (its memory may be in use
-            // by the host); that only happens when the device has stopped answering.
-            if let Err(stuck) = undo(gpu, ids, fb, built) {
-                core::mem::forget(stuck);
-            }
-            Err(e)
-        }
+        Err(e) => Err((e, undo(gpu, ids, fb, built).err())),
     }
 }
 
-/// Undoes the steps of `built` in reverse. Returns the framebuffer back if its memory cannot
-/// be freed safely (the device did not confirm the detach).
+/// Undoes the steps of `built` in reverse. Returns the framebuffer back, with what is left to
+/// undo, if the device did not confirm a step (its memory may still be in use by the host).
 fn undo<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
     ids: &mut ResourceIdAllocator,
     fb: Framebuffer<H>,
     built: Built,
-) -> core::result::Result<(), Framebuffer<H>> {
+) -> core::result::Result<(), (Framebuffer<H>, Built)> {
     if built >= Built::Attached {
         match gpu.detach_backing(fb.resource_id, WaitMode::Wait) {
-            Ok(()) => {}
-            // The host answered: it no longer has (or never had) the backing.
-            Err(Error::DeviceError(_)) => {}
-            Err(_) => return Err(fb),
+            // An error answer means the host has no backing for it (any more).
+            Ok(()) | Err(Error::DeviceError(_)) => {}
+            Err(_) => return Err((fb, Built::Attached)),
         }
     }
     if built >= Built::Created {
-        // An unref that fails leaves a host resource without backing; its id is not reused
-        // before the allocator cycles, and a reset clears it.
-        let _ = gpu.resource_unref(fb.resource_id, WaitMode::Wait);
+        match gpu.resource_unref(fb.resource_id, WaitMode::Wait) {
+            Ok(()) | Err(Error::DeviceError(_)) => {}
+            Err(_) => return Err((fb, Built::Created)),
+        }
     }
     let _ = ids.free(fb.resource_id);
     drop(fb);

@@ -3,13 +3,21 @@
 //! someone else.
 //!
 //! [`pci`] is the PCI function and virtio transport shell (config space, BAR registers,
-//! queue objects, interrupts); GPU command processing plugs in through [`QueueHandler`].
-//! [`GuestMemoryHal`] provides DMA memory out of `vm-memory` guest RAM, which the device side
-//! reads and writes by guest physical address.
+//! queue objects, interrupts); [`gpu`] is the host side of virtio-gpu with QEMU's rules
+//! (resources, backing, scanouts, cursor, rendering, fault injection), plugged into the shell
+//! as its [`QueueHandler`]. [`GuestMemoryHal`] provides DMA memory out of `vm-memory` guest
+//! RAM, which the device side reads and writes by guest physical address. [`testbed`] puts
+//! them together with the core's device layer.
 
+pub mod gpu;
 pub mod guest_memory;
 pub mod pci;
+pub mod testbed;
 
+pub use gpu::{
+    CommandRecord, Corruption, CursorState, FlushRecord, GpuBackend, GpuConfig, Image,
+    PreferredDisplay, ResourceInfo, TransferRecord,
+};
 pub use guest_memory::GuestMemoryHal;
 pub use pci::{
     BarWindow, Interrupt, ModelConfig, PciConfigSpace, QueueHandler, VirtioGpuPci, EVENT_DISPLAY,

@@ -247,6 +247,17 @@ impl VirtioGpuPci {
     }
 
     /// Installs the GPU side that processes notified queues.
+    /// Lets the device work on queue `q` outside a notification (a delayed completion), with
+    /// the same interrupt rules as a notification.
+    pub fn service_queue(
+        &self,
+        q: u16,
+        work: impl FnOnce(&mut dyn QueueHandler, &mut Queue, &GuestMemoryMmap),
+    ) {
+        self.lock().service(q, work);
+    }
+
+    /// Installs the device behind the queues.
     pub fn set_handler(&self, handler: Box<dyn QueueHandler>) {
         self.lock().handler = handler;
     }
@@ -755,6 +766,18 @@ impl DeviceState {
         else {
             return;
         };
+        self.service(q as u16, |handler, queue, mem| {
+            handler.queue_notify(q as u16, queue, mem)
+        });
+    }
+
+    /// Runs `work` on queue `q` as the device (the handler, the queue, guest memory), then
+    /// raises the queue interrupt if the used ring moved and the driver wants to hear of it.
+    fn service(
+        &mut self,
+        q: u16,
+        work: impl FnOnce(&mut dyn QueueHandler, &mut Queue, &GuestMemoryMmap),
+    ) {
         let Self {
             handler,
             queues,
@@ -763,15 +786,14 @@ impl DeviceState {
             interrupts,
             ..
         } = self;
-        let Some(slot) = queues.get_mut(q) else {
+        let Some(slot) = queues.get_mut(usize::from(q)) else {
             return;
         };
         if !slot.queue.ready() {
             return;
         }
-        let q = q as u16;
         let used_before = slot.queue.next_used();
-        handler.queue_notify(q, &mut slot.queue, mem);
+        work(handler.as_mut(), &mut slot.queue, mem);
         if slot.queue.next_used() != used_before
             && slot.queue.needs_notification(mem).unwrap_or(true)
         {

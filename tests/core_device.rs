@@ -1,0 +1,379 @@
+//! The core's device layer, command layer and mode changes against the virtio-gpu device
+//! model: what the host shows, how many host resources exist, and how much guest DMA memory
+//! is in use, after normal operation and after every kind of failure the C++ driver
+//! blue-screened or leaked on.
+
+use viogpu_common::framebuffer::AllocPolicy;
+use viogpu_common::gpu::{WaitMode, CONTROL_QUEUE};
+use viogpu_common::protocol::{CommandType, Rect, ResourceFlush, ResponseType};
+use viogpu_common::resource_id::ResourceIdAllocator;
+use viogpu_common::scanout::Scanout;
+use viogpu_common::{edid, Error};
+use virtio_gpu_model::testbed::{TestGpu, Testbed};
+use virtio_gpu_model::{Corruption, GpuConfig, PreferredDisplay};
+use zerocopy::IntoBytes;
+
+const BLUE: u32 = 0x0033_6699;
+const RED: u32 = 0x00cc_2200;
+const GREEN: u32 = 0x0011_aa33;
+
+struct Display {
+    bed: Testbed,
+    ids: ResourceIdAllocator,
+    scanout: Scanout<virtio_gpu_model::GuestMemoryHal>,
+}
+
+impl Display {
+    fn new() -> Self {
+        Self::with_bed(Testbed::new())
+    }
+
+    fn with_bed(bed: Testbed) -> Self {
+        Self {
+            bed,
+            ids: ResourceIdAllocator::new(1024),
+            scanout: Scanout::new(0, AllocPolicy::default()),
+        }
+    }
+
+    fn gpu(&self) -> &TestGpu {
+        &self.bed.gpu
+    }
+
+    fn set_mode(&mut self, w: u32, h: u32, fill: u32) -> Result<(), Error> {
+        self.scanout
+            .set_mode(&self.bed.gpu, &mut self.ids, w, h, fill)
+    }
+
+    /// Asserts the host shows a `w` x `h` picture of one color (corners and middle).
+    fn assert_shows(&self, w: u32, h: u32, color: u32) {
+        let backend = self.bed.backend.lock();
+        let image = backend.scanout_image(0).expect("scanout shows something");
+        assert_eq!((image.width, image.height), (w, h));
+        for (x, y) in [
+            (0, 0),
+            (w - 1, 0),
+            (0, h - 1),
+            (w - 1, h - 1),
+            (w / 2, h / 2),
+        ] {
+            assert_eq!(image.pixel(x, y), Some(color), "pixel ({x},{y})");
+        }
+    }
+
+    fn host_resources(&self) -> usize {
+        self.bed.backend.lock().resource_count()
+    }
+}
+
+#[test]
+fn display_info_and_edid_report_the_preferred_mode() {
+    let bed = Testbed::new();
+    let info = bed.gpu.get_display_info(WaitMode::Wait).unwrap();
+    assert_eq!(info.preferred_size(0), Some((1024, 768)));
+    let resp = bed.gpu.get_edid(0, WaitMode::Wait).unwrap();
+    let parsed = edid::parse(resp.edid_bytes().unwrap()).unwrap();
+    let preferred = parsed.preferred.unwrap();
+    assert_eq!((preferred.width, preferred.height), (1024, 768));
+}
+
+#[test]
+fn large_mode_and_back_shows_the_right_pixels_and_leaks_nothing() {
+    let mut d = Display::new();
+    d.set_mode(1024, 768, BLUE).unwrap();
+    d.assert_shows(1024, 768, BLUE);
+    let dma_at_1024 = d.bed.dma_bytes();
+    assert_eq!(d.host_resources(), 1);
+
+    d.set_mode(7680, 4320, RED).unwrap();
+    d.assert_shows(7680, 4320, RED);
+    assert_eq!(d.host_resources(), 1);
+    let resource = d.bed.backend.lock().scanout_resource(0).unwrap();
+    let info = d.bed.backend.lock().resource(resource).unwrap();
+    assert!(
+        info.backing_entries < 64,
+        "8K backing took {} entries",
+        info.backing_entries
+    );
+
+    d.set_mode(1024, 768, GREEN).unwrap();
+    d.assert_shows(1024, 768, GREEN);
+    assert_eq!(d.host_resources(), 1);
+    assert_eq!(d.bed.dma_bytes(), dma_at_1024);
+    assert_eq!(d.scanout.retired_count(), 0);
+}
+
+#[test]
+fn odd_sizes_work() {
+    let mut d = Display::new();
+    for (w, h) in [(1366, 768), (5486, 2818), (641, 479)] {
+        d.set_mode(w, h, BLUE).unwrap();
+        d.assert_shows(w, h, BLUE);
+    }
+    assert_eq!(d.host_resources(), 1);
+}
+
+#[test]
+fn resource_ids_are_not_reused_at_once() {
+    let mut d = Display::new();
+    let mut seen = Vec::new();
+    for i in 0..6 {
+        d.set_mode(800 + i * 16, 600, BLUE).unwrap();
+        let id = d.bed.backend.lock().scanout_resource(0).unwrap();
+        assert_ne!(id, 0);
+        assert!(!seen.contains(&id), "id {id} reused");
+        seen.push(id);
+    }
+}
+
+/// Runs a mode change to 1920x1080 that the device fails in some way, from a 1024x768 BLUE
+/// screen, and checks that the old mode is still displayed and nothing leaked.
+fn failed_mode_change(inject: impl FnOnce(&Display)) -> (Display, Error) {
+    let mut d = Display::new();
+    d.set_mode(1024, 768, BLUE).unwrap();
+    let dma = d.bed.dma_bytes();
+    let hostmem = d.bed.backend.lock().hostmem_used();
+    inject(&d);
+    let err = d.set_mode(1920, 1080, RED).unwrap_err();
+    d.bed.backend.lock().clear_faults();
+    d.assert_shows(1024, 768, BLUE);
+    assert_eq!(d.scanout.mode(), Some((1024, 768)));
+    assert_eq!(d.host_resources(), 1);
+    assert_eq!(d.bed.backend.lock().hostmem_used(), hostmem);
+    assert_eq!(d.bed.dma_bytes(), dma);
+    (d, err)
+}
+
+#[test]
+fn out_of_memory_on_create_keeps_the_old_mode() {
+    let (_, err) = failed_mode_change(|d| {
+        d.bed.backend.lock().fail_next(
+            CommandType::RESOURCE_CREATE_2D,
+            ResponseType::ERR_OUT_OF_MEMORY,
+        )
+    });
+    assert_eq!(err, Error::DeviceError(ResponseType::ERR_OUT_OF_MEMORY.0));
+}
+
+#[test]
+fn unspec_on_attach_keeps_the_old_mode_and_unrefs_the_new_resource() {
+    let (d, err) = failed_mode_change(|d| {
+        d.bed.backend.lock().fail_next(
+            CommandType::RESOURCE_ATTACH_BACKING,
+            ResponseType::ERR_UNSPEC,
+        )
+    });
+    assert_eq!(err, Error::DeviceError(ResponseType::ERR_UNSPEC.0));
+    assert_eq!(d.bed.backend.lock().count(CommandType::RESOURCE_UNREF), 1);
+}
+
+#[test]
+fn errors_on_set_scanout_and_transfer_keep_the_old_mode() {
+    for command in [CommandType::SET_SCANOUT, CommandType::TRANSFER_TO_HOST_2D] {
+        let (_, err) = failed_mode_change(|d| {
+            d.bed
+                .backend
+                .lock()
+                .fail_next(command, ResponseType::ERR_INVALID_PARAMETER)
+        });
+        assert_eq!(
+            err,
+            Error::DeviceError(ResponseType::ERR_INVALID_PARAMETER.0)
+        );
+    }
+}
+
+#[test]
+fn a_mode_larger_than_host_memory_is_refused_cleanly() {
+    let config = GpuConfig {
+        max_hostmem: 64 << 20,
+        ..GpuConfig::default()
+    };
+    let mut d = Display::with_bed(Testbed::with_config(config));
+    d.set_mode(1024, 768, BLUE).unwrap();
+    let dma = d.bed.dma_bytes();
+    let err = d.set_mode(7680, 4320, RED).unwrap_err();
+    assert_eq!(err, Error::DeviceError(ResponseType::ERR_OUT_OF_MEMORY.0));
+    d.assert_shows(1024, 768, BLUE);
+    assert_eq!(d.host_resources(), 1);
+    assert_eq!(d.bed.dma_bytes(), dma);
+}
+
+#[test]
+fn failed_allocation_at_each_point_of_a_mode_change_leaks_nothing() {
+    let mut points = 0;
+    for n in 0..64 {
+        let mut d = Display::new();
+        d.set_mode(1024, 768, BLUE).unwrap();
+        let dma = d.bed.dma_bytes();
+        d.bed.hal.fail_allocations_after(Some(n));
+        let result = d.set_mode(3840, 2160, RED);
+        d.bed.hal.fail_allocations_after(None);
+        match result {
+            Ok(()) => {
+                d.assert_shows(3840, 2160, RED);
+                assert!(n > 0, "a mode change needs at least one allocation");
+                points = n;
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e, Error::NoDmaMemory, "allocation {n}");
+                d.assert_shows(1024, 768, BLUE);
+                assert_eq!(d.host_resources(), 1, "allocation {n}");
+                assert_eq!(d.bed.dma_bytes(), dma, "allocation {n}");
+            }
+        }
+    }
+    assert!(points > 0, "the mode change never succeeded");
+}
+
+#[test]
+fn a_device_that_never_answers_times_out_and_keeps_the_buffers() {
+    let d = Display::new();
+    d.gpu().set_timeout_us(100_000);
+    d.bed.backend.lock().hold_completions(true);
+    let before = d.bed.platform.clock.now_us();
+    let err = d.gpu().get_display_info(WaitMode::Wait).unwrap_err();
+    assert_eq!(err, Error::Timeout);
+    assert!(d.bed.platform.clock.now_us() - before >= 100_000);
+    assert_eq!(d.gpu().with_queue(CONTROL_QUEUE, |q| q.abandoned()), 1);
+    assert_eq!(
+        d.gpu()
+            .stats
+            .timeouts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+
+    // The late answer: the device completes it now; the buffer is reclaimed, not reused early.
+    d.bed.backend.lock().hold_completions(false);
+    d.bed.release_held(CONTROL_QUEUE);
+    let c = d.gpu().process_completions();
+    assert_eq!(c.reclaimed, 1);
+    assert_eq!(d.gpu().with_queue(CONTROL_QUEUE, |q| q.abandoned()), 0);
+    assert_eq!(d.gpu().with_queue(CONTROL_QUEUE, |q| q.in_flight()), 0);
+    // And the device still works.
+    let info = d.gpu().get_display_info(WaitMode::Wait).unwrap();
+    assert_eq!(info.preferred_size(0), Some((1024, 768)));
+}
+
+#[test]
+fn a_mode_change_that_times_out_is_cleaned_up_after_the_late_answer() {
+    let mut d = Display::new();
+    d.set_mode(1024, 768, BLUE).unwrap();
+    let dma = d.bed.dma_bytes();
+    d.gpu().set_timeout_us(50_000);
+    d.bed.backend.lock().hold_completions(true);
+    assert_eq!(d.set_mode(1920, 1080, RED), Err(Error::Timeout));
+    // The new framebuffer's memory may be in use by the host: it is kept, not freed.
+    assert_eq!(d.scanout.retired_count(), 1);
+    assert!(d.bed.dma_bytes() > dma);
+
+    d.bed.backend.lock().hold_completions(false);
+    d.bed.release_held(CONTROL_QUEUE);
+    d.gpu().process_completions();
+    assert_eq!(d.scanout.reap_retired(&d.bed.gpu, &mut d.ids), 0);
+    d.assert_shows(1024, 768, BLUE);
+    assert_eq!(d.host_resources(), 1);
+    assert_eq!(d.bed.dma_bytes(), dma);
+}
+
+#[test]
+fn a_bogus_used_id_is_a_bounded_failure() {
+    let d = Display::new();
+    d.gpu().set_timeout_us(10_000);
+    d.bed
+        .backend
+        .lock()
+        .corrupt_next_response(Corruption::BogusUsedId);
+    assert_eq!(
+        d.gpu().get_display_info(WaitMode::Wait).unwrap_err(),
+        Error::Timeout
+    );
+    assert!(
+        d.gpu()
+            .stats
+            .device_faults
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    // The request the device never returned keeps its buffer; everything else goes on.
+    assert_eq!(d.gpu().with_queue(CONTROL_QUEUE, |q| q.abandoned()), 1);
+    assert!(d.gpu().get_display_info(WaitMode::Wait).is_ok());
+}
+
+#[test]
+fn a_short_response_is_an_error_not_garbage() {
+    let d = Display::new();
+    d.bed
+        .backend
+        .lock()
+        .corrupt_next_response(Corruption::UsedLength(8));
+    assert_eq!(
+        d.gpu().get_display_info(WaitMode::Wait).unwrap_err(),
+        Error::ShortResponse
+    );
+}
+
+#[test]
+fn a_full_ring_is_reported_never_silently_dropped() {
+    let mut d = Display::new();
+    d.set_mode(1024, 768, BLUE).unwrap();
+    let id = d.bed.backend.lock().scanout_resource(0).unwrap();
+    d.gpu().set_timeout_us(10_000);
+    d.bed.backend.lock().hold_completions(true);
+    let flush = ResourceFlush::new(id, Rect::new(0, 0, 16, 16));
+    let requests: Vec<&[u8]> = (0..100).map(|_| flush.as_bytes()).collect();
+    let before = d.bed.backend.lock().count(CommandType::RESOURCE_FLUSH);
+    let err = d
+        .gpu()
+        .send_batch(CONTROL_QUEUE, requests.into_iter(), WaitMode::Wait)
+        .unwrap_err();
+    assert_eq!(err, Error::QueueFull);
+    let consumed = d.bed.backend.lock().count(CommandType::RESOURCE_FLUSH) - before;
+    assert_eq!(consumed, 64, "the device saw exactly one ring's worth");
+    d.bed.backend.lock().hold_completions(false);
+    d.bed.release_held(CONTROL_QUEUE);
+    assert_eq!(d.gpu().process_completions().reclaimed, 64);
+}
+
+#[test]
+fn polled_mode_works_without_interrupts_or_allocation() {
+    let d = Display::new();
+    let dma = d.bed.dma_bytes();
+    d.bed.hal.fail_allocations_after(Some(0));
+    let info = d.gpu().get_display_info(WaitMode::Polled).unwrap();
+    assert_eq!(info.preferred_size(0), Some((1024, 768)));
+    assert_eq!(d.bed.dma_bytes(), dma);
+}
+
+#[test]
+fn two_scanouts_show_their_own_modes() {
+    let config = GpuConfig {
+        num_scanouts: 2,
+        displays: vec![
+            PreferredDisplay::enabled(1024, 768),
+            PreferredDisplay::enabled(1280, 800),
+        ],
+        ..GpuConfig::default()
+    };
+    let bed = Testbed::with_config(config);
+    let info = bed.gpu.get_display_info(WaitMode::Wait).unwrap();
+    assert_eq!(info.preferred_size(1), Some((1280, 800)));
+    let mut ids = ResourceIdAllocator::new(1024);
+    let mut heads = [
+        Scanout::new(0, AllocPolicy::default()),
+        Scanout::new(1, AllocPolicy::default()),
+    ];
+    heads[0]
+        .set_mode(&bed.gpu, &mut ids, 1024, 768, BLUE)
+        .unwrap();
+    heads[1]
+        .set_mode(&bed.gpu, &mut ids, 1280, 800, RED)
+        .unwrap();
+    let backend = bed.backend.lock();
+    let a = backend.scanout_image(0).unwrap();
+    let b = backend.scanout_image(1).unwrap();
+    assert_eq!((a.width, a.height, a.pixel(5, 5)), (1024, 768, Some(BLUE)));
+    assert_eq!((b.width, b.height, b.pixel(5, 5)), (1280, 800, Some(RED)));
+}

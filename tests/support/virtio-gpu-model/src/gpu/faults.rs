@@ -1,0 +1,109 @@
+//! Fault injection: a device that refuses commands, never answers, answers late, or writes
+//! a broken used-ring entry, on a test's request.
+//!
+//! Faults are armed on [`GpuBackend`](super::GpuBackend) and consumed by its queue processing:
+//! - a *failure* answers the n-th next command of a type with an error response, without
+//!   executing it;
+//! - *holding* completions executes requests but keeps them out of the used ring until
+//!   [`GpuBackend::release_held`](super::GpuBackend::release_held);
+//! - a *corruption* breaks the used-ring entry (or the response) of the next control-queue
+//!   completion.
+
+use std::collections::VecDeque;
+
+use vm_memory::GuestAddress;
+
+use viogpu_common::protocol::{CommandType, ResponseType};
+
+/// How the next control-queue completion is broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corruption {
+    /// The response is written in full, but the used element reports this length (e.g. 0, or
+    /// fewer bytes than a header, or more than the writable buffers hold).
+    UsedLength(u32),
+    /// The used element carries id `queue size + 5`, an index no descriptor has; the real
+    /// head is never returned.
+    BogusUsedId,
+    /// The used element carries this id instead of the request's head (e.g. the head of a
+    /// request still in flight, or one already completed).
+    WrongUsedId(u16),
+    /// The response header's type is replaced by this raw value (garbage or a wrong OK type).
+    ResponseType(u32),
+    /// The request is put into the used ring twice.
+    DuplicateUsed,
+}
+
+/// A request the device executed but has not completed yet.
+#[derive(Clone, Debug)]
+pub(crate) struct HeldCompletion {
+    pub(crate) queue_index: u16,
+    pub(crate) head: u16,
+    pub(crate) writable: Vec<(GuestAddress, u32)>,
+    pub(crate) response: Vec<u8>,
+}
+
+/// One armed failure: let `skip` more commands of `command` through, then fail one.
+#[derive(Clone, Copy, Debug)]
+struct Failure {
+    command: CommandType,
+    skip: u32,
+    response: ResponseType,
+}
+
+/// The armed faults of a device.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Faults {
+    failures: Vec<Failure>,
+    pub(crate) hold: bool,
+    pub(crate) held: Vec<HeldCompletion>,
+    corruptions: VecDeque<Corruption>,
+}
+
+impl Faults {
+    /// Arms a failure of the `n`-th next `command` (1 is the next one; 0 counts as 1).
+    pub(crate) fn fail_nth(&mut self, n: u32, command: CommandType, response: ResponseType) {
+        self.failures.push(Failure {
+            command,
+            skip: n.saturating_sub(1),
+            response,
+        });
+    }
+
+    /// Called once per command received: the error to answer it with, if a failure is due.
+    /// Every armed failure for the type counts the command, so two armed failures fail two
+    /// different commands.
+    pub(crate) fn take_failure(&mut self, command: CommandType) -> Option<ResponseType> {
+        let mut due = None;
+        self.failures.retain_mut(|f| {
+            if f.command != command {
+                return true;
+            }
+            if f.skip > 0 {
+                f.skip -= 1;
+                return true;
+            }
+            if due.is_some() {
+                // Another failure already took this command; this one waits for the next.
+                return true;
+            }
+            due = Some(f.response);
+            false
+        });
+        due
+    }
+
+    /// Queues a corruption for the next control-queue completion.
+    pub(crate) fn corrupt(&mut self, corruption: Corruption) {
+        self.corruptions.push_back(corruption);
+    }
+
+    /// The corruption for the completion being made now, if one is armed.
+    pub(crate) fn take_corruption(&mut self) -> Option<Corruption> {
+        self.corruptions.pop_front()
+    }
+
+    /// Disarms everything and forgets held requests.
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
