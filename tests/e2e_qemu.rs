@@ -7,6 +7,8 @@
 //!
 //! Until the driver is merged the runner uses its temporary probe (`demo-fill`); the harness,
 //! the initramfs and the hosted guest platform are the parts that stay.
+// QEMU, unix sockets and the guest runner exist only on a Linux host.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use qemu_harness::artifacts::e2e_dir;

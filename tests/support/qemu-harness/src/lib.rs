@@ -23,12 +23,16 @@
 
 pub mod artifacts;
 pub mod cpio;
+#[cfg(unix)]
 mod guest;
 pub mod image;
 pub mod json;
+#[cfg(unix)]
 mod lines;
+#[cfg(unix)]
 mod qmp;
 
+#[cfg(unix)]
 pub use guest::{Guest, GuestConfig, GPU_ID};
 pub use image::RgbImage;
 

@@ -78,6 +78,28 @@ impl Drop for BarMapping {
     }
 }
 
+/// Maps `len` bytes of anonymous memory, shared and readable/writable (stands in for device
+/// memory in unit tests).
+#[cfg(test)]
+pub(crate) fn map_anonymous(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: a fresh anonymous mapping chosen by the kernel cannot alias any Rust object;
+    // checked for MAP_FAILED before use.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
+}
+
 /// Maps `len` bytes of `fd` at `offset`, shared and readable/writable.
 pub(crate) fn map_shared(fd: i32, len: usize, offset: libc::off_t) -> io::Result<NonNull<u8>> {
     // SAFETY: a fresh mapping chosen by the kernel (null hint) cannot alias any Rust object;
@@ -149,7 +171,8 @@ impl RegisterWindow {
     fn read<T: Copy>(&self, offset: usize, all_ones: T) -> T {
         match self.register::<T>(offset) {
             // SAFETY: `register` returned an in-bounds pointer into the live mapping (we hold
-            // an Arc), aligned for T (checked in `register`); device memory is always initialised for integer reads.
+            // an Arc), aligned for T (checked in `register`); device memory is always
+            // initialised for integer reads.
             Some(ptr) => unsafe { ptr.read_volatile() },
             None => all_ones,
         }
@@ -186,5 +209,65 @@ impl RegisterAccess for RegisterWindow {
 
     fn write_u32(&self, offset: usize, value: u32) {
         self.write(offset, value.to_le())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn window(offset: usize, len: usize) -> (Arc<BarMapping>, RegisterWindow) {
+        let bar_len = 4096;
+        let base = map_anonymous(bar_len).unwrap();
+        let bar = Arc::new(BarMapping {
+            base,
+            len: bar_len,
+            bar: 4,
+        });
+        let window = RegisterWindow::new(Arc::clone(&bar), offset, len).unwrap();
+        (bar, window)
+    }
+
+    fn byte(bar: &BarMapping, at: usize) -> u8 {
+        assert!(at < bar.len);
+        // SAFETY: in bounds of the live test mapping.
+        unsafe { bar.base.as_ptr().add(at).read_volatile() }
+    }
+
+    #[test]
+    fn accesses_land_at_window_offset_little_endian() {
+        let (bar, w) = window(0x100, 0x40);
+        w.write_u32(4, 0x1122_3344);
+        w.write_u16(8, 0xaabb);
+        w.write_u8(10, 0x5a);
+        assert_eq!(
+            [0x104, 0x105, 0x106, 0x107].map(|a| byte(&bar, a)),
+            [0x44, 0x33, 0x22, 0x11]
+        );
+        assert_eq!([byte(&bar, 0x108), byte(&bar, 0x109)], [0xbb, 0xaa]);
+        assert_eq!(w.read_u32(4), 0x1122_3344);
+        assert_eq!(w.read_u16(8), 0xaabb);
+        assert_eq!(w.read_u8(10), 0x5a);
+    }
+
+    #[test]
+    fn out_of_window_or_unaligned_reads_all_ones_and_drops_writes() {
+        let (bar, w) = window(0x100, 0x10);
+        assert_eq!(w.read_u32(0x10), u32::MAX);
+        assert_eq!(w.read_u32(0x0e), u32::MAX); // straddles the end
+        assert_eq!(w.read_u16(1), u16::MAX); // unaligned
+        assert_eq!(w.read_u8(usize::MAX), u8::MAX);
+        w.write_u32(0x10, 0x1234_5678);
+        w.write_u32(2, 0x1234_5678);
+        assert!((0..bar.len).all(|a| byte(&bar, a) == 0));
+    }
+
+    #[test]
+    fn windows_outside_the_bar_are_refused() {
+        let (bar, _) = window(0, 1);
+        assert!(RegisterWindow::new(Arc::clone(&bar), 0xff0, 0x20).is_err());
+        assert!(RegisterWindow::new(Arc::clone(&bar), usize::MAX, 2).is_err());
+        assert!(RegisterWindow::new(bar, 0, 0).is_err());
     }
 }

@@ -46,7 +46,7 @@ impl DevMemHal {
     /// appear as reserved, not System RAM, in `/proc/iomem` (when that file is readable).
     pub fn open(phys: u64, len: usize) -> io::Result<Self> {
         let page = PAGE_SIZE as u64;
-        if len == 0 || !phys.is_multiple_of(page) || !len.is_multiple_of(PAGE_SIZE) {
+        if len == 0 || phys % page != 0 || len % PAGE_SIZE != 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("DMA range {phys:#x}+{len:#x} is empty or not page aligned"),
@@ -58,14 +58,20 @@ impl DevMemHal {
         let file = OpenOptions::new().read(true).write(true).open("/dev/mem")?;
         let base = map_shared(file.as_raw_fd(), len, offset)
             .map_err(|e| io::Error::new(e.kind(), format!("mmap /dev/mem at {phys:#x}: {e}")))?;
-        Ok(Self {
+        Ok(Self::from_mapping(base, phys, len))
+    }
+
+    /// Takes ownership of a mapping of `len` bytes (page multiple) whose bus address is
+    /// `phys`; it is unmapped when the last clone goes away.
+    fn from_mapping(base: NonNull<u8>, phys: u64, len: usize) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 base,
                 phys,
                 len,
                 free: Mutex::new(FreeList::new(len)),
             }),
-        })
+        }
     }
 
     /// Physical address of the first byte of the managed range.
@@ -137,7 +143,7 @@ unsafe impl Hal for DevMemHal {
         let in_range = offset
             .checked_add(region.len)
             .is_some_and(|end| end <= self.inner.len);
-        if !in_range || region.len == 0 || !offset.is_multiple_of(PAGE_SIZE) {
+        if !in_range || region.len == 0 || offset % PAGE_SIZE != 0 {
             // Not one of ours: leaking is the only safe answer.
             return;
         }
@@ -235,6 +241,47 @@ fn check_not_system_ram(phys: u64, len: usize) -> io::Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use viogpu_common::hal::DmaBuffer;
+
+    #[test]
+    fn hal_hands_out_zeroed_page_aligned_regions_with_matching_bus_addresses() {
+        let len = 8 * PAGE_SIZE;
+        let base = crate::hosted::bar::map_anonymous(len).unwrap();
+        let hal = DevMemHal::from_mapping(base, 0x3000_0000, len);
+        let mut a = DmaBuffer::new(&hal, 100).unwrap();
+        assert_eq!((a.phys(), a.len()), (0x3000_0000, PAGE_SIZE));
+        a.fill(0, PAGE_SIZE, 0xee).unwrap();
+        let b = DmaBuffer::new(&hal, PAGE_SIZE + 1).unwrap();
+        assert_eq!(
+            (b.phys(), b.len()),
+            (0x3000_0000 + PAGE_SIZE as u64, 2 * PAGE_SIZE)
+        );
+        assert_eq!(hal.free_bytes(), 5 * PAGE_SIZE);
+        drop(a);
+        // The freed page comes back zeroed although it was dirtied.
+        let c = DmaBuffer::new(&hal, PAGE_SIZE).unwrap();
+        assert_eq!(c.phys(), 0x3000_0000);
+        assert!(c.as_slice().iter().all(|&byte| byte == 0));
+        assert!(DmaBuffer::new(&hal, 6 * PAGE_SIZE).is_err());
+        drop((b, c));
+        assert_eq!(hal.free_bytes(), len);
+    }
+
+    #[test]
+    fn freeing_a_foreign_region_is_ignored() {
+        let len = 2 * PAGE_SIZE;
+        let base = crate::hosted::bar::map_anonymous(len).unwrap();
+        let hal = DevMemHal::from_mapping(base, 0, len);
+        let mut outside = [0u8; 16];
+        let region = DmaRegion {
+            virt: NonNull::new(outside.as_mut_ptr()).unwrap(),
+            phys: 0,
+            len: PAGE_SIZE,
+        };
+        // SAFETY: exercising the defensive path; the region is never touched by dma_free.
+        unsafe { hal.dma_free(region) };
+        assert_eq!(hal.free_bytes(), len);
+    }
 
     #[test]
     fn first_fit_takes_from_the_front_and_fails_when_full() {

@@ -175,7 +175,7 @@ fn write_u64(window: &RegisterWindow, offset: usize, value: u64) {
 }
 
 fn u16_ptr(buffer: &DmaBuffer<DevMemHal>, offset: usize) -> Result<*mut u16> {
-    if !offset.is_multiple_of(2) || offset.checked_add(2).is_none_or(|end| end > buffer.len()) {
+    if offset % 2 != 0 || offset.checked_add(2).is_none_or(|end| end > buffer.len()) {
         return Err(Error::OutOfBounds);
     }
     // SAFETY: offset + 2 <= len was checked, so the pointer stays in the buffer.
