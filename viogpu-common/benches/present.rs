@@ -11,6 +11,8 @@
 //! machine is shared, and the best round is the least disturbed one), and prints one line per
 //! case with GB/s and the ratio to memcpy: the figure the README quotes.
 
+#![allow(clippy::unwrap_used)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

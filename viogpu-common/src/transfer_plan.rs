@@ -245,6 +245,7 @@ fn merge(areas: &mut Vec<Area>, i: usize, j: usize) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use alloc::vec;

@@ -1,6 +1,8 @@
 //! Exact-pixel tests of the blit on a small non-square surface, and a property test against a
 //! per-pixel reference.
 
+#![allow(clippy::unwrap_used)]
+
 use alloc::vec;
 use alloc::vec::Vec;
 
