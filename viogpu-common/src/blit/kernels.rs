@@ -1,9 +1,15 @@
 //! The copy loops behind [`super::blit_rect`]: straight row copies, reversed rows for 180
 //! degrees, and a tiled transpose for 90 and 270 degrees.
 //!
-//! Callers validate rectangles first; the planes here then see only in-range rows. Every slice
-//! is still taken with `get`, so a logic error surfaces as [`Error::OutOfBounds`], never as a
-//! panic. Those checks sit at row or tile granularity, outside the per-pixel loops.
+//! Callers validate rectangles first; the planes here then see only in-range rows. Every row or
+//! tile is still sliced out with `get`, so a logic error surfaces as [`Error::OutOfBounds`],
+//! never as a panic or a stray write. Those checks sit at row or tile granularity, outside the
+//! per-pixel loops. The one unchecked access is the x86_64 SSE2 tile kernel, which reads and
+//! writes 16-byte pieces of a tile whose slices were length-checked just before (see its
+//! `# Safety` section).
+//!
+//! Measured on the `present` benchmark (1920x1080, L3-resident): the unrotated copy runs at
+//! memcpy speed, the rotated one at about half of it; see `benches/present.rs`.
 
 use zerocopy::FromBytes;
 
