@@ -24,6 +24,7 @@ pub mod framebuffer;
 pub mod gpu;
 pub mod hal;
 pub mod modes;
+pub mod present;
 pub mod protocol;
 pub mod resource_id;
 pub mod scanout;

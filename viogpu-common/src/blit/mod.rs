@@ -346,13 +346,35 @@ pub fn blit_rect(
     rect: &Rect,
     rotation: Rotation,
 ) -> Result<Rect> {
+    let height = dst.height;
+    blit_rect_into_band(dst, 0, height, src, rect, rotation)
+}
+
+/// Like [`blit_rect`], for a framebuffer kept as bands of whole rows: `band` holds rows
+/// `first_row..first_row + band.height` of a framebuffer `band.width` x `fb_height`. The
+/// rotated image of `rect` must lie inside the band, else [`Error::OutOfBounds`]; the result
+/// is in whole-framebuffer coordinates.
+pub fn blit_rect_into_band(
+    band: &mut SurfaceMut<'_>,
+    first_row: u32,
+    fb_height: u32,
+    src: &Surface<'_>,
+    rect: &Rect,
+    rotation: Rotation,
+) -> Result<Rect> {
     let Some(src_span) = check_rect(rect, src.width, src.height)? else {
         return Ok(Rect::EMPTY);
     };
     let dst_rect = rotate_rect(rect, rotation, src.width, src.height);
-    let dst_span = check_rect(&dst_rect, dst.width, dst.height)?.ok_or(Error::OutOfBounds)?;
+    let mut dst_span = check_rect(&dst_rect, band.width, fb_height)?.ok_or(Error::OutOfBounds)?;
+    let first = usize::try_from(first_row).map_err(|_| Error::OutOfBounds)?;
+    let band_rows = usize::try_from(band.height).map_err(|_| Error::OutOfBounds)?;
+    dst_span.y = dst_span.y.checked_sub(first).ok_or(Error::OutOfBounds)?;
+    if dst_span.y + dst_span.h > band_rows {
+        return Err(Error::OutOfBounds);
+    }
     let src_plane = kernels::Plane::new(src.bytes, src.pitch, src_span)?;
-    let mut dst_plane = kernels::PlaneMut::new(dst.bytes, dst.pitch, dst_span)?;
+    let mut dst_plane = kernels::PlaneMut::new(band.bytes, band.pitch, dst_span)?;
     match rotation {
         Rotation::Identity => kernels::copy_identity(&mut dst_plane, &src_plane)?,
         Rotation::Rotate180 => kernels::copy_rotate180(&mut dst_plane, &src_plane)?,
@@ -360,6 +382,24 @@ pub fn blit_rect(
         Rotation::Rotate270 => kernels::copy_transposed(&mut dst_plane, &src_plane, false)?,
     }
     Ok(dst_rect)
+}
+
+/// Checks that `rect` lies inside a `width` x `height` surface (empty rects pass, inverted
+/// ones are [`Error::InvalidArgument`], ones sticking out [`Error::OutOfBounds`]).
+pub fn check_inside(rect: &Rect, width: u32, height: u32) -> Result<()> {
+    check_rect(rect, width, height).map(|_| ())
+}
+
+/// The source rectangle whose rotated image is `fb_rect`, for a source `src_w` x `src_h`:
+/// the inverse of [`rotate_rect`].
+pub fn unrotate_rect(fb_rect: &Rect, rotation: Rotation, src_w: u32, src_h: u32) -> Rect {
+    let (fb_w, fb_h) = rotation.framebuffer_size(src_w, src_h);
+    match rotation {
+        Rotation::Identity => *fb_rect,
+        Rotation::Rotate90 => rotate_rect(fb_rect, Rotation::Rotate270, fb_w, fb_h),
+        Rotation::Rotate180 => rotate_rect(fb_rect, Rotation::Rotate180, fb_w, fb_h),
+        Rotation::Rotate270 => rotate_rect(fb_rect, Rotation::Rotate90, fb_w, fb_h),
+    }
 }
 
 /// Carries out one `D3DKMT_MOVE_RECT` of a display-only present: `dest_rect` (source

@@ -1,0 +1,209 @@
+//! The present path against the device model: only the dirty regions change on the host,
+//! only they are transferred, rotation maps pixels where Windows expects them, and a bad
+//! rect changes nothing.
+
+use viogpu_common::blit::{Point, Rect, Rotation, Surface};
+use viogpu_common::framebuffer::AllocPolicy;
+use viogpu_common::present::{present, MoveRect};
+use viogpu_common::resource_id::ResourceIdAllocator;
+use viogpu_common::scanout::Scanout;
+use viogpu_common::Error;
+use virtio_gpu_model::testbed::Testbed;
+use virtio_gpu_model::GuestMemoryHal;
+
+const BACKGROUND: u32 = 0x0010_1010;
+const W: u32 = 320;
+const H: u32 = 200;
+
+/// A source surface whose every pixel is distinct.
+fn pattern(w: u32, h: u32) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            bytes.extend_from_slice(&source_pixel(x, y).to_le_bytes());
+        }
+    }
+    bytes
+}
+
+fn source_pixel(x: u32, y: u32) -> u32 {
+    0x0080_0000 | (y << 9) | x
+}
+
+/// Where source pixel (x, y) of a `w` x `h` desktop lands in the framebuffer.
+fn to_framebuffer(x: u32, y: u32, rotation: Rotation, w: u32, h: u32) -> (u32, u32) {
+    match rotation {
+        Rotation::Identity => (x, y),
+        Rotation::Rotate90 => (y, w - 1 - x),
+        Rotation::Rotate180 => (w - 1 - x, h - 1 - y),
+        Rotation::Rotate270 => (h - 1 - y, x),
+    }
+}
+
+struct Screen {
+    bed: Testbed,
+    scanout: Scanout<GuestMemoryHal>,
+}
+
+impl Screen {
+    /// A framebuffer for a `W` x `H` desktop under `rotation`, cut into many small bands so
+    /// that rects cross band boundaries.
+    fn new(rotation: Rotation) -> Self {
+        let bed = Testbed::new();
+        let policy = AllocPolicy {
+            max_chunk: 16 << 10,
+            min_chunk: 4 << 10,
+            max_entries: 4096,
+        };
+        let mut scanout = Scanout::new(0, policy);
+        let (fw, fh) = rotation.framebuffer_size(W, H);
+        let mut ids = ResourceIdAllocator::new(16);
+        scanout
+            .set_mode(&bed.gpu, &mut ids, fw, fh, BACKGROUND)
+            .unwrap();
+        assert!(scanout.current().unwrap().backing().entry_count() > 10);
+        bed.backend.lock().clear_logs();
+        Self { bed, scanout }
+    }
+
+    fn present(
+        &mut self,
+        src: &[u8],
+        moves: &[MoveRect],
+        dirty: &[Rect],
+        rotation: Rotation,
+    ) -> Result<(), Error> {
+        let surface = Surface::new(src, W, H, W * 4).unwrap();
+        let fb = self.scanout.current_mut().unwrap();
+        present(&self.bed.gpu, fb, &surface, moves, dirty, rotation).map(|_| ())
+    }
+
+    fn host_pixel(&self, x: u32, y: u32) -> u32 {
+        self.bed.backend.lock().pixel(0, x, y).unwrap()
+    }
+}
+
+fn inside(r: &Rect, x: u32, y: u32) -> bool {
+    (x as i32) >= r.left && (x as i32) < r.right && (y as i32) >= r.top && (y as i32) < r.bottom
+}
+
+fn check_dirty_rects(rotation: Rotation) {
+    let mut screen = Screen::new(rotation);
+    let src = pattern(W, H);
+    let dirty = [Rect::new(3, 5, 40, 61), Rect::new(250, 150, 320, 200)];
+    screen.present(&src, &[], &dirty, rotation).unwrap();
+    for y in 0..H {
+        for x in 0..W {
+            let (fx, fy) = to_framebuffer(x, y, rotation, W, H);
+            let expected = if dirty.iter().any(|r| inside(r, x, y)) {
+                source_pixel(x, y)
+            } else {
+                BACKGROUND
+            };
+            assert_eq!(
+                screen.host_pixel(fx, fy),
+                expected,
+                "source ({x},{y}) at framebuffer ({fx},{fy}), {rotation:?}"
+            );
+        }
+    }
+    // Only the dirty regions travelled: two transfers of exactly their size.
+    let backend = screen.bed.backend.lock();
+    let sent: u64 = backend
+        .transfers()
+        .map(|t| u64::from(t.rect.width) * u64::from(t.rect.height))
+        .sum();
+    assert_eq!(backend.transfers().len(), 2);
+    assert_eq!(sent, 37 * 56 + 70 * 50);
+}
+
+#[test]
+fn dirty_rects_unrotated() {
+    check_dirty_rects(Rotation::Identity);
+}
+
+#[test]
+fn dirty_rects_rotated_90() {
+    check_dirty_rects(Rotation::Rotate90);
+}
+
+#[test]
+fn dirty_rects_rotated_180() {
+    check_dirty_rects(Rotation::Rotate180);
+}
+
+#[test]
+fn dirty_rects_rotated_270() {
+    check_dirty_rects(Rotation::Rotate270);
+}
+
+#[test]
+fn a_move_rect_copies_its_destination_from_the_source() {
+    let mut screen = Screen::new(Rotation::Identity);
+    let src = pattern(W, H);
+    let moves = [MoveRect {
+        source: Point { x: 0, y: 0 },
+        dest: Rect::new(100, 100, 164, 132),
+    }];
+    screen
+        .present(&src, &moves, &[], Rotation::Identity)
+        .unwrap();
+    assert_eq!(screen.host_pixel(100, 100), source_pixel(100, 100));
+    assert_eq!(screen.host_pixel(163, 131), source_pixel(163, 131));
+    assert_eq!(screen.host_pixel(99, 100), BACKGROUND);
+    assert_eq!(screen.host_pixel(164, 131), BACKGROUND);
+}
+
+#[test]
+fn bad_rects_are_refused_and_change_nothing() {
+    let mut screen = Screen::new(Rotation::Identity);
+    let src = pattern(W, H);
+    let bad_sets: [(&[MoveRect], &[Rect], Error); 4] = [
+        (
+            &[],
+            &[Rect::new(0, 0, 10, 10), Rect::new(300, 190, 321, 200)],
+            Error::OutOfBounds,
+        ),
+        (&[], &[Rect::new(-1, 0, 10, 10)], Error::OutOfBounds),
+        (&[], &[Rect::new(10, 10, 5, 20)], Error::InvalidArgument),
+        (
+            &[MoveRect {
+                source: Point { x: 300, y: 0 },
+                dest: Rect::new(0, 0, 64, 64),
+            }],
+            &[],
+            Error::OutOfBounds,
+        ),
+    ];
+    for (moves, dirty, error) in bad_sets {
+        assert_eq!(
+            screen.present(&src, moves, dirty, Rotation::Identity),
+            Err(error)
+        );
+    }
+    assert_eq!(screen.host_pixel(0, 0), BACKGROUND);
+    assert_eq!(screen.bed.backend.lock().transfers().len(), 0);
+    // A rotation that does not fit the framebuffer's shape is refused too.
+    assert_eq!(
+        screen.present(&src, &[], &[Rect::new(0, 0, 8, 8)], Rotation::Rotate90),
+        Err(Error::InvalidArgument)
+    );
+}
+
+#[test]
+fn a_full_frame_present_sends_the_whole_frame_once() {
+    let mut screen = Screen::new(Rotation::Identity);
+    let src = pattern(W, H);
+    screen
+        .present(
+            &src,
+            &[],
+            &[Rect::new(0, 0, W as i32, H as i32)],
+            Rotation::Identity,
+        )
+        .unwrap();
+    assert_eq!(screen.host_pixel(W - 1, H - 1), source_pixel(W - 1, H - 1));
+    let backend = screen.bed.backend.lock();
+    assert_eq!(backend.transfers().len(), 1);
+    assert_eq!(backend.flushes().len(), 1);
+}

@@ -1,0 +1,270 @@
+//! The present path: from the OS's source surface, through the framebuffer, to the host.
+//!
+//! A display-only present names the regions that changed (dirty rects and move rects, in
+//! source coordinates). Only those are copied into the framebuffer, rotated as the present
+//! path says, and only those travel to the host: one TRANSFER_TO_HOST_2D + RESOURCE_FLUSH pair
+//! per region of the transfer plan, all in one notification. The C++ driver sent the bounding
+//! box of all dirty rects, which for two small rects in opposite corners is the whole screen.
+//!
+//! The framebuffer is kept as bands of whole rows (see [`crate::framebuffer`]); a rect that
+//! crosses a band boundary is split at it. Everything is validated before the first pixel is
+//! written, so a bad rect from the OS changes nothing.
+
+use alloc::vec::Vec;
+
+use zerocopy::IntoBytes;
+
+use crate::blit::{
+    blit_rect_into_band, check_inside, rotate_rect, unrotate_rect, Point, Rect, Rotation, Surface,
+    SurfaceMut,
+};
+use crate::framebuffer::FramebufferBacking;
+use crate::gpu::{flush_request, transfer_request, GpuDevice, Notify, Platform, WaitMode};
+use crate::hal::Hal;
+use crate::protocol;
+use crate::scanout::Framebuffer;
+use crate::transfer_plan::{plan, Transfer};
+use crate::{Error, Result};
+
+/// Most rects one present may carry (the OS sends far fewer; this bounds the work).
+pub const MAX_RECTS: usize = 4096;
+
+/// One `D3DKMT_MOVE_RECT`: the pixels now at `dest` came from `source` (the source surface
+/// already holds them at `dest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoveRect {
+    /// Where the moved pixels came from.
+    pub source: Point,
+    /// Where they are now.
+    pub dest: Rect,
+}
+
+/// What one present did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PresentStats {
+    /// Framebuffer rects written.
+    pub rects: usize,
+    /// Transfers sent to the host.
+    pub transfers: usize,
+    /// Pixel bytes sent to the host.
+    pub bytes: u64,
+}
+
+/// Checks a present against the source surface and the framebuffer size; nothing is touched.
+fn validate(
+    fb_size: (u32, u32),
+    src: &Surface<'_>,
+    moves: &[MoveRect],
+    dirty: &[Rect],
+    rotation: Rotation,
+) -> Result<()> {
+    if rotation.framebuffer_size(src.width(), src.height()) != fb_size {
+        return Err(Error::InvalidArgument);
+    }
+    if moves.len().saturating_add(dirty.len()) > MAX_RECTS {
+        return Err(Error::InvalidArgument);
+    }
+    for m in moves {
+        check_inside(&m.dest, src.width(), src.height())?;
+        let from = Rect::new(
+            m.source.x,
+            m.source.y,
+            m.source
+                .x
+                .checked_add_unsigned(m.dest.width())
+                .ok_or(Error::OutOfBounds)?,
+            m.source
+                .y
+                .checked_add_unsigned(m.dest.height())
+                .ok_or(Error::OutOfBounds)?,
+        );
+        check_inside(&from, src.width(), src.height())?;
+    }
+    for r in dirty {
+        check_inside(r, src.width(), src.height())?;
+    }
+    Ok(())
+}
+
+/// Copies one source rect into the banded framebuffer, split at band boundaries. Returns the
+/// framebuffer rect written (empty for an empty rect). The rect must have been validated.
+pub fn copy_rect<H: Hal>(
+    backing: &mut FramebufferBacking<H>,
+    src: &Surface<'_>,
+    rect: &Rect,
+    rotation: Rotation,
+) -> Result<Rect> {
+    if rect.is_empty() {
+        return Ok(Rect::EMPTY);
+    }
+    check_inside(rect, src.width(), src.height())?;
+    let (width, height, pitch) = (backing.width(), backing.height(), backing.pitch());
+    let fb_rect = rotate_rect(rect, rotation, src.width(), src.height());
+    for band in backing.bands_mut() {
+        let band_top = i32::try_from(band.first_row).map_err(|_| Error::OutOfBounds)?;
+        let band_bottom = band_top
+            .checked_add_unsigned(band.rows)
+            .ok_or(Error::OutOfBounds)?;
+        let top = fb_rect.top.max(band_top);
+        let bottom = fb_rect.bottom.min(band_bottom);
+        if top >= bottom {
+            continue;
+        }
+        let part = Rect::new(fb_rect.left, top, fb_rect.right, bottom);
+        let source_part = unrotate_rect(&part, rotation, src.width(), src.height());
+        let mut surface = SurfaceMut::new(band.bytes, width, band.rows, pitch)?;
+        blit_rect_into_band(
+            &mut surface,
+            band.first_row,
+            height,
+            src,
+            &source_part,
+            rotation,
+        )?;
+    }
+    Ok(fb_rect)
+}
+
+/// Copies the moved and dirty regions of `src` into the framebuffer. Returns the framebuffer
+/// rects written, in the order the OS gave them (moves first, as the OS requires).
+pub fn copy_into_framebuffer<H: Hal>(
+    backing: &mut FramebufferBacking<H>,
+    src: &Surface<'_>,
+    moves: &[MoveRect],
+    dirty: &[Rect],
+    rotation: Rotation,
+) -> Result<Vec<Rect>> {
+    validate(
+        (backing.width(), backing.height()),
+        src,
+        moves,
+        dirty,
+        rotation,
+    )?;
+    let mut written = Vec::new();
+    written
+        .try_reserve_exact(moves.len() + dirty.len())
+        .map_err(|_| Error::NoMemory)?;
+    for rect in moves.iter().map(|m| &m.dest).chain(dirty) {
+        let fb_rect = copy_rect(backing, src, rect, rotation)?;
+        if !fb_rect.is_empty() {
+            written.push(fb_rect);
+        }
+    }
+    Ok(written)
+}
+
+/// A present: copy the regions into the framebuffer, then send only those regions to the
+/// host, all in one notification. Nobody waits for the host; the command buffers come back
+/// through the completion path.
+pub fn present<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    fb: &mut Framebuffer<H>,
+    src: &Surface<'_>,
+    moves: &[MoveRect],
+    dirty: &[Rect],
+    rotation: Rotation,
+) -> Result<PresentStats> {
+    let written = copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, rotation)?;
+    send_regions(gpu, fb, &written, WaitMode::Wait)
+}
+
+/// Sends framebuffer regions to the host: the transfer plan's transfers, each followed by a
+/// flush of the same rect.
+pub fn send_regions<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    fb: &Framebuffer<H>,
+    regions: &[Rect],
+    mode: WaitMode,
+) -> Result<PresentStats> {
+    let backing = fb.backing();
+    let mut transfers: Vec<Transfer> = Vec::new();
+    plan(
+        regions,
+        backing.width(),
+        backing.height(),
+        backing.pitch(),
+        &mut transfers,
+    )?;
+    let resource_id = fb.resource_id();
+    let mut commands = Vec::new();
+    commands
+        .try_reserve_exact(transfers.len())
+        .map_err(|_| Error::NoMemory)?;
+    for t in &transfers {
+        let r = protocol::Rect::new(t.x, t.y, t.width, t.height);
+        commands.push((
+            transfer_request(resource_id, r, t.offset),
+            flush_request(resource_id, r),
+        ));
+    }
+    let requests = commands
+        .iter()
+        .flat_map(|(t, f)| [t.as_bytes(), f.as_bytes()]);
+    gpu.send_batch(crate::gpu::CONTROL_QUEUE, requests, mode)?;
+    Ok(PresentStats {
+        rects: regions.len(),
+        transfers: transfers.len(),
+        bytes: transfers.iter().map(Transfer::bytes).sum(),
+    })
+}
+
+/// Writes a bitmap at (`x`, `y`) of the framebuffer (unrotated), clipped to the framebuffer;
+/// returns the framebuffer rect written. For the bugcheck screen: no allocation.
+pub fn write_bitmap<H: Hal>(
+    backing: &mut FramebufferBacking<H>,
+    src: &Surface<'_>,
+    x: u32,
+    y: u32,
+) -> Result<Rect> {
+    let width = src.width().min(backing.width().saturating_sub(x));
+    let height = src.height().min(backing.height().saturating_sub(y));
+    if width == 0 || height == 0 {
+        return Ok(Rect::EMPTY);
+    }
+    let row_bytes = usize::try_from(width).map_err(|_| Error::OutOfBounds)? * 4;
+    let pitch = usize::try_from(src.pitch()).map_err(|_| Error::OutOfBounds)?;
+    let start = usize::try_from(x).map_err(|_| Error::OutOfBounds)? * 4;
+    for row in 0..height {
+        let src_start = usize::try_from(row).map_err(|_| Error::OutOfBounds)? * pitch;
+        let src_row = src
+            .bytes()
+            .get(src_start..src_start + row_bytes)
+            .ok_or(Error::OutOfBounds)?;
+        let dst_row = backing.row_mut(y + row).ok_or(Error::OutOfBounds)?;
+        dst_row
+            .get_mut(start..start + row_bytes)
+            .ok_or(Error::OutOfBounds)?
+            .copy_from_slice(src_row);
+    }
+    let to_i32 = |v: u32| i32::try_from(v).map_err(|_| Error::OutOfBounds);
+    Ok(Rect::new(
+        to_i32(x)?,
+        to_i32(y)?,
+        to_i32(x + width)?,
+        to_i32(y + height)?,
+    ))
+}
+
+/// Sends one framebuffer region to the host, polled, without allocation (bugcheck screen).
+pub fn send_region_polled<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    fb: &Framebuffer<H>,
+    fb_rect: &Rect,
+) -> Result<()> {
+    if fb_rect.is_empty() {
+        return Ok(());
+    }
+    check_inside(fb_rect, fb.backing().width(), fb.backing().height())?;
+    let x = u32::try_from(fb_rect.left).map_err(|_| Error::OutOfBounds)?;
+    let y = u32::try_from(fb_rect.top).map_err(|_| Error::OutOfBounds)?;
+    let r = protocol::Rect::new(x, y, fb_rect.width(), fb_rect.height());
+    let offset = u64::from(y) * u64::from(fb.backing().pitch()) + u64::from(x) * 4;
+    let transfer = transfer_request(fb.resource_id(), r, offset);
+    let flush = flush_request(fb.resource_id(), r);
+    gpu.send_batch(
+        crate::gpu::CONTROL_QUEUE,
+        [transfer.as_bytes(), flush.as_bytes()].into_iter(),
+        WaitMode::Polled,
+    )
+}
