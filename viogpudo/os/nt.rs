@@ -4,7 +4,7 @@
 //! This is the only code the Linux machines cannot build, so it is kept thin: every kernel
 //! routine is called from exactly one small function below, whose `// SAFETY:` comment cites
 //! the routine's documented contract (mostly its IRQL rule). The rest of the file is plain
-//! bookkeeping that mirrors [`super::hosted`] name for name.
+//! bookkeeping that mirrors the hosted backend (`hosted.rs`) name for name.
 //!
 //! # Driver-wide state
 //!
@@ -228,9 +228,10 @@ fn debug_print(text: &CStr) {
 /// Reads a REG_DWORD value of the driver's `Parameters` key (see the module docs).
 ///
 /// `None` when the value is absent or not a REG_DWORD, when [`init`] has not run, when the
-/// name does not fit, or when called above PASSIVE_LEVEL (the registry cannot be read there).
+/// name is empty or does not fit, or when called above PASSIVE_LEVEL (the registry cannot be
+/// read there).
 pub fn registry_dword(name: &str) -> Option<u32> {
-    if !is_ready() || !irql_at_most(PASSIVE_LEVEL) {
+    if name.is_empty() || !is_ready() || !irql_at_most(PASSIVE_LEVEL) {
         return None;
     }
     // SAFETY: READY was observed with Acquire, after which the path is never written again.
