@@ -5,8 +5,18 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+extern crate alloc;
 #[cfg(not(windows))]
 extern crate std;
+
+// In the Windows kernel: heap allocations come from nonpaged pool (ExAllocatePool2), and a
+// panic bugchecks with wdk-panic's code instead of unwinding.
+#[cfg(all(windows, not(test)))]
+extern crate wdk_panic;
+
+#[cfg(all(windows, not(test)))]
+#[global_allocator]
+static GLOBAL: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 
 pub mod ddi;
 pub mod os;

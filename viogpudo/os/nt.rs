@@ -1,1 +1,646 @@
-//! Windows kernel backend (being written).
+//! The Windows kernel backend of [`crate::os`]: contiguous DMA memory, register access, the
+//! queue spin lock, the completion event, time, debug print and the driver's registry settings.
+//!
+//! This is the only code the Linux machines cannot build, so it is kept thin: every kernel
+//! routine is called from exactly one small function below, whose `// SAFETY:` comment cites
+//! the routine's documented contract (mostly its IRQL rule). The rest of the file is plain
+//! bookkeeping that mirrors the hosted backend (`hosted.rs`) name for name.
+//!
+//! # Driver-wide state
+//!
+//! The hosted backend hands every object a handle to the same machine; here the machine is the
+//! kernel, and the few kernel objects the driver shares live in one static, [`KernelState`]:
+//! the spin lock behind [`OsPlatform::raise`], the completion event behind
+//! [`OsPlatform::wait_for_completion`], and the path of the service's `Parameters` key read by
+//! [`registry_dword`]. DriverEntry calls [`init`] once (PASSIVE_LEVEL, before any adapter
+//! exists); until then [`OsPlatform::current`] returns `None` and [`registry_dword`] finds
+//! nothing. The static sits in the driver image's data section, which is nonpaged, as KEVENT
+//! and KSPIN_LOCK require.
+//!
+//! With two virtio-gpu adapters both share the lock and the event. That stays correct: the
+//! lock only serializes more than it must, and a wake-up meant for one adapter makes the other
+//! adapter's waiter re-check its queue early, which [`viogpu_common::gpu::Platform`] allows
+//! ("may return early"); a waiter whose wake-up was taken sleeps at most its time slice.
+//!
+//! # Registry settings
+//!
+//! [`registry_dword`] reads REG_DWORD values from
+//! `HKLM\SYSTEM\CurrentControlSet\Services\viogpudo\Parameters` (DriverEntry's RegistryPath
+//! plus `\Parameters`), which the INF's service section fills with defaults:
+//! - `HardwareCursor` (default 1): 0 makes the driver report no hardware cursor, so Windows
+//!   draws the pointer into the frame itself;
+//! - `PreferredWidth` / `PreferredHeight` (absent by default): the resolution to start with
+//!   instead of the monitor's preferred EDID mode.
+
+use core::cell::UnsafeCell;
+use core::ffi::{c_void, CStr};
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
+
+use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess, PAGE_SIZE};
+use wdk_sys::ntddk::{
+    DbgPrintEx, KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql, KeInitializeEvent,
+    KeInitializeSpinLock, KeQueryUnbiasedInterruptTime, KeReleaseSpinLock, KeSetEvent,
+    KeStallExecutionProcessor, KeWaitForSingleObject, MmAllocateContiguousMemorySpecifyCache,
+    MmFreeContiguousMemory, MmGetPhysicalAddress, RtlQueryRegistryValues,
+};
+use wdk_sys::{
+    _DPFLTR_TYPE::DPFLTR_IHVVIDEO_ID, _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive,
+    _MEMORY_CACHING_TYPE::MmCached, _MODE::KernelMode, APC_LEVEL, BOOLEAN, CLOCK_LEVEL,
+    DISPATCH_LEVEL, DPFLTR_INFO_LEVEL, IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE,
+    KSPIN_LOCK, LARGE_INTEGER, NT_SUCCESS, PASSIVE_LEVEL, PHYSICAL_ADDRESS, REG_DWORD, REG_NONE,
+    RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_REQUIRED, RTL_QUERY_REGISTRY_TABLE,
+    RTL_QUERY_REGISTRY_TYPECHECK, RTL_QUERY_REGISTRY_TYPECHECK_SHIFT, RTL_REGISTRY_ABSOLUTE,
+    SIZE_T, ULONG, UNICODE_STRING,
+};
+
+/// BOOLEAN FALSE, for the kernel routines' flag arguments.
+const NO: BOOLEAN = 0;
+
+/// KeStallExecutionProcessor's documentation asks for at most 50 microseconds per call.
+const MAX_STALL_US: u32 = 50;
+
+/// Longest trace line passed to DbgPrintEx, which transmits at most 512 bytes per call
+/// (this leaves room for the newline and the NUL).
+const MAX_TRACE_BYTES: usize = 500;
+
+/// UTF-16 units kept for `<RegistryPath>\Parameters` and its NUL. Service key paths are
+/// about 60 units long.
+const PATH_CAPACITY: usize = 512;
+
+/// UTF-16 units for a value name and its NUL.
+const NAME_CAPACITY: usize = 64;
+
+const PARAMETERS_SUFFIX: &str = "\\Parameters";
+
+const UNINITIALIZED: u8 = 0;
+const INITIALIZING: u8 = 1;
+const READY: u8 = 2;
+
+/// The kernel objects and settings shared by the whole driver (see the module docs).
+struct KernelState {
+    /// UNINITIALIZED until [`init`] starts, READY once every field below is set up.
+    phase: AtomicU8,
+    /// Held by [`RaiseGuard`]s.
+    raise_lock: UnsafeCell<KSPIN_LOCK>,
+    /// Synchronization (auto-reset) event: set by the completion path, waited on by commands.
+    completion: UnsafeCell<MaybeUninit<KEVENT>>,
+    /// NUL-terminated `<RegistryPath>\Parameters`; empty (a lone NUL) if it did not fit.
+    parameters_path: UnsafeCell<[u16; PATH_CAPACITY]>,
+}
+
+// SAFETY: `raise_lock` and `completion` are only used through the kernel's spin lock and event
+// routines, which are made for concurrent callers, and only after `init` initialized them and
+// published READY with Release ordering (readers check READY with Acquire). `parameters_path`
+// is written only by `init` before READY and only read after it. `phase` is atomic.
+unsafe impl Sync for KernelState {}
+
+static STATE: KernelState = KernelState {
+    phase: AtomicU8::new(UNINITIALIZED),
+    raise_lock: UnsafeCell::new(0),
+    completion: UnsafeCell::new(MaybeUninit::zeroed()),
+    parameters_path: UnsafeCell::new([0; PATH_CAPACITY]),
+};
+
+fn is_ready() -> bool {
+    STATE.phase.load(Ordering::Acquire) == READY
+}
+
+/// Initializes the driver-wide kernel objects and records where the settings live.
+///
+/// Call it once, first thing in DriverEntry; later calls do nothing.
+///
+/// # Safety
+/// Runs at PASSIVE_LEVEL before any other function of this module is used and before any
+/// adapter exists (DriverEntry satisfies both). `registry_path` is DriverEntry's RegistryPath
+/// argument, or null: a valid UNICODE_STRING for the duration of the call.
+pub unsafe fn init(registry_path: *const UNICODE_STRING) {
+    if STATE
+        .phase
+        .compare_exchange(
+            UNINITIALIZED,
+            INITIALIZING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        return;
+    }
+    // SAFETY: for all three calls: we won the race to INITIALIZING, so nothing else touches
+    // the state until READY is published below; the caller runs us at PASSIVE_LEVEL and
+    // vouches for `registry_path`.
+    unsafe {
+        initialize_spin_lock();
+        initialize_event();
+        record_parameters_path(registry_path);
+    }
+    STATE.phase.store(READY, Ordering::Release);
+}
+
+/// Copies `<registry_path>\Parameters` and a NUL into the static path buffer, or leaves it
+/// empty when the path is missing or too long.
+///
+/// # Safety
+/// The caller is [`init`] between INITIALIZING and READY (exclusive access to the buffer);
+/// `registry_path` is null or a valid UNICODE_STRING.
+unsafe fn record_parameters_path(registry_path: *const UNICODE_STRING) {
+    // SAFETY: exclusive access to the buffer is the caller's contract.
+    let buffer = unsafe { &mut *STATE.parameters_path.get() };
+    buffer.fill(0);
+    // SAFETY: null or valid, per the caller's contract.
+    let Some(path) = (unsafe { registry_path.as_ref() }) else {
+        return;
+    };
+    if path.Buffer.is_null() {
+        return;
+    }
+    let units = usize::from(path.Length) / 2;
+    // SAFETY: a valid UNICODE_STRING's Buffer holds Length bytes of UTF-16.
+    let service_key = unsafe { core::slice::from_raw_parts(path.Buffer.cast_const(), units) };
+    let suffix = PARAMETERS_SUFFIX.encode_utf16();
+    let total = units + PARAMETERS_SUFFIX.len() + 1;
+    if total > buffer.len() {
+        return;
+    }
+    for (slot, unit) in buffer
+        .iter_mut()
+        .zip(service_key.iter().copied().chain(suffix))
+    {
+        *slot = unit;
+    }
+    // The NUL at index total - 1 is already there from the fill.
+}
+
+/// The current IRQL.
+fn current_irql() -> KIRQL {
+    // SAFETY: KeGetCurrentIrql may be called at any IRQL and has no arguments.
+    unsafe { KeGetCurrentIrql() }
+}
+
+fn irql_at_most(level: u32) -> bool {
+    u32::from(current_irql()) <= level
+}
+
+// ---------------------------------------------------------------------------------------------
+// Debug output and settings
+// ---------------------------------------------------------------------------------------------
+
+/// Writes one line to the kernel debugger (component IHVVIDEO, level INFO: enable it with
+/// `ed nt!Kd_IHVVIDEO_Mask 0xff` or the `Debug Print Filter` registry key).
+///
+/// The text is passed as the argument of a constant `"%s\n"` format, never as the format
+/// itself. Lines longer than 500 bytes are cut. Nothing is printed at CLOCK_LEVEL or above
+/// (bugcheck callbacks run at HIGH_LEVEL), where DbgPrintEx could deadlock.
+pub fn trace_str(line: &str) {
+    if !irql_at_most(CLOCK_LEVEL - 1) {
+        return;
+    }
+    let mut text = [0u8; MAX_TRACE_BYTES + 1];
+    let bytes = line.as_bytes();
+    let len = bytes.len().min(MAX_TRACE_BYTES);
+    if let (Some(dst), Some(src)) = (text.get_mut(..len), bytes.get(..len)) {
+        dst.copy_from_slice(src);
+    }
+    // The last byte is always NUL; an interior NUL only ends the line early.
+    if let Ok(text) = CStr::from_bytes_until_nul(&text) {
+        debug_print(text);
+    }
+}
+
+fn debug_print(text: &CStr) {
+    // SAFETY: DbgPrintEx may be called at IRQL <= DIRQL; trace_str only calls it below
+    // CLOCK_LEVEL, which is above every device IRQL. The format is a constant with exactly one
+    // %s conversion, matched by one pointer to a NUL-terminated string that outlives the call;
+    // no Unicode conversions (those need PASSIVE_LEVEL).
+    let _status = unsafe {
+        DbgPrintEx(
+            DPFLTR_IHVVIDEO_ID as ULONG,
+            DPFLTR_INFO_LEVEL,
+            c"%s\n".as_ptr(),
+            text.as_ptr(),
+        )
+    };
+}
+
+/// Reads a REG_DWORD value of the driver's `Parameters` key (see the module docs).
+///
+/// `None` when the value is absent or not a REG_DWORD, when [`init`] has not run, when the
+/// name is empty or does not fit, or when called above PASSIVE_LEVEL (the registry cannot be
+/// read there).
+pub fn registry_dword(name: &str) -> Option<u32> {
+    if name.is_empty() || !is_ready() || !irql_at_most(PASSIVE_LEVEL) {
+        return None;
+    }
+    // SAFETY: READY was observed with Acquire, after which the path is never written again.
+    let path: &[u16; PATH_CAPACITY] = unsafe { &*STATE.parameters_path.get() };
+    if path.first() == Some(&0) {
+        return None;
+    }
+    let mut wide_name = [0u16; NAME_CAPACITY];
+    for (index, unit) in name.encode_utf16().enumerate() {
+        // Keep the last slot for the NUL; a NUL inside the name would cut it short.
+        if unit == 0 || index + 1 >= NAME_CAPACITY {
+            return None;
+        }
+        if let Some(slot) = wide_name.get_mut(index) {
+            *slot = unit;
+        }
+    }
+    query_registry_dword(path, &mut wide_name)
+}
+
+/// One RtlQueryRegistryValues call for one REG_DWORD value.
+///
+/// `path` and `name` are NUL-terminated UTF-16.
+fn query_registry_dword(path: &[u16], name: &mut [u16]) -> Option<u32> {
+    let mut value: ULONG = 0;
+    let mut table = [
+        RTL_QUERY_REGISTRY_TABLE {
+            QueryRoutine: None,
+            // DIRECT: store the value at EntryContext; REQUIRED: fail when it is absent (so
+            // "absent" is distinguishable from 0); TYPECHECK: fail unless it is a REG_DWORD,
+            // so a differently typed value can never write past `value`.
+            Flags: RTL_QUERY_REGISTRY_DIRECT
+                | RTL_QUERY_REGISTRY_REQUIRED
+                | RTL_QUERY_REGISTRY_TYPECHECK,
+            Name: name.as_mut_ptr(),
+            EntryContext: ptr::addr_of_mut!(value).cast::<c_void>(),
+            DefaultType: (REG_DWORD << RTL_QUERY_REGISTRY_TYPECHECK_SHIFT) | REG_NONE,
+            DefaultData: ptr::null_mut(),
+            DefaultLength: 0,
+        },
+        // The all-zero entry that ends the table.
+        RTL_QUERY_REGISTRY_TABLE {
+            QueryRoutine: None,
+            Flags: 0,
+            Name: ptr::null_mut(),
+            EntryContext: ptr::null_mut(),
+            DefaultType: 0,
+            DefaultData: ptr::null_mut(),
+            DefaultLength: 0,
+        },
+    ];
+    // SAFETY: RtlQueryRegistryValues requires PASSIVE_LEVEL, which registry_dword checked.
+    // With RTL_REGISTRY_ABSOLUTE, `path` is a full NUL-terminated registry path; the table has
+    // one DIRECT entry whose Name is NUL-terminated and whose EntryContext points to a ULONG,
+    // which is where a REG_DWORD is stored (TYPECHECK rejects every other type), and it ends
+    // with a zeroed entry. Every pointer outlives the call; Context and Environment are unused.
+    let status = unsafe {
+        RtlQueryRegistryValues(
+            RTL_REGISTRY_ABSOLUTE,
+            path.as_ptr(),
+            table.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    NT_SUCCESS(status).then_some(value)
+}
+
+// ---------------------------------------------------------------------------------------------
+// DMA memory
+// ---------------------------------------------------------------------------------------------
+
+/// Contiguous, cached, nonpaged kernel memory for the device (virtio DMA is cache-coherent on
+/// x86, so the CPU's view needs no flushing).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dma;
+
+impl Dma {
+    /// The kernel's DMA allocator; always available.
+    pub fn current() -> Option<Self> {
+        Some(Self)
+    }
+}
+
+// SAFETY: each region comes from one MmAllocateContiguousMemorySpecifyCache call of `len`
+// bytes (the request rounded up to whole pages), so `virt` is valid for `len` bytes, belongs
+// to no one else, and is physically contiguous; the allocator aligns it to a page, so its
+// physical address (from MmGetPhysicalAddress of the first byte) is page-aligned too; it is
+// zeroed before it is returned.
+unsafe impl Hal for Dma {
+    fn dma_alloc(&self, len: usize) -> Option<DmaRegion> {
+        if len == 0 {
+            return None;
+        }
+        let len = len.checked_next_multiple_of(PAGE_SIZE)?;
+        let virt = allocate_contiguous(len)?;
+        // SAFETY: `virt` is a fresh allocation of `len` writable bytes that nothing else
+        // references yet.
+        unsafe { ptr::write_bytes(virt.as_ptr(), 0, len) };
+        let phys = physical_address(virt);
+        Some(DmaRegion { virt, phys, len })
+    }
+
+    unsafe fn dma_free(&self, region: DmaRegion) {
+        // MmFreeContiguousMemory needs IRQL <= DISPATCH_LEVEL. Above it (only the bugcheck
+        // path runs there, and it frees nothing on purpose) leaking is the only safe choice.
+        if irql_at_most(DISPATCH_LEVEL) {
+            // SAFETY: the caller keeps Hal::dma_free's contract: the region came from
+            // dma_alloc, is freed once, and the device no longer uses it.
+            unsafe { free_contiguous(region.virt) };
+        }
+    }
+}
+
+/// `len` bytes (a multiple of the page size) of contiguous cached memory anywhere in physical
+/// memory, or `None`.
+fn allocate_contiguous(len: usize) -> Option<NonNull<u8>> {
+    if !irql_at_most(DISPATCH_LEVEL) {
+        return None;
+    }
+    let bytes = SIZE_T::try_from(len).ok()?;
+    let lowest = PHYSICAL_ADDRESS { QuadPart: 0 };
+    let highest = PHYSICAL_ADDRESS { QuadPart: -1 }; // all ones: no upper limit
+    let no_boundary = PHYSICAL_ADDRESS { QuadPart: 0 };
+    // SAFETY: MmAllocateContiguousMemorySpecifyCache may be called at IRQL <= DISPATCH_LEVEL
+    // (checked above). A zero boundary means "no boundary restriction"; the address range is
+    // all of physical memory; it returns NULL on failure, which NonNull::new turns into None.
+    let virt = unsafe {
+        MmAllocateContiguousMemorySpecifyCache(bytes, lowest, highest, no_boundary, MmCached)
+    };
+    NonNull::new(virt.cast::<u8>())
+}
+
+/// The physical (bus) address of the byte at `virt`, a nonpaged system address.
+fn physical_address(virt: NonNull<u8>) -> u64 {
+    // SAFETY: MmGetPhysicalAddress may be called at IRQL <= DISPATCH_LEVEL (our only caller,
+    // dma_alloc, got here through allocate_contiguous's check) and `virt` is a valid nonpaged
+    // address we just allocated.
+    let phys = unsafe { MmGetPhysicalAddress(virt.as_ptr().cast::<c_void>()) };
+    // SAFETY: PHYSICAL_ADDRESS is a LARGE_INTEGER union of plain integers; every bit pattern is
+    // a valid QuadPart.
+    let quad = unsafe { phys.QuadPart };
+    quad as u64
+}
+
+/// Returns memory from [`allocate_contiguous`].
+///
+/// # Safety
+/// `virt` came from allocate_contiguous, is freed once, nothing uses it afterwards, and the
+/// current IRQL is at most DISPATCH_LEVEL.
+unsafe fn free_contiguous(virt: NonNull<u8>) {
+    // SAFETY: MmFreeContiguousMemory accepts IRQL <= DISPATCH_LEVEL (Windows Server 2008 and
+    // later) and the base address returned by MmAllocateContiguousMemorySpecifyCache; the
+    // caller guarantees both and that the memory is no longer used.
+    unsafe { MmFreeContiguousMemory(virt.as_ptr().cast::<c_void>()) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registers
+// ---------------------------------------------------------------------------------------------
+
+/// A device register window mapped by dxgkrnl (DxgkCbMapMemory).
+///
+/// Accesses are volatile and of exactly the register's width, like the WDK's
+/// READ_REGISTER_UCHAR/USHORT/ULONG and WRITE_REGISTER_* on x64 (a compiler barrier, the
+/// access, and after a write a full fence). Offsets outside the window, or not aligned to the
+/// width, read as all ones and drop writes.
+#[derive(Debug)]
+pub struct Mmio {
+    base: usize,
+    len: usize,
+}
+
+impl Mmio {
+    /// The window `base..base + len`; `None` if `base` is null or the range wraps.
+    ///
+    /// # Safety
+    /// `base..base + len` was returned by the dxgkrnl memory-mapping callback for a device
+    /// register range (uncached) and stays mapped while the `Mmio` lives.
+    pub unsafe fn new(base: usize, len: usize) -> Option<Self> {
+        if base == 0 || base.checked_add(len).is_none() {
+            return None;
+        }
+        Some(Self { base, len })
+    }
+
+    /// The address of the register at `offset`, if it lies in the window and is aligned.
+    fn address(&self, offset: usize, width: usize) -> Option<usize> {
+        let end = offset.checked_add(width)?;
+        let address = self.base.checked_add(offset)?;
+        (end <= self.len && address % width == 0).then_some(address)
+    }
+
+    fn read<T: Copy>(&self, offset: usize) -> Option<T> {
+        let address = self.address(offset, core::mem::size_of::<T>())?;
+        compiler_fence(Ordering::SeqCst);
+        // SAFETY: `address` lies inside the mapped window (checked above, and the caller of
+        // `new` vouched for the mapping) and is aligned for T; device registers are read with
+        // a single volatile access of T's width. T is u8, u16 or u32 (see RegisterAccess).
+        Some(unsafe { ptr::read_volatile(address as *const T) })
+    }
+
+    fn write<T: Copy>(&self, offset: usize, value: T) {
+        if let Some(address) = self.address(offset, core::mem::size_of::<T>()) {
+            compiler_fence(Ordering::SeqCst);
+            // SAFETY: as in `read`: inside the mapped window, aligned, one volatile access.
+            unsafe { ptr::write_volatile(address as *mut T, value) };
+            fence(Ordering::SeqCst);
+        }
+    }
+}
+
+// x86 is little-endian, as virtio registers are, so native-width accesses need no swapping.
+impl RegisterAccess for Mmio {
+    fn read_u8(&self, offset: usize) -> u8 {
+        self.read(offset).unwrap_or(u8::MAX)
+    }
+    fn read_u16(&self, offset: usize) -> u16 {
+        self.read(offset).unwrap_or(u16::MAX)
+    }
+    fn read_u32(&self, offset: usize) -> u32 {
+        self.read(offset).unwrap_or(u32::MAX)
+    }
+    fn write_u8(&self, offset: usize, value: u8) {
+        self.write(offset, value);
+    }
+    fn write_u16(&self, offset: usize, value: u16) {
+        self.write(offset, value);
+    }
+    fn write_u32(&self, offset: usize, value: u32) {
+        self.write(offset, value);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting, time and IRQL
+// ---------------------------------------------------------------------------------------------
+
+/// Waiting, time and IRQL in the kernel, over the driver-wide objects set up by [`init`].
+#[derive(Clone, Copy, Debug)]
+pub struct OsPlatform {
+    _ready: (),
+}
+
+impl OsPlatform {
+    /// The kernel platform, once [`init`] has run.
+    pub fn current() -> Option<Self> {
+        is_ready().then_some(Self { _ready: () })
+    }
+}
+
+/// Holds the driver's queue spin lock (and so DISPATCH_LEVEL) until dropped.
+///
+/// Guards must not nest on one processor: the spin lock is not recursive. Above
+/// DISPATCH_LEVEL (the bugcheck path, where every other processor is frozen) the lock cannot
+/// be taken, and the guard holds nothing.
+pub struct RaiseGuard {
+    /// The IRQL to return to, if the lock was taken.
+    previous_irql: Option<KIRQL>,
+    /// Released on the processor that acquired it: not Send.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for RaiseGuard {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous_irql.take() {
+            // SAFETY: this guard acquired the lock with acquire_raise_lock on this processor
+            // and releases it exactly once, restoring the IRQL that call returned.
+            unsafe { release_raise_lock(previous) };
+        }
+    }
+}
+
+impl viogpu_common::gpu::Platform for OsPlatform {
+    type RaiseGuard = RaiseGuard;
+
+    fn raise(&self) -> RaiseGuard {
+        let previous_irql = irql_at_most(DISPATCH_LEVEL).then(acquire_raise_lock);
+        RaiseGuard {
+            previous_irql,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        interrupt_time_100ns() / 10
+    }
+
+    fn wait_for_completion(&self, timeout_us: u64) {
+        if irql_at_most(APC_LEVEL) {
+            wait_for_event(timeout_us);
+        } else {
+            // No waiting at DISPATCH_LEVEL or above: spin a little and let the caller re-check
+            // its queue (returning early is allowed).
+            stall(
+                u32::try_from(timeout_us)
+                    .unwrap_or(u32::MAX)
+                    .min(MAX_STALL_US),
+            );
+        }
+    }
+
+    fn signal_completion(&self) {
+        // KeSetEvent needs IRQL <= DISPATCH_LEVEL. Above it (an ISR) the waiter still sees the
+        // completion when its time slice ends.
+        if irql_at_most(DISPATCH_LEVEL) {
+            set_event();
+        }
+    }
+
+    fn stall_us(&self, us: u32) {
+        let mut left = us;
+        while left > 0 {
+            let step = left.min(MAX_STALL_US);
+            stall(step);
+            left -= step;
+        }
+    }
+}
+
+/// Initializes the queue spin lock.
+///
+/// # Safety
+/// Only [`init`] calls it, while it has exclusive access to the state.
+unsafe fn initialize_spin_lock() {
+    // SAFETY: KeInitializeSpinLock may be called at any IRQL; it writes the static's nonpaged
+    // KSPIN_LOCK, which no one else touches yet (caller's contract).
+    unsafe { KeInitializeSpinLock(STATE.raise_lock.get()) };
+}
+
+/// Initializes the completion event as a not-signalled synchronization (auto-reset) event.
+///
+/// # Safety
+/// Only [`init`] calls it, while it has exclusive access to the state.
+unsafe fn initialize_event() {
+    // SAFETY: KeInitializeEvent may be called at any IRQL; it writes the static's storage,
+    // which is nonpaged (the image's data section), aligned for a KEVENT and not touched by
+    // anyone else yet (caller's contract).
+    unsafe {
+        KeInitializeEvent(
+            STATE.completion.get().cast::<KEVENT>(),
+            SynchronizationEvent,
+            NO,
+        )
+    };
+}
+
+/// Acquires the queue spin lock, raising to DISPATCH_LEVEL; returns the previous IRQL.
+fn acquire_raise_lock() -> KIRQL {
+    // SAFETY: KeAcquireSpinLockRaiseToDpc may be called at IRQL <= DISPATCH_LEVEL (raise
+    // checked it) on an initialized spin lock: OsPlatform exists only after init initialized
+    // it. The lock is released by the RaiseGuard that stores the returned IRQL.
+    unsafe { KeAcquireSpinLockRaiseToDpc(STATE.raise_lock.get()) }
+}
+
+/// Releases the queue spin lock and returns to `previous` IRQL.
+///
+/// # Safety
+/// The lock is held by this processor, taken by [`acquire_raise_lock`], which returned
+/// `previous`.
+unsafe fn release_raise_lock(previous: KIRQL) {
+    // SAFETY: KeReleaseSpinLock runs at DISPATCH_LEVEL, where the held lock keeps us, with
+    // the IRQL saved by the matching acquire (caller's contract).
+    unsafe { KeReleaseSpinLock(STATE.raise_lock.get(), previous) };
+}
+
+/// Time since boot in 100 ns units, not counting sleep and hibernation.
+fn interrupt_time_100ns() -> u64 {
+    // SAFETY: KeQueryUnbiasedInterruptTime may be called at any IRQL and has no arguments.
+    unsafe { KeQueryUnbiasedInterruptTime() }
+}
+
+/// Waits on the completion event for at most `timeout_us` microseconds.
+fn wait_for_event(timeout_us: u64) {
+    // A relative timeout is negative, in 100 ns units.
+    let ticks = i64::try_from(timeout_us.saturating_mul(10)).unwrap_or(i64::MAX);
+    let mut timeout = LARGE_INTEGER { QuadPart: -ticks };
+    // SAFETY: KeWaitForSingleObject with a nonzero timeout needs IRQL <= APC_LEVEL (checked by
+    // wait_for_completion; a zero timeout is allowed up to DISPATCH_LEVEL). The event is an
+    // initialized dispatcher object in nonpaged memory (OsPlatform exists only after init);
+    // the wait is non-alertable, in kernel mode, for the Executive; `timeout` outlives the
+    // call. The status (success or STATUS_TIMEOUT) does not matter: the caller re-checks.
+    let _status = unsafe {
+        KeWaitForSingleObject(
+            STATE.completion.get().cast::<c_void>(),
+            Executive,
+            KernelMode as KPROCESSOR_MODE,
+            NO,
+            ptr::addr_of_mut!(timeout),
+        )
+    };
+}
+
+/// Signals the completion event, releasing one waiter.
+fn set_event() {
+    // SAFETY: KeSetEvent may be called at IRQL <= DISPATCH_LEVEL (signal_completion checked
+    // it) with Wait = FALSE, on an initialized event (OsPlatform exists only after init).
+    let _previous_state = unsafe {
+        KeSetEvent(
+            STATE.completion.get().cast::<KEVENT>(),
+            IO_NO_INCREMENT as KPRIORITY,
+            NO,
+        )
+    };
+}
+
+/// Busy-waits `us` microseconds (at most [`MAX_STALL_US`] per the routine's guidance).
+fn stall(us: u32) {
+    // SAFETY: KeStallExecutionProcessor may be called at any IRQL; callers keep each call at
+    // or below the documented 50 microseconds.
+    unsafe { KeStallExecutionProcessor(us) };
+}
