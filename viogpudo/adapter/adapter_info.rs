@@ -15,8 +15,13 @@ use crate::ddi::*;
 
 /// The capabilities, with or without the hardware pointer.
 pub fn driver_caps(hardware_cursor: bool) -> DXGK_DRIVERCAPS {
-    let mut caps = DXGK_DRIVERCAPS::default();
-    caps.HighestAcceptableAddress = PHYSICAL_ADDRESS::new(-1);
+    let mut caps = DXGK_DRIVERCAPS {
+        HighestAcceptableAddress: PHYSICAL_ADDRESS::new(-1),
+        SupportNonVGA: 1,
+        SupportSmoothRotation: 1,
+        WDDMVersion: DXGKDDI_WDDMV1_2,
+        ..Default::default()
+    };
     if hardware_cursor {
         caps.MaxPointerWidth = CURSOR_SIZE;
         caps.MaxPointerHeight = CURSOR_SIZE;
@@ -24,9 +29,6 @@ pub fn driver_caps(hardware_cursor: bool) -> DXGK_DRIVERCAPS {
         caps.PointerCaps.set_color(true);
         caps.PointerCaps.set_masked_color(true);
     }
-    caps.SupportNonVGA = 1;
-    caps.SupportSmoothRotation = 1;
-    caps.WDDMVersion = DXGKDDI_WDDMV1_2;
     caps
 }
 

@@ -455,9 +455,10 @@ impl Adapter {
                 .heads
                 .get_mut(commit.source as usize)
                 .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)?;
-            head.rotation = commit.rotation;
-            head.source_mode = commit.mode;
             let Some(hw) = state.hw.as_deref().filter(|_| powered) else {
+                // Powered down: remembered, applied by power-up.
+                head.rotation = commit.rotation;
+                head.source_mode = commit.mode;
                 continue;
             };
             match commit.mode {
@@ -469,12 +470,15 @@ impl Adapter {
                 Some((w, h)) => {
                     let (fw, fh) = commit.rotation.framebuffer_size(w, h);
                     if head.scanout.mode() != Some((fw, fh)) {
+                        // On failure the previous mode stays on screen and recorded.
                         head.scanout
                             .set_mode(&hw.gpu, &mut state.ids, fw, fh, BLACK)
                             .ddi()?;
                     }
                 }
             }
+            head.rotation = commit.rotation;
+            head.source_mode = commit.mode;
         }
         Ok(())
     }
@@ -498,10 +502,11 @@ impl Adapter {
     pub fn refresh_displays_if_stale(&self) {
         if self.display_stale.swap(false, Ordering::AcqRel) {
             let mut state = self.state.lock();
-            if let Err(e) = start::read_displays(&mut state) {
-                crate::trace!("display info refresh failed: {e}");
+            if let Err(status) = start::read_displays(&mut state) {
+                crate::trace!("display info refresh failed: {status:#x}");
                 self.display_stale.store(true, Ordering::Release);
             }
+            self.update_connected_mask(&state);
         }
     }
 

@@ -223,6 +223,7 @@ impl Adapter {
         }
 
         read_displays(state)?;
+        self.update_connected_mask(state);
         set_initial_modes(state)?;
         if self.hardware_cursor {
             state.cursor = create_cursor(state, &dma).ok();
