@@ -18,5 +18,8 @@ extern crate wdk_panic;
 #[global_allocator]
 static GLOBAL: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 
+pub mod adapter;
 pub mod ddi;
+pub mod entry;
 pub mod os;
+pub mod thunks;

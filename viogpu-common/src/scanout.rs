@@ -194,6 +194,72 @@ impl<H: Hal> Scanout<H> {
         }
     }
 
+    /// Across a device reset that should keep the picture (a power-down): the host has
+    /// forgotten every resource, so the ids are released and retired framebuffers freed, but
+    /// the current framebuffer's memory is kept (its resource id becomes 0 until
+    /// [`Scanout::resume_after_reset`]).
+    pub fn suspend_after_reset(&mut self, ids: &mut ResourceIdAllocator) {
+        for fb in self.retired.drain(..) {
+            let _ = ids.free(fb.resource_id);
+        }
+        if let Some(fb) = self.current.as_mut() {
+            if fb.resource_id != 0 {
+                let _ = ids.free(fb.resource_id);
+            }
+            fb.resource_id = 0;
+        }
+    }
+
+    /// After the device came back: a new host resource over the kept framebuffer memory,
+    /// contents transferred, and the scanout pointed at it. Nothing to do without a kept
+    /// framebuffer. On failure the memory is dropped (freed once the host no longer has it)
+    /// and the scanout shows nothing.
+    pub fn resume_after_reset<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+    ) -> Result<()> {
+        let Some(mut fb) = self.current.take() else {
+            return Ok(());
+        };
+        if fb.resource_id != 0 {
+            // Never suspended: still valid on the host.
+            self.current = Some(fb);
+            return Ok(());
+        }
+        let resource_id = ids.alloc()?;
+        fb.resource_id = resource_id;
+        let (width, height) = (fb.backing.width(), fb.backing.height());
+        let mut built = Built::Nothing;
+        let result = (|| {
+            gpu.resource_create_2d(
+                resource_id,
+                FRAMEBUFFER_FORMAT,
+                width,
+                height,
+                WaitMode::Wait,
+            )?;
+            built = Built::Created;
+            gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
+            built = Built::Attached;
+            let rect = fb.full_rect();
+            gpu.transfer_to_host_2d(resource_id, rect, 0, WaitMode::Wait)?;
+            gpu.set_scanout(self.index, resource_id, rect, WaitMode::Wait)?;
+            let _ = gpu.resource_flush(resource_id, rect, WaitMode::Wait);
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.current = Some(fb);
+                Ok(())
+            }
+            Err(e) => {
+                self.teardown(gpu, ids, fb, built);
+                Err(e)
+            }
+        }
+    }
+
     /// Takes a framebuffer down: detach (waited for), unref, free memory, free id. If the
     /// detach is not confirmed, the memory is retired instead of freed.
     fn teardown<P: Platform, N: Notify>(

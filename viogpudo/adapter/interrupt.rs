@@ -1,0 +1,77 @@
+//! The interrupt path: DxgkDdiInterruptRoutine and DxgkDdiDpcRoutine.
+//!
+//! Neither takes the adapter's state lock (module docs of `adapter`). The ISR only reads the
+//! ISR status byte (read-to-clear) and queues the DPC. With a line interrupt a zero byte means
+//! the interrupt belongs to another device on the shared line, so the ISR returns FALSE; with
+//! MSI-X the byte reads 0 and the message alone identifies us, so the ISR always claims it.
+//!
+//! The DPC reclaims and completes what both queues returned (which wakes waiters), then
+//! looks for a display-change event in the device configuration: it clears the event, marks
+//! display info stale (re-read at PASSIVE_LEVEL by the next child-status, descriptor or
+//! monitor-mode query) and tells dxgkrnl every child's status may have changed.
+
+use core::sync::atomic::Ordering;
+
+use viogpu_common::transport::{GpuEvents, IsrStatus};
+
+use super::{dxgk, Adapter};
+
+impl Adapter {
+    /// DxgkDdiInterruptRoutine: true when the interrupt was ours.
+    pub fn interrupt(&self, _message_number: u32) -> bool {
+        self.with_published_hw(|hw| {
+            let isr = hw.isr_status();
+            if !hw.msix && isr.is_empty() {
+                return false;
+            }
+            if isr.contains(IsrStatus::CONFIG) {
+                self.config_changed.store(true, Ordering::Release);
+            }
+            dxgk::queue_dpc(&hw.dxgk);
+            true
+        })
+        .unwrap_or(false)
+    }
+
+    /// DxgkDdiDpcRoutine.
+    pub fn dpc(&self) {
+        let changed = self.with_published_hw(|hw| {
+            hw.gpu.process_completions();
+            let check = hw.msix || self.config_changed.swap(false, Ordering::AcqRel);
+            if !check {
+                return None;
+            }
+            // The transport lock is only held at PASSIVE_LEVEL during start and power
+            // transitions, which re-read display info themselves; skip the check then.
+            let transport = hw.transport.try_lock()?;
+            let events = transport.events_read().ok()?;
+            if !events.contains(GpuEvents::DISPLAY) {
+                return None;
+            }
+            let _ = transport.events_clear(events);
+            Some(hw.dxgk)
+        });
+        if let Some(Some(dxgk_if)) = changed {
+            self.display_stale.store(true, Ordering::Release);
+            // The new display info can only be read at PASSIVE_LEVEL. A connected child is
+            // reported as unplugged and plugged again, which makes the OS re-read its
+            // descriptor and modes (and so the new preferred size); an unconnected child is
+            // reported connected so the OS queries its real status.
+            let mask = self.connected_mask.load(Ordering::Acquire);
+            for child in 0..self.num_sources() {
+                if mask & (1 << child) != 0 {
+                    dxgk::indicate_connection(&dxgk_if, child, false);
+                }
+                dxgk::indicate_connection(&dxgk_if, child, true);
+            }
+        }
+    }
+}
+
+impl super::Hardware {
+    /// Reads (and clears) the ISR status byte.
+    fn isr_status(&self) -> IsrStatus {
+        use viogpu_common::hal::RegisterAccess;
+        IsrStatus::from_bits_truncate(self.isr.read_u8(0))
+    }
+}

@@ -1,0 +1,582 @@
+//! The per-adapter context: everything the driver knows about one virtio-gpu device, from
+//! `DxgkDdiAddDevice` (created, `Box::into_raw` into the miniport context) to
+//! `DxgkDdiRemoveDevice` (dropped). Every DDI thunk turns the context pointer back into an
+//! `&Adapter` and calls one method here; the submodules hold the methods, one DDI family each.
+//!
+//! **State and locking.** The mutable state (the device once started, scanouts, modes, the
+//! resource-id allocator, the cursor image) sits in one `spin::Mutex<State>`, taken by the DDIs
+//! that run at PASSIVE_LEVEL. The interrupt routine and the DPC never take it: they run while
+//! a DDI may hold it (on Windows at raised IRQL on the same processor, in the simulator on
+//! the same thread inside a device wait). They reach the started device through an atomic
+//! pointer to [`Hardware`], whose parts have their own locks (the command queues) or none (the
+//! ISR register window). The pointer is published after the device is brought up and cleared
+//! before it is torn down; a user counter lets teardown wait until no ISR or DPC still holds
+//! the old pointer.
+//!
+//! **Ids.** Source id = target id = child uid = virtio scanout index, `0..num_scanouts`.
+
+pub mod adapter_info;
+pub mod bugcheck;
+pub mod child;
+pub mod core_glue;
+pub mod dxgk;
+pub mod escape;
+mod interrupt;
+pub mod pointer;
+mod post_display;
+mod power;
+pub mod present;
+pub mod resources;
+pub mod start;
+pub mod vidpn_glue;
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+use viogpu_common::gpu::{GpuDevice, Notify};
+use viogpu_common::hal::{DmaBuffer, RegisterAccess};
+use viogpu_common::modes::ModeList;
+use viogpu_common::resource_id::ResourceIdAllocator;
+use viogpu_common::scanout::Scanout;
+use viogpu_common::transport::{Features, RegionWindow, VirtioPciTransport};
+use viogpu_common::Error;
+
+use crate::ddi::*;
+use crate::os;
+use core_glue::blit::Rotation;
+use vidpn_glue::{SourceCommit, VidPnHost};
+
+pub use escape::{
+    EscapeCustomMode, EscapeDisplay, EscapeHeader, EscapeQueryDisplays, ESCAPE_MAGIC,
+    ESCAPE_QUERY_DISPLAYS, ESCAPE_SET_CUSTOM_MODE, ESCAPE_VERSION,
+};
+
+/// A mapping of one BAR, shared by the register windows cut from it.
+pub type BarMapping = Arc<os::Mmio>;
+/// One register window of the device (a virtio structure inside a BAR mapping).
+pub type Window = RegionWindow<BarMapping>;
+/// The virtio transport over the driver's windows.
+pub type Transport = VirtioPciTransport<Window>;
+/// The device layer with the driver's platform.
+pub type Gpu = GpuDevice<os::Dma, os::OsPlatform, Notifier>;
+
+/// Result of an adapter method: the NTSTATUS the DDI returns on failure.
+pub type DdiResult<T> = core::result::Result<T, NTSTATUS>;
+
+/// `DISPLAY_ADAPTER_HW_ID`: the hardware uid `DxgkDdiSetPowerState` uses for the adapter
+/// itself (other uids are children).
+pub const DISPLAY_ADAPTER_HW_ID: u32 = 0x0000_FFFF;
+/// `DXGKDDI_WDDMv1_2`, the WDDM version a WIN8 display-only driver reports.
+pub const DXGKDDI_WDDMV1_2: DXGK_WDDMVERSION = DXGK_WDDMVERSION(0x1200);
+/// Largest framebuffer the driver backs: 16384 x 16384 x 4 bytes (1 GiB), i.e. no limit below
+/// the per-side maximum of the mode rules.
+pub const MAX_FRAMEBUFFER_BYTES: u64 = 16384 * 16384 * 4;
+/// Colour a new framebuffer starts with (black).
+pub const BLACK: u32 = 0;
+/// Registry DWORD that turns the hardware cursor off when 0.
+pub const HARDWARE_CURSOR_VALUE: &str = "HardwareCursor";
+/// Most resource ids live at once (scanouts, retired framebuffers, cursor).
+const MAX_LIVE_IDS: u32 = 256;
+/// Spins teardown waits for an ISR or DPC to drop the hardware pointer before it leaks the
+/// hardware instead of freeing it under them.
+const DRAIN_SPINS: u32 = 10_000_000;
+
+/// Maps a core error to the NTSTATUS a DDI returns.
+pub fn status_of(e: Error) -> NTSTATUS {
+    match e {
+        Error::NoDmaMemory | Error::NoMemory | Error::ModeTooLarge => STATUS_NO_MEMORY,
+        Error::InvalidArgument | Error::OutOfBounds => STATUS_INVALID_PARAMETER,
+        Error::UnsupportedFormat => STATUS_GRAPHICS_INVALID_PIXELFORMAT,
+        Error::ResourceIdsExhausted | Error::QueueFull | Error::ChainTooLong => {
+            STATUS_INSUFFICIENT_RESOURCES
+        }
+        _ if e.is_device_fault() => STATUS_DEVICE_HARDWARE_ERROR,
+        _ => STATUS_UNSUCCESSFUL,
+    }
+}
+
+/// `.ddi()` turns a core `Result` into a [`DdiResult`].
+pub trait IntoDdi<T> {
+    /// Maps the error with [`status_of`].
+    fn ddi(self) -> DdiResult<T>;
+}
+
+impl<T> IntoDdi<T> for viogpu_common::Result<T> {
+    fn ddi(self) -> DdiResult<T> {
+        self.map_err(status_of)
+    }
+}
+
+/// Rings the doorbells of the control and cursor queues; owns its own notify window so the
+/// device layer never needs the transport lock.
+pub struct Notifier {
+    window: Window,
+    offsets: [AtomicUsize; 2],
+}
+
+impl Notifier {
+    const UNSET: usize = usize::MAX;
+
+    fn new(window: Window) -> Self {
+        Self {
+            window,
+            offsets: [AtomicUsize::new(Self::UNSET), AtomicUsize::new(Self::UNSET)],
+        }
+    }
+
+    fn set_offset(&self, queue: u16, offset: usize) {
+        if let Some(slot) = self.offsets.get(usize::from(queue)) {
+            slot.store(offset, Ordering::Release);
+        }
+    }
+}
+
+impl Notify for Notifier {
+    fn notify(&self, queue: u16) {
+        if let Some(slot) = self.offsets.get(usize::from(queue)) {
+            let offset = slot.load(Ordering::Acquire);
+            if offset != Self::UNSET {
+                self.window.write_u16(offset, queue);
+            }
+        }
+    }
+}
+
+/// The started device: transport, queues and the ISR window.
+pub struct Hardware {
+    /// The dxgkrnl callbacks (a copy of what StartDevice received).
+    pub dxgk: DXGKRNL_INTERFACE,
+    /// The transport; taken only at PASSIVE_LEVEL (start, power) and with `try_lock` by the
+    /// DPC.
+    transport: spin::Mutex<Transport>,
+    /// The ISR status byte, read by the interrupt routine.
+    isr: Window,
+    /// The device layer.
+    pub gpu: Gpu,
+    /// Message-signaled interrupts: the ISR byte is not needed to claim an interrupt.
+    msix: bool,
+    /// The negotiated features.
+    features: Features,
+}
+
+/// One display head: the scanout and what the driver knows about its monitor.
+pub struct Head {
+    scanout: Scanout<os::Dma>,
+    /// The device's preferred size when the scanout is enabled (GET_DISPLAY_INFO).
+    display: Option<(u32, u32)>,
+    /// The EDID the device gave (raw bytes), if any.
+    edid: Option<Vec<u8>>,
+    /// A size set by the resolution agent through the escape.
+    custom: Option<(u32, u32)>,
+    /// The modes offered for the target.
+    modes: ModeList,
+    /// The source mode Windows committed (desktop size), remembered across power cycles.
+    source_mode: Option<(u32, u32)>,
+    /// The committed path rotation.
+    rotation: Rotation,
+    /// `DxgkDdiSetVidPnSourceVisibility`.
+    visible: bool,
+}
+
+impl Head {
+    fn new(index: u32) -> Self {
+        Self {
+            scanout: Scanout::new(index, viogpu_common::framebuffer::AllocPolicy::DEFAULT),
+            display: None,
+            edid: None,
+            custom: None,
+            modes: ModeList::build(None, None, MAX_FRAMEBUFFER_BYTES),
+            source_mode: None,
+            rotation: Rotation::Identity,
+            visible: true,
+        }
+    }
+
+    /// Rebuilds the mode list from the display info, the EDID and a custom size.
+    fn rebuild_modes(&mut self) {
+        let edid = self
+            .edid
+            .as_deref()
+            .and_then(|b| viogpu_common::edid::parse(b).ok());
+        let list = ModeList::build(self.display, edid.as_ref(), MAX_FRAMEBUFFER_BYTES);
+        self.modes = match self.custom {
+            Some((w, h)) => list.with_custom(w, h).unwrap_or(list),
+            None => list,
+        };
+    }
+}
+
+/// The 64x64 hardware cursor image.
+pub struct CursorImage {
+    /// Host resource id (0 while the device is powered down).
+    resource_id: u32,
+    /// Guest backing (B8G8R8A8).
+    buffer: DmaBuffer<os::Dma>,
+    /// A shape was uploaded since the resource was created.
+    has_shape: bool,
+    /// The pointer is shown.
+    visible: bool,
+    /// Hot spot of the current shape.
+    hot: (u32, u32),
+    /// Last position (scanout, x, y) sent, in framebuffer coordinates of the hot spot.
+    pos: (u32, u32, u32),
+}
+
+/// The mutable state of an adapter (see the module docs for the locking rules).
+pub struct State {
+    dxgk: Option<DXGKRNL_INTERFACE>,
+    hw: Option<Box<Hardware>>,
+    /// Kernel addresses of the BAR mappings, unmapped after the hardware is dropped.
+    mappings: Vec<usize>,
+    ids: ResourceIdAllocator,
+    heads: Vec<Head>,
+    cursor: Option<CursorImage>,
+    power: DEVICE_POWER_STATE,
+    /// Post-display ownership was handed to the OS: the device and its memory stay as they
+    /// are (see `post_display.rs`).
+    released: bool,
+}
+
+impl State {
+    fn new() -> Self {
+        Self {
+            dxgk: None,
+            hw: None,
+            mappings: Vec::new(),
+            ids: ResourceIdAllocator::new(MAX_LIVE_IDS),
+            heads: Vec::new(),
+            cursor: None,
+            power: PowerDeviceD0,
+            released: false,
+        }
+    }
+}
+
+/// The adapter context (`MiniportDeviceContext`).
+pub struct Adapter {
+    pdo: *mut DEVICE_OBJECT,
+    /// The started hardware for the ISR and the DPC; null when not started.
+    hw: AtomicPtr<Hardware>,
+    /// ISRs and DPCs currently holding `hw`.
+    hw_users: AtomicU32,
+    state: spin::Mutex<State>,
+    /// Set by the DPC on a display-change event; the next PASSIVE query re-reads display info.
+    display_stale: AtomicBool,
+    /// The ISR saw the configuration-change bit (line interrupts).
+    config_changed: AtomicBool,
+    /// Bit n set: child n was connected at the last display-info read.
+    connected_mask: AtomicU32,
+    /// The device is started and powered (D0).
+    ready: AtomicBool,
+    /// Number of sources = targets = children, fixed at StartDevice.
+    num_sources: AtomicU32,
+    /// The bugcheck screen took over: only polled commands from now on.
+    bugcheck: AtomicBool,
+    /// The target SystemDisplayEnable named.
+    bugcheck_target: AtomicU32,
+    /// The device was surprise-removed: no more device access.
+    removed: AtomicBool,
+    /// Pointer caps are reported (registry `HardwareCursor`, default on).
+    hardware_cursor: bool,
+}
+
+// SAFETY: the raw pointers (`pdo`, the DXGKRNL handle inside State) are opaque OS handles
+// used only through dxgkrnl callbacks, which are callable from any thread; every mutable
+// field is behind a lock or atomic.
+unsafe impl Send for Adapter {}
+// SAFETY: as for Send; shared access goes through the mutex and atomics.
+unsafe impl Sync for Adapter {}
+
+impl Adapter {
+    /// A new adapter for the physical device object `pdo` (DxgkDdiAddDevice). Reads the
+    /// `HardwareCursor` setting.
+    pub fn new(pdo: *mut DEVICE_OBJECT) -> Self {
+        let hardware_cursor = os::registry_dword(HARDWARE_CURSOR_VALUE) != Some(0);
+        Self {
+            pdo,
+            hw: AtomicPtr::new(core::ptr::null_mut()),
+            hw_users: AtomicU32::new(0),
+            state: spin::Mutex::new(State::new()),
+            display_stale: AtomicBool::new(false),
+            config_changed: AtomicBool::new(false),
+            connected_mask: AtomicU32::new(0),
+            ready: AtomicBool::new(false),
+            num_sources: AtomicU32::new(0),
+            bugcheck: AtomicBool::new(false),
+            bugcheck_target: AtomicU32::new(0),
+            removed: AtomicBool::new(false),
+            hardware_cursor,
+        }
+    }
+
+    /// The physical device object given to AddDevice.
+    pub fn pdo(&self) -> *mut DEVICE_OBJECT {
+        self.pdo
+    }
+
+    /// True once StartDevice succeeded and the device is powered.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// DxgkDdiNotifySurpriseRemoval: the device is gone. DDIs stop touching it; the
+    /// teardown that follows leaks what the (absent) device might still hold instead of
+    /// waiting for a reset that cannot happen.
+    pub fn surprise_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+        self.ready.store(false, Ordering::Release);
+    }
+
+    /// True after the bugcheck screen took over.
+    pub fn in_bugcheck(&self) -> bool {
+        self.bugcheck.load(Ordering::Acquire)
+    }
+
+    /// Number of VidPN sources (= targets = children); 0 before StartDevice.
+    pub fn num_sources(&self) -> u32 {
+        self.num_sources.load(Ordering::Acquire)
+    }
+
+    /// True when `id` names a source/target/child of this adapter.
+    pub fn is_known_id(&self, id: u32) -> bool {
+        id < self.num_sources()
+    }
+
+    /// The dxgkrnl interface copied at StartDevice.
+    pub fn dxgk(&self) -> Option<DXGKRNL_INTERFACE> {
+        self.state.lock().dxgk
+    }
+
+    /// Whether pointer caps are reported.
+    pub fn hardware_cursor(&self) -> bool {
+        self.hardware_cursor
+    }
+
+    /// Runs `f` on the published hardware, for the ISR and the DPC (never blocks).
+    fn with_published_hw<R>(&self, f: impl FnOnce(&Hardware) -> R) -> Option<R> {
+        self.hw_users.fetch_add(1, Ordering::SeqCst);
+        let ptr = self.hw.load(Ordering::SeqCst);
+        // SAFETY: a non-null pointer was published from a live Box in `publish`, and
+        // `unpublish` clears it and waits until `hw_users` is zero before the Box is dropped;
+        // our increment happened before the load (SeqCst), so the Box outlives this use.
+        let result = (!ptr.is_null()).then(|| f(unsafe { &*ptr }));
+        self.hw_users.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Makes `state.hw` visible to the ISR and the DPC.
+    fn publish(&self, state: &mut State) {
+        let ptr = state
+            .hw
+            .as_deref_mut()
+            .map_or(core::ptr::null_mut(), |hw| hw as *mut Hardware);
+        self.hw.store(ptr, Ordering::SeqCst);
+    }
+
+    /// Hides the hardware from the ISR and the DPC and waits for current users. False when
+    /// they did not let go in time (the caller must then leak the hardware).
+    fn unpublish(&self) -> bool {
+        self.hw.store(core::ptr::null_mut(), Ordering::SeqCst);
+        for _ in 0..DRAIN_SPINS {
+            if self.hw_users.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+        false
+    }
+
+    /// Tears the started device down: hides it from the ISR/DPC, resets it (unless
+    /// `keep_running`), drops the queues, scanouts' framebuffers and cursor, unmaps the BARs.
+    /// With `keep_running` the device keeps showing its last picture and every buffer it may
+    /// still read is leaked on purpose (post-display hand-off).
+    fn teardown(&self, state: &mut State, keep_running: bool) {
+        self.ready.store(false, Ordering::Release);
+        let drained = self.unpublish();
+        let Some(hw) = state.hw.take() else {
+            return;
+        };
+        if keep_running || !drained {
+            // Everything the device may still touch stays allocated forever.
+            for head in state.heads.drain(..) {
+                core::mem::forget(head);
+            }
+            core::mem::forget(state.cursor.take());
+            core::mem::forget(hw);
+            state.mappings.clear();
+            return;
+        }
+        let reset_ok = hw.transport.lock().reset().is_ok();
+        hw.gpu.reset_queues();
+        if !reset_ok {
+            // A device that does not reset may still DMA: keep its memory.
+            for head in state.heads.drain(..) {
+                core::mem::forget(head);
+            }
+            core::mem::forget(state.cursor.take());
+            core::mem::forget(hw);
+            state.mappings.clear();
+            return;
+        }
+        for head in &mut state.heads {
+            head.scanout.forget_after_reset(&mut state.ids);
+        }
+        state.heads.clear();
+        state.cursor = None;
+        state.ids.clear();
+        let dxgk = hw.dxgk;
+        drop(hw);
+        for virt in state.mappings.drain(..) {
+            dxgk::unmap_memory(&dxgk, virt);
+        }
+    }
+
+    /// DxgkDdiStopDevice: resets the device and frees everything but the adapter itself.
+    pub fn stop_device(&self) -> DdiResult<()> {
+        let mut state = self.state.lock();
+        let keep = state.released;
+        self.teardown(&mut state, keep);
+        self.num_sources.store(0, Ordering::Release);
+        Ok(())
+    }
+
+    /// Applies what CommitVidPn or UpdateActiveVidPnPresentPath decided: a new framebuffer
+    /// per changed source (`Scanout::set_mode`), or the source disabled. While the device is
+    /// powered down the modes are only remembered and set at power-up.
+    pub fn apply_commits(&self, commits: &[SourceCommit]) -> DdiResult<()> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let powered = state.power == PowerDeviceD0;
+        for commit in commits {
+            let head = state
+                .heads
+                .get_mut(commit.source as usize)
+                .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)?;
+            let Some(hw) = state.hw.as_deref().filter(|_| powered) else {
+                // Powered down: remembered, applied by power-up.
+                head.rotation = commit.rotation;
+                head.source_mode = commit.mode;
+                continue;
+            };
+            match commit.mode {
+                None => {
+                    if head.scanout.mode().is_some() {
+                        head.scanout.disable(&hw.gpu, &mut state.ids).ddi()?;
+                    }
+                }
+                Some((w, h)) => {
+                    let (fw, fh) = commit.rotation.framebuffer_size(w, h);
+                    if head.scanout.mode() != Some((fw, fh)) {
+                        // On failure the previous mode stays on screen and recorded.
+                        head.scanout
+                            .set_mode(&hw.gpu, &mut state.ids, fw, fh, BLACK)
+                            .ddi()?;
+                    }
+                }
+            }
+            head.rotation = commit.rotation;
+            head.source_mode = commit.mode;
+        }
+        Ok(())
+    }
+
+    /// DxgkDdiSetVidPnSourceVisibility. Invisible keeps the framebuffer and the host
+    /// resource (so becoming visible again is instant and shows the last picture) and only
+    /// stops presents from reaching the device; the scanout keeps showing the last frame. A
+    /// virtio-gpu scanout has no blanking without losing its resource, and Windows uses
+    /// visibility only around mode changes, where the next commit replaces the picture anyway.
+    pub fn set_source_visibility(&self, source: u32, visible: bool) -> DdiResult<()> {
+        let mut state = self.state.lock();
+        let head = state
+            .heads
+            .get_mut(source as usize)
+            .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)?;
+        head.visible = visible;
+        Ok(())
+    }
+
+    /// Re-reads display info and EDIDs when a display-change event marked them stale.
+    pub fn refresh_displays_if_stale(&self) {
+        if self.display_stale.swap(false, Ordering::AcqRel) {
+            let mut state = self.state.lock();
+            if let Err(status) = start::read_displays(&mut state) {
+                crate::trace!("display info refresh failed: {status:#x}");
+                self.display_stale.store(true, Ordering::Release);
+            }
+            self.update_connected_mask(&state);
+        }
+    }
+
+    /// The mode list of `target` (for tests and the escape).
+    pub fn modes(&self, target: u32) -> Option<ModeList> {
+        self.state
+            .lock()
+            .heads
+            .get(target as usize)
+            .map(|h| h.modes)
+    }
+
+    /// The framebuffer size shown on `source`, if any.
+    pub fn framebuffer_size(&self, source: u32) -> Option<(u32, u32)> {
+        self.state
+            .lock()
+            .heads
+            .get(source as usize)
+            .and_then(|h| h.scanout.mode())
+    }
+}
+
+impl VidPnHost for Adapter {
+    fn source_count(&self) -> u32 {
+        self.num_sources()
+    }
+
+    fn target_modes(&self, target: u32) -> Option<ModeList> {
+        self.modes(target)
+    }
+
+    fn current_mode(&self, source: u32) -> Option<(u32, u32)> {
+        let state = self.state.lock();
+        let head = state.heads.get(source as usize)?;
+        head.source_mode.or_else(|| {
+            head.scanout
+                .mode()
+                .map(|(w, h)| head.rotation.framebuffer_size(w, h))
+        })
+    }
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        let mut state = self.state.lock();
+        let keep = state.released;
+        self.teardown(&mut state, keep);
+    }
+}
+
+/// Reads `len` bytes at `ptr` as a slice, or an empty slice for a null pointer or zero length.
+///
+/// # Safety
+/// A non-null `ptr` is valid for reads of `len` bytes for `'a`.
+pub(crate) unsafe fn os_bytes<'a>(ptr: *const c_void, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 {
+        return &[];
+    }
+    // SAFETY: the caller guarantees `len` readable bytes at a non-null `ptr`.
+    unsafe { core::slice::from_raw_parts(ptr.cast::<u8>(), len) }
+}
+
+/// Mutable form of [`os_bytes`].
+///
+/// # Safety
+/// A non-null `ptr` is valid for reads and writes of `len` bytes for `'a`, and not aliased.
+pub(crate) unsafe fn os_bytes_mut<'a>(ptr: *mut c_void, len: usize) -> &'a mut [u8] {
+    if ptr.is_null() || len == 0 {
+        return &mut [];
+    }
+    // SAFETY: the caller guarantees `len` exclusive, writable bytes at a non-null `ptr`.
+    unsafe { core::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) }
+}

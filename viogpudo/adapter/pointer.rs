@@ -1,0 +1,211 @@
+//! The hardware pointer: DxgkDdiSetPointerShape and DxgkDdiSetPointerPosition over the
+//! virtio-gpu cursor queue.
+//!
+//! The cursor image is one 64x64 B8G8R8A8 host resource created at start. A new shape is
+//! converted into its backing (`cursor::convert`), transferred to the host (waited for, so
+//! the host never shows a half-written image), and shown with UPDATE_CURSOR. A move is
+//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0. The virtio position is where the hot
+//! spot goes, so the OS's top-left position plus the hot spot is sent, clamped at 0, and
+//! mapped into framebuffer coordinates when the path is rotated (the image itself is not
+//! rotated).
+
+use viogpu_common::gpu::WaitMode;
+use viogpu_common::protocol::{CursorPos, Rect};
+
+use super::core_glue::blit::Rotation;
+use super::core_glue::cursor::{self, PointerKind, PointerShape, CURSOR_SIZE};
+use super::{Adapter, DdiResult, IntoDdi};
+use crate::ddi::*;
+
+/// Where the hot spot of a pointer at OS position `(x, y)` lands in a framebuffer that shows a
+/// `src_w` x `src_h` desktop with `rotation`.
+pub fn hot_spot_position(
+    x: i32,
+    y: i32,
+    hot: (u32, u32),
+    rotation: Rotation,
+    src: (u32, u32),
+) -> (u32, u32) {
+    let hx = i64::from(x) + i64::from(hot.0);
+    let hy = i64::from(y) + i64::from(hot.1);
+    let (w, h) = (i64::from(src.0), i64::from(src.1));
+    let (fx, fy) = match rotation {
+        Rotation::Identity => (hx, hy),
+        Rotation::Rotate90 => (hy, w - 1 - hx),
+        Rotation::Rotate180 => (w - 1 - hx, h - 1 - hy),
+        Rotation::Rotate270 => (h - 1 - hy, hx),
+    };
+    let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    (clamp(fx), clamp(fy))
+}
+
+/// The shape kind of the flags, exactly one bit set.
+pub fn pointer_kind(flags: DXGK_POINTERFLAGS) -> Option<PointerKind> {
+    match (flags.monochrome(), flags.color(), flags.masked_color()) {
+        (true, false, false) => Some(PointerKind::Monochrome),
+        (false, true, false) => Some(PointerKind::Color),
+        (false, false, true) => Some(PointerKind::MaskedColor),
+        _ => None,
+    }
+}
+
+impl Adapter {
+    /// DxgkDdiSetPointerShape with the shape's pixels (`pixels` spans `Pitch * Height` bytes).
+    pub fn set_pointer_shape(
+        &self,
+        args: &DXGKARG_SETPOINTERSHAPE,
+        pixels: &[u8],
+    ) -> DdiResult<()> {
+        if !self.hardware_cursor {
+            return Err(STATUS_NOT_SUPPORTED);
+        }
+        if !self.is_known_id(args.VidPnSourceId) {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let kind = pointer_kind(args.Flags).ok_or(STATUS_INVALID_PARAMETER)?;
+        let shape_h = if kind == PointerKind::Monochrome {
+            args.Height / 2
+        } else {
+            args.Height
+        };
+        if args.Width == 0
+            || shape_h == 0
+            || args.Width > CURSOR_SIZE
+            || shape_h > CURSOR_SIZE
+            || args.XHot >= args.Width
+            || args.YHot >= shape_h
+        {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let shape = PointerShape {
+            kind,
+            width: args.Width,
+            height: args.Height,
+            pitch: args.Pitch,
+            pixels,
+        };
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+        let cursor_img = state.cursor.as_mut().ok_or(STATUS_NOT_SUPPORTED)?;
+        if cursor_img.resource_id == 0 {
+            return Err(STATUS_DEVICE_NOT_READY);
+        }
+        cursor::convert(&shape, cursor_img.buffer.as_mut_slice()).ddi()?;
+        let full = Rect::new(0, 0, CURSOR_SIZE, CURSOR_SIZE);
+        hw.gpu
+            .transfer_to_host_2d(cursor_img.resource_id, full, 0, WaitMode::Wait)
+            .ddi()?;
+        cursor_img.has_shape = true;
+        cursor_img.hot = (args.XHot, args.YHot);
+        let (scanout, x, y) = cursor_img.pos;
+        let pos = CursorPos {
+            scanout_id: scanout,
+            x,
+            y,
+            padding: 0,
+        };
+        let resource = if cursor_img.visible {
+            cursor_img.resource_id
+        } else {
+            0
+        };
+        hw.gpu
+            .update_cursor(pos, resource, args.XHot, args.YHot, WaitMode::Wait)
+            .ddi()
+    }
+
+    /// DxgkDdiSetPointerPosition.
+    pub fn set_pointer_position(&self, args: &DXGKARG_SETPOINTERPOSITION) -> DdiResult<()> {
+        if !self.is_known_id(args.VidPnSourceId) {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+        let Some(cursor_img) = state.cursor.as_mut() else {
+            // No hardware cursor: nothing to move (the OS draws its own).
+            return Ok(());
+        };
+        if cursor_img.resource_id == 0 {
+            return Ok(());
+        }
+        let head = state
+            .heads
+            .get(args.VidPnSourceId as usize)
+            .ok_or(STATUS_INVALID_PARAMETER)?;
+        let src = head
+            .source_mode
+            .or_else(|| head.scanout.mode())
+            .unwrap_or((0, 0));
+        let (x, y) = hot_spot_position(args.X, args.Y, cursor_img.hot, head.rotation, src);
+        let pos = CursorPos {
+            scanout_id: args.VidPnSourceId,
+            x,
+            y,
+            padding: 0,
+        };
+        let visible = args.Flags.visible() && cursor_img.has_shape;
+        let was = cursor_img.visible;
+        cursor_img.visible = visible;
+        cursor_img.pos = (args.VidPnSourceId, x, y);
+        let (hot_x, hot_y) = cursor_img.hot;
+        let result = match (was, visible) {
+            (true, true) => hw.gpu.move_cursor(pos, WaitMode::Wait),
+            (_, true) => {
+                hw.gpu
+                    .update_cursor(pos, cursor_img.resource_id, hot_x, hot_y, WaitMode::Wait)
+            }
+            (true, false) => hw.gpu.update_cursor(pos, 0, 0, 0, WaitMode::Wait),
+            (false, false) => Ok(()),
+        };
+        result.ddi()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_spot_identity_and_clamp() {
+        assert_eq!(
+            hot_spot_position(10, 20, (3, 4), Rotation::Identity, (800, 600)),
+            (13, 24)
+        );
+        assert_eq!(
+            hot_spot_position(-10, -20, (3, 4), Rotation::Identity, (800, 600)),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn hot_spot_rotated() {
+        // 800x600 desktop; Rotate90 puts source (x, y) at (y, 799 - x).
+        assert_eq!(
+            hot_spot_position(0, 0, (0, 0), Rotation::Rotate90, (800, 600)),
+            (0, 799)
+        );
+        assert_eq!(
+            hot_spot_position(799, 599, (0, 0), Rotation::Rotate180, (800, 600)),
+            (0, 0)
+        );
+        assert_eq!(
+            hot_spot_position(5, 7, (0, 0), Rotation::Rotate270, (800, 600)),
+            (592, 5)
+        );
+    }
+
+    #[test]
+    fn kinds_need_exactly_one_flag() {
+        let mut f = DXGK_POINTERFLAGS::default();
+        assert_eq!(pointer_kind(f), None);
+        f.set_color(true);
+        assert_eq!(pointer_kind(f), Some(PointerKind::Color));
+        f.set_monochrome(true);
+        assert_eq!(pointer_kind(f), None);
+        let mut f = DXGK_POINTERFLAGS::default();
+        f.set_masked_color(true);
+        assert_eq!(pointer_kind(f), Some(PointerKind::MaskedColor));
+    }
+}

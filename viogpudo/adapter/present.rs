@@ -1,0 +1,242 @@
+//! DxgkDdiPresentDisplayOnly, adapter side: the OS's arguments checked and turned into safe
+//! slices, the pixels copied into the source's framebuffer by the core present function, and
+//! the written rectangles sent to the host (one TRANSFER_TO_HOST_2D each and one
+//! RESOURCE_FLUSH of their bounding box, as one batch with a single notification). The call
+//! completes synchronously, so the progress callback is never needed.
+//!
+//! A present to an invisible source, or to a source without a framebuffer (no path, or
+//! powered down), is dropped with success: the next commit or power-up repaints the screen.
+
+use alloc::vec::Vec;
+
+use viogpu_common::gpu::{flush_request, transfer_request, WaitMode, CONTROL_QUEUE};
+use viogpu_common::protocol::Rect as GpuRect;
+use zerocopy::IntoBytes;
+
+use super::core_glue::blit::{Point, Rect, Surface};
+use super::core_glue::present;
+use super::{Adapter, DdiResult, IntoDdi};
+use crate::ddi::*;
+
+/// Checks the scalar arguments of a present: known source, 4 bytes per pixel, a positive
+/// pitch, and non-null arrays wherever a count is non-zero.
+pub fn validate(args: &DXGKARG_PRESENT_DISPLAYONLY, sources: u32) -> DdiResult<()> {
+    if args.VidPnSourceId >= sources {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    if args.BytesPerPixel != 4 || args.Pitch <= 0 || args.pSource.is_null() {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    if (args.NumMoves > 0 && args.pMoves.is_null())
+        || (args.NumDirtyRects > 0 && args.pDirtyRect.is_null())
+    {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    // The OS never sends more rectangles than pixels; this bounds the arrays' lengths.
+    const MAX_RECTS: u32 = 1 << 16;
+    if args.NumMoves > MAX_RECTS || args.NumDirtyRects > MAX_RECTS {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    Ok(())
+}
+
+fn to_rect(r: &RECT) -> Rect {
+    Rect::new(r.left, r.top, r.right, r.bottom)
+}
+
+/// The converted rectangle lists of a present.
+pub struct PresentRects {
+    /// Dirty rectangles.
+    pub dirty: Vec<Rect>,
+    /// Move rectangles: source point and destination.
+    pub moves: Vec<(Point, Rect)>,
+}
+
+/// Converts the OS arrays.
+pub fn convert_rects(dirty: &[RECT], moves: &[D3DKMT_MOVE_RECT]) -> DdiResult<PresentRects> {
+    let mut out = PresentRects {
+        dirty: Vec::new(),
+        moves: Vec::new(),
+    };
+    out.dirty
+        .try_reserve_exact(dirty.len())
+        .map_err(|_| STATUS_NO_MEMORY)?;
+    out.moves
+        .try_reserve_exact(moves.len())
+        .map_err(|_| STATUS_NO_MEMORY)?;
+    out.dirty.extend(dirty.iter().map(to_rect));
+    out.moves.extend(moves.iter().map(|m| {
+        (
+            Point {
+                x: m.SourcePoint.x,
+                y: m.SourcePoint.y,
+            },
+            to_rect(&m.DestRect),
+        )
+    }));
+    Ok(out)
+}
+
+/// The virtio rectangle of a non-empty framebuffer rectangle.
+fn gpu_rect(r: &Rect) -> Option<GpuRect> {
+    Some(GpuRect::new(
+        u32::try_from(r.left).ok()?,
+        u32::try_from(r.top).ok()?,
+        r.width(),
+        r.height(),
+    ))
+}
+
+impl Adapter {
+    /// Presents the source surface at `pixels` (rows `pitch` bytes apart, of the committed
+    /// source mode's size) on `source`.
+    ///
+    /// # Safety
+    /// `pixels` is the `pSource` of a present to `source`: valid for reads of `pitch` times
+    /// the committed source mode's height bytes for the duration of the call.
+    pub unsafe fn present(
+        &self,
+        source: u32,
+        pixels: *const u8,
+        pitch: u32,
+        rects: &PresentRects,
+    ) -> DdiResult<()> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let Some(hw) = state.hw.as_deref() else {
+            return Ok(());
+        };
+        let head = state
+            .heads
+            .get_mut(source as usize)
+            .ok_or(STATUS_INVALID_PARAMETER)?;
+        if !head.visible {
+            return Ok(());
+        }
+        let Some((w, h)) = head.source_mode else {
+            return Ok(());
+        };
+        let rotation = head.rotation;
+        let Some(fb) = head.scanout.current_mut() else {
+            return Ok(());
+        };
+        let resource_id = fb.resource_id();
+        if resource_id == 0 {
+            return Ok(());
+        }
+        let len = usize::try_from(u64::from(pitch) * u64::from(h))
+            .map_err(|_| STATUS_INVALID_PARAMETER)?;
+        // SAFETY: the caller guarantees `pitch * h` readable bytes at `pixels` (the OS's
+        // surface of the committed source mode, which `h` is).
+        let source_bytes = unsafe { super::os_bytes(pixels.cast(), len) };
+        let surface = Surface::new(source_bytes, w, h, pitch).ddi()?;
+        let pitch_fb = u64::from(fb.backing().pitch());
+        let written = present::present(
+            fb.backing_mut(),
+            &surface,
+            &rects.dirty,
+            &rects.moves,
+            rotation,
+        )
+        .ddi()?;
+        let mut transfers = Vec::new();
+        transfers
+            .try_reserve_exact(written.len())
+            .map_err(|_| STATUS_NO_MEMORY)?;
+        let mut bounds: Option<Rect> = None;
+        for r in written.iter().filter(|r| !r.is_empty()) {
+            let Some(g) = gpu_rect(r) else { continue };
+            let offset = u64::from(g.y) * pitch_fb + u64::from(g.x) * 4;
+            transfers.push(transfer_request(resource_id, g, offset));
+            bounds = Some(match bounds {
+                None => *r,
+                Some(b) => Rect::new(
+                    b.left.min(r.left),
+                    b.top.min(r.top),
+                    b.right.max(r.right),
+                    b.bottom.max(r.bottom),
+                ),
+            });
+        }
+        let Some(flush_rect) = bounds.as_ref().and_then(gpu_rect) else {
+            return Ok(());
+        };
+        let flush = flush_request(resource_id, flush_rect);
+        let requests = transfers
+            .iter()
+            .map(|t| t.as_bytes())
+            .chain(core::iter::once(flush.as_bytes()));
+        hw.gpu
+            .send_batch(CONTROL_QUEUE, requests, WaitMode::Wait)
+            .ddi()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> DXGKARG_PRESENT_DISPLAYONLY {
+        DXGKARG_PRESENT_DISPLAYONLY {
+            VidPnSourceId: 0,
+            pSource: 0x1000 as *mut core::ffi::c_void,
+            BytesPerPixel: 4,
+            Pitch: 4096,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn accepts_a_sane_present() {
+        assert_eq!(validate(&args(), 1), Ok(()));
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        let mut a = args();
+        a.BytesPerPixel = 3;
+        assert_eq!(validate(&a, 1), Err(STATUS_INVALID_PARAMETER));
+        let mut a = args();
+        a.VidPnSourceId = 1;
+        assert_eq!(validate(&a, 1), Err(STATUS_INVALID_PARAMETER));
+        let mut a = args();
+        a.NumDirtyRects = 2;
+        assert_eq!(validate(&a, 1), Err(STATUS_INVALID_PARAMETER));
+        let mut a = args();
+        a.NumMoves = 1;
+        assert_eq!(validate(&a, 1), Err(STATUS_INVALID_PARAMETER));
+        let mut a = args();
+        a.Pitch = -4096;
+        assert_eq!(validate(&a, 1), Err(STATUS_INVALID_PARAMETER));
+        let mut a = args();
+        a.pSource = core::ptr::null_mut();
+        assert_eq!(validate(&a, 1), Err(STATUS_INVALID_PARAMETER));
+    }
+
+    #[test]
+    fn converts_rect_arrays() {
+        let dirty = [RECT {
+            left: 1,
+            top: 2,
+            right: 3,
+            bottom: 4,
+        }];
+        let moves = [D3DKMT_MOVE_RECT {
+            SourcePoint: POINT { x: 5, y: 6 },
+            DestRect: RECT {
+                left: 7,
+                top: 8,
+                right: 9,
+                bottom: 10,
+            },
+        }];
+        let r = convert_rects(&dirty, &moves).unwrap();
+        assert_eq!(r.dirty, [Rect::new(1, 2, 3, 4)]);
+        assert_eq!(r.moves, [(Point { x: 5, y: 6 }, Rect::new(7, 8, 9, 10))]);
+        assert_eq!(gpu_rect(&Rect::new(-1, 0, 5, 5)), None);
+        assert_eq!(
+            gpu_rect(&Rect::new(2, 3, 5, 7)),
+            Some(GpuRect::new(2, 3, 3, 4))
+        );
+    }
+}
