@@ -10,3 +10,4 @@ extern crate std;
 
 pub mod ddi;
 pub mod os;
+pub mod vidpn;
