@@ -83,6 +83,11 @@ pub(super) fn path_target_modes(
     if source >= host.source_count() {
         return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE);
     }
+    target_modes(host, target)
+}
+
+/// The modes of a target the adapter has.
+pub(super) fn target_modes(host: &dyn VidPnHost, target: u32) -> Status<ModeList> {
     if target >= host.source_count() {
         return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET);
     }

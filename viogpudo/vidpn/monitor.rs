@@ -3,7 +3,7 @@
 //! (EDID) does not list them.
 
 use super::alloc::vec::Vec;
-use super::cofunc::path_target_modes;
+use super::cofunc::target_modes;
 use super::iface::monitor_modes;
 use super::modes::fill_monitor_mode;
 use super::{status_of, VidPnHost};
@@ -23,7 +23,7 @@ pub unsafe fn recommend_monitor_modes(
 ) -> NTSTATUS {
     let target = args.VideoPresentTargetId;
     status_of((|| {
-        let modes = path_target_modes(host, target, target)?;
+        let modes = target_modes(host, target)?;
         // SAFETY: the caller's contract.
         let set = unsafe {
             monitor_modes(
