@@ -23,3 +23,4 @@ pub mod ddi;
 pub mod entry;
 pub mod os;
 pub mod thunks;
+pub mod vidpn;

@@ -1,0 +1,258 @@
+//! Judging and applying whole VidPNs: `DxgkDdiIsSupportedVidPn`, `DxgkDdiCommitVidPn`,
+//! `DxgkDdiUpdateActiveVidPnPresentPath` and `DxgkDdiQueryVidPnHWCapability`.
+//!
+//! Commit and path update only decide: they validate everything first and return the
+//! [`SourceCommit`]s, so a rejected VidPN changes nothing; the adapter applies the result.
+
+use super::alloc::vec;
+use super::alloc::vec::Vec;
+use super::cofunc::path_target_modes;
+use super::iface::{query_vidpn, Status, VidPn};
+use super::modes::{check_path_transform, check_source_mode, target_size, PathRotation};
+use super::{status_of, Rotation, SourceCommit, VidPnHost};
+use crate::ddi::*;
+
+/// `DxgkDdiIsSupportedVidPn`: `STATUS_SUCCESS` with `IsVidPnSupported` TRUE or FALSE for a
+/// well-formed VidPN; `STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY` (and FALSE) when a path names a
+/// source or target this adapter does not have; the VidPN interface's error for a bad handle.
+///
+/// # Safety
+/// `dxgk` is the interface dxgkrnl gave the adapter, and `args` is the argument of the
+/// current DDI call (its VidPN handle is the OS's).
+pub unsafe fn is_supported_vidpn(
+    host: &dyn VidPnHost,
+    dxgk: &DXGKRNL_INTERFACE,
+    args: &mut DXGKARG_ISSUPPORTEDVIDPN,
+) -> NTSTATUS {
+    args.IsVidPnSupported = 0;
+    if args.hDesiredVidPn.is_null() {
+        // Showing nothing is always possible.
+        args.IsVidPnSupported = 1;
+        return STATUS_SUCCESS;
+    }
+    // SAFETY: the caller's contract.
+    match unsafe { query_vidpn(dxgk, args.hDesiredVidPn) }.and_then(|v| supported(host, &v)) {
+        Ok(yes) => {
+            args.IsVidPnSupported = u8::from(yes);
+            STATUS_SUCCESS
+        }
+        Err(status) => status,
+    }
+}
+
+/// Whether the VidPN can be completed into one the adapter drives.
+fn supported(host: &dyn VidPnHost, vidpn: &VidPn<'_>) -> Status<bool> {
+    let count = host.source_count();
+    let mut used = vec![false; usize::try_from(count).map_err(|_| STATUS_NO_MEMORY)?];
+    for path in vidpn.topology()?.paths()? {
+        let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
+        if source >= count || target >= count {
+            return Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY);
+        }
+        // Only source i → target i, and no clones.
+        if source != target {
+            return Ok(false);
+        }
+        match used.get_mut(source as usize) {
+            Some(seen) if !*seen => *seen = true,
+            _ => return Ok(false),
+        }
+        let Ok(rotation) = check_path_transform(&path) else {
+            return Ok(false);
+        };
+        let Some(modes) = host.target_modes(target) else {
+            return Ok(false);
+        };
+        let pinned_source = vidpn.source_modes(source)?.pinned()?;
+        let pinned_target = vidpn
+            .target_modes(target)?
+            .pinned()?
+            .map(|m| target_size(&m));
+        if let Some(mode) = pinned_source {
+            let Ok(size) = check_source_mode(&mode, modes.max_framebuffer_bytes()) else {
+                return Ok(false);
+            };
+            if rotation.target_for(size, &modes).is_none() {
+                return Ok(false);
+            }
+            if pinned_target.is_some_and(|t| !rotation.fits(size, t)) {
+                return Ok(false);
+            }
+        }
+        if pinned_target.is_some_and(|(w, h)| !modes.contains(w, h)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `DxgkDdiCommitVidPn`: the new state of the affected source(s) (every source for
+/// `D3DDDI_ID_ALL`); a source without a path gets `mode: None`. Nothing for a
+/// `PathPoweredOff` notification (the monitor is off; the mode is unchanged).
+///
+/// # Safety
+/// `dxgk` is the interface dxgkrnl gave the adapter, and `args` is the argument of the
+/// current DDI call (its VidPN handle is the OS's).
+pub unsafe fn commit_vidpn(
+    host: &dyn VidPnHost,
+    dxgk: &DXGKRNL_INTERFACE,
+    args: &DXGKARG_COMMITVIDPN,
+) -> Result<Vec<SourceCommit>, NTSTATUS> {
+    if args.Flags.path_powered_off() {
+        return Ok(Vec::new());
+    }
+    let count = host.source_count();
+    let affected = match args.AffectedVidPnSourceId {
+        D3DDDI_ID_ALL => 0..count,
+        source if source < count => source..source + 1,
+        _ => return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE),
+    };
+    let enforce = match args.MonitorConnectivityChecks {
+        D3DKMDT_MCC_ENFORCE => true,
+        D3DKMDT_MCC_IGNORE | D3DKMDT_MCC_UNINITIALIZED => false,
+        _ => return Err(STATUS_INVALID_PARAMETER),
+    };
+    // SAFETY: the caller's contract.
+    let vidpn = unsafe { query_vidpn(dxgk, args.hFunctionalVidPn) }?;
+
+    // The whole topology must be valid, not just the affected part.
+    let mut by_source = vec![None; usize::try_from(count).map_err(|_| STATUS_NO_MEMORY)?];
+    for path in vidpn.topology()?.paths()? {
+        let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
+        if source >= count {
+            return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE);
+        }
+        if target >= count {
+            return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET);
+        }
+        let slot = by_source
+            .get_mut(source as usize)
+            .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)?;
+        if source != target || slot.is_some() {
+            return Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY);
+        }
+        check_path_transform(&path)?;
+        *slot = Some(path);
+    }
+
+    let mut commits = Vec::new();
+    for source in affected {
+        let path = by_source.get(source as usize).copied().flatten();
+        let commit = match path {
+            None => SourceCommit {
+                source,
+                target: source,
+                mode: None,
+                rotation: Rotation::Identity,
+            },
+            Some(path) => commit_path(host, &vidpn, &path, enforce)?,
+        };
+        commits.push(commit);
+    }
+    Ok(commits)
+}
+
+/// The commit of one (validated) path of a functional VidPN.
+fn commit_path(
+    host: &dyn VidPnHost,
+    vidpn: &VidPn<'_>,
+    path: &D3DKMDT_VIDPN_PRESENT_PATH,
+    enforce: bool,
+) -> Status<SourceCommit> {
+    let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
+    let modes = host.target_modes(target).filter(|m| !m.is_empty());
+    if enforce && modes.is_none() {
+        return Err(STATUS_GRAPHICS_MONITOR_NOT_CONNECTED);
+    }
+    // A functional VidPN pins every rotation; an unpinned one can only mean "as is".
+    let rotation = match PathRotation::of(path)? {
+        PathRotation::Pinned(rotation) => rotation,
+        PathRotation::Open => Rotation::Identity,
+    };
+    let max_bytes = modes.map_or(u64::MAX, |m| m.max_framebuffer_bytes());
+    let mode = vidpn
+        .source_modes(source)?
+        .pinned()?
+        .ok_or(STATUS_GRAPHICS_INVALID_VIDPN)?;
+    let size = check_source_mode(&mode, max_bytes)?;
+    let (w, h) = rotation.orient(size);
+    if modes.is_some_and(|m| !m.contains(w, h)) {
+        return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE_MODE);
+    }
+    let pinned_target = vidpn.target_modes(target)?.pinned()?;
+    if pinned_target.is_some_and(|t| target_size(&t) != (w, h)) {
+        return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET_MODE);
+    }
+    Ok(SourceCommit {
+        source,
+        target,
+        mode: Some(size),
+        rotation,
+    })
+}
+
+/// `DxgkDdiUpdateActiveVidPnPresentPath`: a new rotation (or the same one) on an active
+/// path. The source keeps its current mode, which must still fit the monitor after the
+/// rotation; unsupported scaling, gamma or rotation is `STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED`
+/// (gamma: `STATUS_GRAPHICS_GAMMA_RAMP_NOT_SUPPORTED`).
+pub fn update_active_vidpn_present_path(
+    host: &dyn VidPnHost,
+    _dxgk: &DXGKRNL_INTERFACE,
+    args: &DXGKARG_UPDATEACTIVEVIDPNPRESENTPATH,
+) -> Result<SourceCommit, NTSTATUS> {
+    let path = &args.VidPnPresentPathInfo;
+    let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
+    let modes = path_target_modes(host, source, target)?;
+    if source != target {
+        return Err(STATUS_GRAPHICS_INVALID_VIDPN_PRESENT_PATH);
+    }
+    let rotation = match check_path_transform(path)? {
+        PathRotation::Pinned(rotation) => rotation,
+        PathRotation::Open => host.current_rotation(source),
+    };
+    let mode = host
+        .current_mode(source)
+        .ok_or(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY)?;
+    let (w, h) = rotation.orient(mode);
+    if !modes.contains(w, h) {
+        return Err(STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED);
+    }
+    Ok(SourceCommit {
+        source,
+        target,
+        mode: Some(mode),
+        rotation,
+    })
+}
+
+/// `DxgkDdiQueryVidPnHWCapability`: the driver rotates (in its copy to the framebuffer) and
+/// does nothing else; the path must be in the functional VidPN.
+///
+/// # Safety
+/// `dxgk` is the interface dxgkrnl gave the adapter, and `args` is the argument of the
+/// current DDI call (its VidPN handle is the OS's).
+pub unsafe fn query_vidpn_hw_capability(
+    host: &dyn VidPnHost,
+    dxgk: &DXGKRNL_INTERFACE,
+    args: &mut DXGKARG_QUERYVIDPNHWCAPABILITY,
+) -> NTSTATUS {
+    args.VidPnHWCaps = D3DKMDT_VIDPN_HW_CAPABILITY::default();
+    let (source, target) = (args.SourceId, args.TargetId);
+    let checked = (|| {
+        path_target_modes(host, source, target)?;
+        // SAFETY: the caller's contract.
+        let vidpn = unsafe { query_vidpn(dxgk, args.hFunctionalVidPn) }?;
+        let paths = vidpn.topology()?.paths()?;
+        if !paths
+            .iter()
+            .any(|p| p.VidPnSourceId == source && p.VidPnTargetId == target)
+        {
+            return Err(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY);
+        }
+        Ok(())
+    })();
+    if checked.is_ok() {
+        args.VidPnHWCaps.set_driver_rotation(true);
+    }
+    status_of(checked)
+}
