@@ -222,7 +222,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// counts are the caller's, bad ones included); returns the NTSTATUS.
     pub fn present_raw(
         &mut self,
-        args: *const DXGKARG_PRESENT_DISPLAYONLY,
+        args: &DXGKARG_PRESENT_DISPLAYONLY,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init
@@ -270,7 +270,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// `DxgkDdiSetPointerShape` with a caller-built argument; returns the NTSTATUS.
     pub fn set_pointer_shape_raw(
         &mut self,
-        args: *const DXGKARG_SETPOINTERSHAPE,
+        args: &DXGKARG_SETPOINTERSHAPE,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init
@@ -304,7 +304,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// `DxgkDdiSetPointerPosition` with a caller-built argument; returns the NTSTATUS.
     pub fn set_pointer_position_raw(
         &mut self,
-        args: *const DXGKARG_SETPOINTERPOSITION,
+        args: &DXGKARG_SETPOINTERPOSITION,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init

@@ -7,7 +7,9 @@
 //! Every DDI call is recorded as [`Event::Ddi`] and followed by interrupt delivery (the device
 //! may have raised interrupts that the driver did not wait for). A DDI that fails comes back as
 //! [`SimError::Status`] with its NTSTATUS; the `*_raw` variants take hand-built argument
-//! structures and return the NTSTATUS as is, for bad-input tests.
+//! structures and return the NTSTATUS as is, for bad-input tests: bad sizes, counts, ids and
+//! null pointers inside them are fair game (the driver must refuse them), dangling non-null
+//! pointers are not (no driver could detect them).
 
 mod display;
 mod modeset;
@@ -509,7 +511,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// `DxgkDdiQueryChildStatus` with a caller-built argument; returns the NTSTATUS.
     pub fn query_child_status_raw(
         &mut self,
-        status: *mut DXGK_CHILD_STATUS,
+        status: &mut DXGK_CHILD_STATUS,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init
@@ -595,7 +597,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// `DxgkDdiQueryAdapterInfo` with a caller-built argument; returns the NTSTATUS.
     pub fn query_adapter_info_raw(
         &mut self,
-        args: *const DXGKARG_QUERYADAPTERINFO,
+        args: &DXGKARG_QUERYADAPTERINFO,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init

@@ -109,7 +109,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// `DxgkDdiEnumVidPnCofuncModality` with a caller-built argument; returns the NTSTATUS.
     pub fn enum_cofunc_modality_raw(
         &mut self,
-        args: *const DXGKARG_ENUMVIDPNCOFUNCMODALITY,
+        args: &DXGKARG_ENUMVIDPNCOFUNCMODALITY,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init
@@ -123,10 +123,7 @@ impl<M: Machine + 'static> Sim<M> {
     }
 
     /// `DxgkDdiCommitVidPn` with a caller-built argument; returns the NTSTATUS.
-    pub fn commit_vidpn_raw(
-        &mut self,
-        args: *const DXGKARG_COMMITVIDPN,
-    ) -> Result<NTSTATUS, SimError> {
+    pub fn commit_vidpn_raw(&mut self, args: &DXGKARG_COMMITVIDPN) -> Result<NTSTATUS, SimError> {
         let f = self
             .init
             .DxgkDdiCommitVidPn
@@ -139,7 +136,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// `DxgkDdiRecommendMonitorModes` with a caller-built argument; returns the NTSTATUS.
     pub fn recommend_monitor_modes_raw(
         &mut self,
-        args: *const DXGKARG_RECOMMENDMONITORMODES,
+        args: &DXGKARG_RECOMMENDMONITORMODES,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init
@@ -155,7 +152,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// `DxgkDdiRecommendFunctionalVidPn` with a caller-built argument; returns the NTSTATUS.
     pub fn recommend_functional_vidpn_raw(
         &mut self,
-        args: *const DXGKARG_RECOMMENDFUNCTIONALVIDPN,
+        args: &DXGKARG_RECOMMENDFUNCTIONALVIDPN,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init
@@ -172,7 +169,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// NTSTATUS.
     pub fn update_active_vidpn_present_path_raw(
         &mut self,
-        args: *const DXGKARG_UPDATEACTIVEVIDPNPRESENTPATH,
+        args: &DXGKARG_UPDATEACTIVEVIDPNPRESENTPATH,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init
@@ -188,7 +185,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// `DxgkDdiQueryVidPnHWCapability` with a caller-built argument; returns the NTSTATUS.
     pub fn query_vidpn_hw_capability_raw(
         &mut self,
-        args: *mut DXGKARG_QUERYVIDPNHWCAPABILITY,
+        args: &mut DXGKARG_QUERYVIDPNHWCAPABILITY,
     ) -> Result<NTSTATUS, SimError> {
         let f = self
             .init

@@ -1,1 +1,0 @@
-//! Unit tests of the simulator with a fake driver.
