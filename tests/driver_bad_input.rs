@@ -30,6 +30,9 @@ fn assert_unchanged(rig: &Rig, surface: &Surface, resources: usize) {
     rig.assert_clean();
 }
 
+/// One way to spoil a valid present argument.
+type Spoil = fn(&mut DXGKARG_PRESENT_DISPLAYONLY);
+
 fn valid_present(source: &Surface, dirty: &mut [RECT]) -> DXGKARG_PRESENT_DISPLAYONLY {
     DXGKARG_PRESENT_DISPLAYONLY {
         VidPnSourceId: 0,
@@ -50,24 +53,18 @@ fn bad_presents_are_refused_and_change_nothing() {
     let (mut rig, shown) = showing();
     let resources = rig.gpu().resource_count();
     let other = Surface::pattern(1024, 768, 2);
-    let cases: Vec<(&str, Box<dyn Fn(&mut DXGKARG_PRESENT_DISPLAYONLY)>)> = vec![
-        ("3 bytes per pixel", Box::new(|a| a.BytesPerPixel = 3)),
-        ("0 bytes per pixel", Box::new(|a| a.BytesPerPixel = 0)),
-        ("pitch smaller than a row", Box::new(|a| a.Pitch = 1024)),
-        ("negative pitch", Box::new(|a| a.Pitch = -4096)),
-        ("null source", Box::new(|a| a.pSource = ptr::null_mut())),
-        (
-            "null dirty rects",
-            Box::new(|a| a.pDirtyRect = ptr::null_mut()),
-        ),
-        ("huge dirty count", Box::new(|a| a.NumDirtyRects = u32::MAX)),
-        ("moves without rects", Box::new(|a| a.NumMoves = 3)),
-        ("huge move count", Box::new(|a| a.NumMoves = 0x8000_0000)),
-        ("unknown source", Box::new(|a| a.VidPnSourceId = 7)),
-        (
-            "source id all",
-            Box::new(|a| a.VidPnSourceId = D3DDDI_ID_ALL),
-        ),
+    let cases: Vec<(&str, Spoil)> = vec![
+        ("3 bytes per pixel", |a| a.BytesPerPixel = 3),
+        ("0 bytes per pixel", |a| a.BytesPerPixel = 0),
+        ("pitch smaller than a row", |a| a.Pitch = 1024),
+        ("negative pitch", |a| a.Pitch = -4096),
+        ("null source", |a| a.pSource = ptr::null_mut()),
+        ("null dirty rects", |a| a.pDirtyRect = ptr::null_mut()),
+        ("huge dirty count", |a| a.NumDirtyRects = u32::MAX),
+        ("moves without rects", |a| a.NumMoves = 3),
+        ("huge move count", |a| a.NumMoves = 0x8000_0000),
+        ("unknown source", |a| a.VidPnSourceId = 7),
+        ("source id all", |a| a.VidPnSourceId = D3DDDI_ID_ALL),
     ];
     for (what, mutate) in cases {
         let mut dirty = [rect(0, 0, 1024, 768)];
