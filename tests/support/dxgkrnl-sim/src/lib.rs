@@ -1,4 +1,41 @@
-//! A dxgkrnl simulator for testing viogpudo (placeholder root from the vidpn branch: only the
-//! VidPN object model; the sim branch owns this file).
+//! A dxgkrnl simulator: loads a WDDM display-only miniport driver through its
+//! `KMDDOD_INITIALIZATION_DATA` and plays the Windows graphics kernel around it — the
+//! `DXGKRNL_INTERFACE` callbacks, the VidPN and monitor interfaces, interrupt and DPC delivery,
+//! and the DDI call sequences of boot, mode change, present, pointer, power, bugcheck and
+//! stop/remove — on a simulated PC.
+//!
+//! Layers:
+//! - [`machine`]: what the PC provides (config space, BARs and their mappings, DMA memory,
+//!   interrupts, a clock). [`ModelMachine`] is the in-process PC around the virtio-gpu device
+//!   model; a machine over a real virtio-gpu-pci function serves the QEMU guest runner.
+//! - the hosted OS environment ([`SimEnv`]): the driver's `os::hosted` services over the
+//!   machine, where waiting lets the device's interrupts preempt the driver.
+//! - [`Sim`]: dxgkrnl itself, with the callbacks (private `callbacks` module), the resource
+//!   list ([`resources`]) and the VidPN object model ([`vidpn`]).
+//!
+//! A scenario: `Sim::load(viogpudo::entry::initialization_data(), machine)?`, then
+//! [`Sim::boot`], [`Sim::set_mode`], [`Sim::present`], ... and checks on
+//! [`Sim::machine`] (pixels, host resources, DMA bytes) and on the recorded [`Event`]s.
 
+mod adapter;
+mod callbacks;
+mod env;
+pub mod machine;
+pub mod resources;
+mod sim;
 pub mod vidpn;
+
+#[cfg(test)]
+mod tests;
+
+pub use adapter::{ChildStatus, Event, Mapping, PostDisplay};
+pub use callbacks::{
+    DXGK_WHICHSPACE_BRIDGE, DXGK_WHICHSPACE_CONFIG, DXGK_WHICHSPACE_MCH, DXGK_WHICHSPACE_ROM,
+};
+pub use env::SimEnv;
+pub use machine::{Bar, InterruptMode, Machine, ModelMachine, ModelMachineConfig};
+pub use sim::{
+    preferred_mode, rect, Child, DeviceBoot, Phase, PointerShape, Sim, SimError, SimOptions,
+    Surface, DISPLAY_ADAPTER_HW_ID, EDID_BLOCK, FALLBACK_MODE, POWER_ACTION_NONE,
+    POWER_ACTION_SLEEP,
+};

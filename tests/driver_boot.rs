@@ -1,0 +1,90 @@
+//! Boot: the driver started by the simulated dxgkrnl comes up in the monitor's preferred mode
+//! and shows what is presented; the monitor's mode list; several scanouts with their own modes.
+#![cfg(feature = "driver-scenarios")]
+#![allow(clippy::unwrap_used)]
+
+mod sim_support;
+
+use dxgkrnl_sim::Surface;
+use sim_support::{assert_shows, Rig};
+use viogpudo::ddi::*;
+
+#[test]
+fn boots_to_the_preferred_mode_and_shows_the_present() {
+    let mut rig = Rig::booted(&[(1280, 800)]);
+    assert_eq!(rig.sim.source_count(), 1);
+    assert_eq!(
+        rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+        Some((1280, 800))
+    );
+    let rect = rig.gpu().scanout_rect(0).unwrap();
+    assert_eq!((rect.width, rect.height), (1280, 800));
+
+    let surface = Surface::pattern(1280, 800, 1);
+    rig.sim.present_full(0, &surface).unwrap();
+    assert_shows(&rig.screen(0), &surface, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+#[test]
+fn the_driver_reports_sane_caps_and_one_video_output_child_per_scanout() {
+    let mut rig = Rig::load(&[(1024, 768), (800, 600)]);
+    let boot = rig.sim.boot_device().unwrap();
+    assert_eq!(boot.sources, 2);
+    assert_eq!(boot.children.len(), 2);
+    for (i, child) in boot.children.iter().enumerate() {
+        assert_eq!(child.uid, i as u32);
+        assert_eq!(child.device_type, TypeVideoOutput.0);
+        assert!(child.connected);
+        let edid = viogpu_common::edid::parse(child.edid.as_deref().unwrap()).unwrap();
+        let preferred = edid.preferred.unwrap();
+        let want = [(1024, 768), (800, 600)][i];
+        assert_eq!((preferred.width, preferred.height), want);
+    }
+    let caps = rig.sim.query_driver_caps().unwrap();
+    assert_eq!(caps.SupportNonVGA, 1);
+    assert!(caps.MaxPointerWidth >= 32 && caps.MaxPointerHeight >= 32);
+    assert!(caps.PointerCaps.color() && caps.PointerCaps.monochrome());
+    rig.assert_clean();
+}
+
+#[test]
+fn the_monitor_mode_list_starts_with_the_preferred_mode_and_has_common_modes() {
+    let mut rig = Rig::booted(&[(1920, 1080)]);
+    let modes = rig.sim.recommend_monitor_modes(0).unwrap();
+    assert!(modes.contains(&(1920, 1080)));
+    assert!(modes.contains(&(1024, 768)), "{modes:?}");
+    let mut dedup = modes.clone();
+    dedup.sort_unstable();
+    dedup.dedup();
+    assert_eq!(dedup.len(), modes.len(), "no duplicates: {modes:?}");
+    // Every mode offered can be set.
+    for &(w, h) in modes.iter().filter(|&&(w, h)| w * h <= 1920 * 1080).take(8) {
+        rig.sim.set_mode(0, w, h).unwrap();
+        let rect = rig.gpu().scanout_rect(0).unwrap();
+        assert_eq!((rect.width, rect.height), (w, h));
+    }
+    rig.assert_clean();
+}
+
+#[test]
+fn two_scanouts_run_different_modes_with_their_own_pictures() {
+    let mut rig = Rig::booted(&[(1024, 768), (1280, 720)]);
+    assert_eq!(
+        rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+        Some((1024, 768))
+    );
+    assert_eq!(
+        rig.sim.committed_mode(1).map(|m| (m.0, m.1)),
+        Some((1280, 720))
+    );
+    rig.sim.set_mode(1, 800, 600).unwrap();
+    let a = Surface::pattern(1024, 768, 10);
+    let b = Surface::pattern(800, 600, 20);
+    rig.sim.present_full(0, &a).unwrap();
+    rig.sim.present_full(1, &b).unwrap();
+    assert_shows(&rig.screen(0), &a, D3DKMDT_VPPR_IDENTITY);
+    assert_shows(&rig.screen(1), &b, D3DKMDT_VPPR_IDENTITY);
+    assert_ne!(rig.gpu().scanout_resource(0), rig.gpu().scanout_resource(1));
+    rig.assert_clean();
+}

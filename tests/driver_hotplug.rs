@@ -1,0 +1,54 @@
+//! A display change on the host (new preferred size, unplug) reaches the OS: the driver's DPC
+//! indicates the child's status, and the re-queried EDID and monitor modes show the new mode.
+#![cfg(feature = "driver-scenarios")]
+#![allow(clippy::unwrap_used)]
+
+mod sim_support;
+
+use dxgkrnl_sim::{preferred_mode, ChildStatus, Surface};
+use sim_support::{assert_shows, Rig};
+use viogpudo::ddi::*;
+
+#[test]
+fn a_new_preferred_size_reaches_the_os_and_can_be_set() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    rig.sim.clear_events();
+    rig.display_change(0, 1920, 1080, true);
+    assert!(rig.sim.indicated_child_status().contains(&ChildStatus {
+        kind: StatusConnection.0,
+        child_uid: 0,
+        status: 1,
+    }));
+    let child = rig.sim.refresh_child(0).unwrap();
+    assert!(child.connected);
+    assert_eq!(preferred_mode(child.edid.as_deref()), (1920, 1080));
+    let modes = rig.sim.recommend_monitor_modes(0).unwrap();
+    assert!(modes.contains(&(1920, 1080)), "{modes:?}");
+    rig.sim.set_mode(0, 1920, 1080).unwrap();
+    let s = Surface::pattern(1920, 1080, 1);
+    rig.sim.present_full(0, &s).unwrap();
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+#[test]
+fn unplugging_a_monitor_is_indicated_as_disconnected() {
+    let mut rig = Rig::booted(&[(1024, 768), (800, 600)]);
+    rig.sim.clear_events();
+    rig.display_change(1, 0, 0, false);
+    let indicated = rig.sim.indicated_child_status();
+    assert!(
+        indicated.contains(&ChildStatus {
+            kind: StatusConnection.0,
+            child_uid: 1,
+            status: 0,
+        }),
+        "{indicated:?}"
+    );
+    assert!(!rig.sim.refresh_child(1).unwrap().connected);
+    // The other monitor is untouched.
+    let s = Surface::pattern(1024, 768, 2);
+    rig.sim.present_full(0, &s).unwrap();
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}

@@ -1,0 +1,87 @@
+//! The hardware pointer: monochrome, colour and masked-colour shapes reach the device's cursor
+//! as 64x64 images with the right pixels, hot spot and position; hiding hides it.
+#![cfg(feature = "driver-scenarios")]
+#![allow(clippy::unwrap_used)]
+
+mod sim_support;
+
+use dxgkrnl_sim::PointerShape;
+use sim_support::Rig;
+
+const CURSOR: u32 = 64;
+
+fn cursor_pixel(rig: &Rig, x: u32, y: u32) -> u32 {
+    let gpu = rig.gpu();
+    let image = gpu.cursor(0).unwrap().image.as_ref().unwrap();
+    image[(y * CURSOR + x) as usize]
+}
+
+#[test]
+fn a_color_pointer_is_shown_with_its_alpha_hot_spot_and_position() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    // 32x32: opaque red top half, transparent bottom half.
+    let mut bgra = Vec::new();
+    for y in 0..32u32 {
+        for _ in 0..32 {
+            bgra.extend_from_slice(if y < 16 {
+                &[0, 0, 0xFF, 0xFF]
+            } else {
+                &[0, 0, 0, 0]
+            });
+        }
+    }
+    rig.sim
+        .set_pointer_shape(0, &PointerShape::color(32, 32, &bgra, (3, 4)))
+        .unwrap();
+    rig.sim.set_pointer_position(0, 100, 50, true).unwrap();
+    {
+        let gpu = rig.gpu();
+        let c = gpu.cursor(0).unwrap();
+        assert!(c.visible);
+        assert_eq!((c.x, c.y, c.hot_x, c.hot_y), (100, 50, 3, 4));
+    }
+    assert_eq!(cursor_pixel(&rig, 0, 0), 0xFFFF_0000);
+    assert_eq!(cursor_pixel(&rig, 31, 15), 0xFFFF_0000);
+    assert_eq!(cursor_pixel(&rig, 0, 16) >> 24, 0, "transparent");
+    assert_eq!(cursor_pixel(&rig, 40, 0) >> 24, 0, "outside the shape");
+    rig.sim.set_pointer_position(0, 100, 50, false).unwrap();
+    assert!(!rig.gpu().cursor(0).unwrap().visible);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_monochrome_pointer_maps_and_xor_masks_to_colours() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    // 16x2: row 0 AND=0 XOR=1 (white), row 1 AND=1 XOR=0 (transparent); columns 8..16 of row
+    // 0 AND=0 XOR=0 (black).
+    let and = [0x00, 0x00, 0xFF, 0xFF];
+    let xor = [0xFF, 0x00, 0x00, 0x00];
+    rig.sim
+        .set_pointer_shape(0, &PointerShape::monochrome(16, 2, &and, &xor, (0, 0)))
+        .unwrap();
+    rig.sim.set_pointer_position(0, 0, 0, true).unwrap();
+    assert_eq!(cursor_pixel(&rig, 0, 0), 0xFFFF_FFFF, "white");
+    assert_eq!(cursor_pixel(&rig, 8, 0), 0xFF00_0000, "black");
+    assert_eq!(cursor_pixel(&rig, 0, 1) >> 24, 0, "transparent");
+    rig.assert_clean();
+}
+
+#[test]
+fn a_masked_color_pointer_replaces_where_the_mask_is_clear() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    // 8x1: pixel 0 replaces with green (mask 0x00), pixel 1 XORs black (mask 0xFF: no change).
+    let mut bgra = vec![0u8; 8 * 4];
+    bgra[0..4].copy_from_slice(&[0, 0xFF, 0, 0x00]);
+    bgra[4..8].copy_from_slice(&[0, 0, 0, 0xFF]);
+    rig.sim
+        .set_pointer_shape(0, &PointerShape::masked_color(8, 1, &bgra, (1, 0)))
+        .unwrap();
+    rig.sim.set_pointer_position(0, 10, 10, true).unwrap();
+    assert_eq!(cursor_pixel(&rig, 0, 0), 0xFF00_FF00, "opaque green");
+    assert_eq!(
+        cursor_pixel(&rig, 1, 0) >> 24,
+        0,
+        "XOR with black leaves the screen"
+    );
+    rig.assert_clean();
+}

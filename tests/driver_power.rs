@@ -1,0 +1,133 @@
+//! Power and teardown: D3 and back keeps the mode; the bugcheck screen shows what
+//! SystemDisplayWrite drew, without interrupts; stop/remove frees every DMA byte, host resource
+//! and mapping; releasing the display to the next driver leaves the picture described.
+#![cfg(feature = "driver-scenarios")]
+#![allow(clippy::unwrap_used)]
+
+mod sim_support;
+
+use dxgkrnl_sim::{Event, Machine, Surface};
+use sim_support::{assert_shows, Rig};
+use viogpudo::ddi::*;
+
+#[test]
+fn d3_and_back_to_d0_keeps_the_mode() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    rig.sim.set_mode(0, 1280, 1024).unwrap();
+    rig.sim
+        .present_full(0, &Surface::pattern(1280, 1024, 1))
+        .unwrap();
+    let resources = rig.gpu().resource_count();
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    rig.sim.set_power(PowerDeviceD0).unwrap();
+    let rect = rig.gpu().scanout_rect(0).unwrap();
+    assert_eq!((rect.width, rect.height), (1280, 1024));
+    let again = Surface::pattern(1280, 1024, 2);
+    rig.sim.present_full(0, &again).unwrap();
+    assert_shows(&rig.screen(0), &again, D3DKMDT_VPPR_IDENTITY);
+    assert_eq!(rig.gpu().resource_count(), resources);
+    rig.assert_clean();
+}
+
+#[test]
+fn the_bugcheck_screen_shows_the_written_bitmap() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 1))
+        .unwrap();
+    let bitmap = Surface::pattern(200, 100, 9);
+    let isrs_before = isr_count(&rig);
+    let (w, h, format) = rig.sim.bugcheck(0, &bitmap, 40, 30).unwrap();
+    assert_eq!((w, h), (1024, 768));
+    assert_eq!(format, D3DDDIFMT_X8R8G8B8);
+    let screen = rig.screen(0);
+    for y in 0..100 {
+        for x in 0..200 {
+            assert_eq!(
+                screen.pixel(40 + x, 30 + y).unwrap() & 0x00FF_FFFF,
+                bitmap.pixel(x, y).unwrap() & 0x00FF_FFFF,
+                "bitmap pixel ({x}, {y})"
+            );
+        }
+    }
+    assert_eq!(isr_count(&rig), isrs_before, "no interrupts after a crash");
+    // A second write (the OS draws the screen in pieces) lands too.
+    let more = Surface::pattern(16, 16, 10);
+    rig.sim.system_display_write(&more, 1000, 700).unwrap();
+    assert_eq!(
+        rig.screen(0).pixel(1000, 700).unwrap() & 0x00FF_FFFF,
+        more.pixel(0, 0).unwrap() & 0x00FF_FFFF
+    );
+}
+
+fn isr_count(rig: &Rig) -> usize {
+    rig.sim
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Isr { .. }))
+        .count()
+}
+
+#[test]
+fn stop_and_remove_free_everything() {
+    let mut rig = Rig::load(&[(1024, 768), (800, 600)]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.boot().unwrap();
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 1))
+        .unwrap();
+    rig.sim
+        .set_pointer_shape(
+            0,
+            &dxgkrnl_sim::PointerShape::color(32, 32, &[0xFF; 4096], (0, 0)),
+        )
+        .unwrap();
+    assert!(!rig.sim.live_mappings().is_empty());
+    rig.sim.stop().unwrap();
+    assert!(rig.sim.live_mappings().is_empty(), "BARs unmapped at stop");
+    assert_eq!(
+        rig.gpu().resource_count(),
+        0,
+        "host resources destroyed (or reset)"
+    );
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    assert_eq!(rig.sim.machine().live_mappings(), 0);
+    rig.assert_clean();
+}
+
+#[test]
+fn stop_then_start_again_works() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    rig.sim.stop().unwrap();
+    rig.sim.start_device().unwrap();
+    rig.sim.set_mode(0, 1024, 768).unwrap();
+    let s = Surface::pattern(1024, 768, 3);
+    rig.sim.present_full(0, &s).unwrap();
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+#[test]
+fn releasing_the_post_display_describes_the_picture_left_on_screen() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let s = Surface::pattern(1024, 768, 4);
+    rig.sim.present_full(0, &s).unwrap();
+    let info = rig.sim.stop_and_release_post_display(0).unwrap();
+    assert_eq!((info.Width, info.Height, info.TargetId), (1024, 768, 0));
+    assert_eq!(info.ColorFormat, D3DDDIFMT_X8R8G8B8);
+    assert!(info.Pitch >= 4096);
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    // The described memory holds the picture, row by row.
+    let mut row = vec![0u8; 4096];
+    for y in [0u32, 383, 767] {
+        let at = info.PhysicAddress.QuadPart as u64 + u64::from(y) * u64::from(info.Pitch);
+        assert!(rig.sim.machine().read_phys(at, &mut row));
+        let start = (y * s.pitch) as usize;
+        assert_eq!(&row, &s.bytes[start..start + 4096], "row {y}");
+    }
+    assert!(rig.sim.live_mappings().is_empty());
+    rig.sim.remove().unwrap();
+    rig.assert_clean();
+}

@@ -1,0 +1,98 @@
+//! Present: dirty rectangles update exactly their area, move rectangles copy screen to screen
+//! (overlapping ones included), under each path rotation.
+#![cfg(feature = "driver-scenarios")]
+#![allow(clippy::unwrap_used)]
+
+mod sim_support;
+
+use dxgkrnl_sim::{rect, Surface};
+use sim_support::{assert_shows, Rig, ROTATIONS};
+use viogpudo::ddi::*;
+
+/// Copies `dest`'s size from `from` at `src` into `to` at `dest`, as a move rect does.
+fn apply_move(from: &Surface, to: &mut Surface, src: (u32, u32), dest: RECT) {
+    for dy in 0..(dest.bottom - dest.top) as u32 {
+        for dx in 0..(dest.right - dest.left) as u32 {
+            let p = from.pixel(src.0 + dx, src.1 + dy).unwrap();
+            to.set_pixel(dest.left as u32 + dx, dest.top as u32 + dy, p);
+        }
+    }
+}
+
+fn move_rect(src: (i32, i32), dest: RECT) -> D3DKMT_MOVE_RECT {
+    D3DKMT_MOVE_RECT {
+        SourcePoint: POINT { x: src.0, y: src.1 },
+        DestRect: dest,
+    }
+}
+
+#[test]
+fn dirty_and_move_rects_under_every_rotation() {
+    for rotation in ROTATIONS {
+        let mut rig = Rig::booted(&[(1024, 768)]);
+        let (w, h) = if rotation == D3DKMDT_VPPR_ROTATE90 || rotation == D3DKMDT_VPPR_ROTATE270 {
+            (480, 640)
+        } else {
+            (640, 480)
+        };
+        rig.sim.set_mode_rotated(0, w, h, rotation).unwrap();
+        let a = Surface::pattern(w, h, 1);
+        rig.sim.present_full(0, &a).unwrap();
+        assert_shows(&rig.screen(0), &a, rotation);
+
+        // The compositor's next frame: a window moved, its old place repainted, and a small
+        // change elsewhere.
+        let dest = rect(200, 300, 400, 400);
+        let mut b = a.clone();
+        apply_move(&a, &mut b, (100, 50), dest);
+        let repaint = rect(100, 50, 200, 150);
+        b.fill(repaint, 0x00C0_FFEE);
+        let small = rect(10, 400, 60, 470);
+        b.fill(small, 0x0012_3456);
+        rig.sim
+            .present(0, &b, &[repaint, small], &[move_rect((100, 50), dest)])
+            .unwrap();
+        assert_shows(&rig.screen(0), &b, rotation);
+        rig.assert_clean();
+    }
+}
+
+#[test]
+fn a_dirty_rect_changes_nothing_outside_itself() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let a = Surface::pattern(1024, 768, 5);
+    rig.sim.present_full(0, &a).unwrap();
+    // A surface that differs everywhere, presented with one dirty rect: only that rect shows.
+    let b = Surface::pattern(1024, 768, 6);
+    let dirty = rect(512, 0, 1024, 1);
+    rig.sim.present(0, &b, &[dirty], &[]).unwrap();
+    let mut expected = a.clone();
+    apply_move(&b, &mut expected, (512, 0), dirty);
+    assert_shows(&rig.screen(0), &expected, D3DKMDT_VPPR_IDENTITY);
+}
+
+#[test]
+fn overlapping_moves_copy_as_if_through_a_temporary() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let a = Surface::pattern(1024, 768, 7);
+    rig.sim.present_full(0, &a).unwrap();
+    let mut b = a.clone();
+    // Right-down by (20, 10) and left-up by (15, 25): both overlap their sources.
+    let right_down = rect(70, 60, 270, 260);
+    apply_move(&a, &mut b, (50, 50), right_down);
+    let a2 = b.clone();
+    let left_up = rect(500, 300, 700, 500);
+    apply_move(&a2, &mut b, (515, 325), left_up);
+    rig.sim
+        .present(
+            0,
+            &b,
+            &[],
+            &[
+                move_rect((50, 50), right_down),
+                move_rect((515, 325), left_up),
+            ],
+        )
+        .unwrap();
+    assert_shows(&rig.screen(0), &b, D3DKMDT_VPPR_IDENTITY);
+}

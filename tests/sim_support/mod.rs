@@ -1,0 +1,175 @@
+//! Shared rig of the driver scenarios (`tests/driver_*.rs`): the real driver
+//! (`viogpudo::entry::initialization_data()`) loaded by the dxgkrnl simulator onto a
+//! [`ModelMachine`] whose device executes commands with the model's [`GpuBackend`], plus
+//! what the checks need: the expected screen for a presented surface under a rotation, and
+//! the device's picture.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use dxgkrnl_sim::{ModelMachine, ModelMachineConfig, Sim, Surface};
+use viogpudo::ddi::*;
+use virtio_gpu_model::gpu::{GpuBackend, GpuConfig, Image, PreferredDisplay};
+use virtio_gpu_model::pci::{ModelConfig, QueueHandler};
+use virtio_gpu_model::EVENT_DISPLAY;
+use virtio_queue::Queue;
+use vm_memory::GuestMemoryMmap;
+
+/// The PCI shell's queue handler over a shared [`GpuBackend`]. The shell decides about
+/// interrupts itself, so this uses `consume_queue` (see its docs).
+struct GpuHandler(Arc<Mutex<GpuBackend>>);
+
+impl QueueHandler for GpuHandler {
+    fn queue_notify(&mut self, q: u16, queue: &mut Queue, mem: &GuestMemoryMmap) {
+        lock(&self.0).consume_queue(q, queue, mem);
+    }
+
+    fn reset(&mut self) {
+        lock(&self.0).reset();
+    }
+}
+
+fn lock(gpu: &Mutex<GpuBackend>) -> MutexGuard<'_, GpuBackend> {
+    gpu.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The driver on the simulated machine, and the device's GPU side for checks.
+pub struct Rig {
+    /// The simulator with the driver loaded.
+    pub sim: Sim<ModelMachine>,
+    gpu: Arc<Mutex<GpuBackend>>,
+}
+
+impl Rig {
+    /// Loads the driver on a machine with one scanout per entry of `displays` (preferred
+    /// sizes), nothing booted yet.
+    pub fn load(displays: &[(u32, u32)]) -> Self {
+        let gpu_config = GpuConfig {
+            num_scanouts: displays.len() as u32,
+            displays: displays
+                .iter()
+                .map(|&(w, h)| PreferredDisplay::enabled(w, h))
+                .collect(),
+            ..GpuConfig::default()
+        };
+        let gpu = Arc::new(Mutex::new(GpuBackend::new(gpu_config)));
+        let config = ModelMachineConfig {
+            device: ModelConfig {
+                num_scanouts: displays.len() as u32,
+                ..ModelConfig::default()
+            },
+            ..ModelMachineConfig::default()
+        };
+        let machine = ModelMachine::new(config, Box::new(GpuHandler(Arc::clone(&gpu)))).unwrap();
+        let sim = Sim::load(viogpudo::entry::initialization_data(), machine).unwrap();
+        Self { sim, gpu }
+    }
+
+    /// [`load`](Self::load) and a full boot.
+    pub fn booted(displays: &[(u32, u32)]) -> Self {
+        let mut rig = Self::load(displays);
+        rig.sim.boot().unwrap();
+        rig
+    }
+
+    /// The device's GPU side.
+    pub fn gpu(&self) -> MutexGuard<'_, GpuBackend> {
+        lock(&self.gpu)
+    }
+
+    /// What a viewer of `scanout` sees.
+    pub fn screen(&self, scanout: u32) -> Image {
+        self.gpu().scanout_image(scanout).unwrap()
+    }
+
+    /// The host display of `scanout` changes (size, connection) and the device tells the
+    /// driver with a config-change interrupt, which is delivered.
+    pub fn display_change(&mut self, scanout: u32, width: u32, height: u32, enabled: bool) {
+        assert!(self.gpu().set_display(scanout, width, height, enabled));
+        self.sim
+            .machine()
+            .device()
+            .raise_config_change(EVENT_DISPLAY);
+        self.sim.interrupt();
+    }
+
+    /// Asserts the driver met every callback contract so far.
+    pub fn assert_clean(&self) {
+        assert_eq!(self.sim.errors(), Vec::<String>::new(), "callback misuse");
+        assert_eq!(self.sim.unexpected_calls(), Vec::<&str>::new());
+        assert_eq!(self.sim.machine().stray_accesses(), 0);
+    }
+}
+
+/// Where desktop pixel (x, y) of a `w` x `h` surface lands on the screen for `rotation`, and
+/// the screen's size. Windows defines the path rotations counter-clockwise ("ROTATE90: the
+/// rotation angle is 90 degrees counter-clockwise"): the screen holds the desktop rotated by
+/// the angle.
+pub fn rotate_point(
+    rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
+    w: u32,
+    h: u32,
+    x: u32,
+    y: u32,
+) -> (u32, u32) {
+    match rotation {
+        D3DKMDT_VPPR_ROTATE90 => (y, w - 1 - x),
+        D3DKMDT_VPPR_ROTATE180 => (w - 1 - x, h - 1 - y),
+        D3DKMDT_VPPR_ROTATE270 => (h - 1 - y, x),
+        _ => (x, y),
+    }
+}
+
+/// The screen size for a `w` x `h` desktop under `rotation`.
+pub fn screen_size(rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION, w: u32, h: u32) -> (u32, u32) {
+    match rotation {
+        D3DKMDT_VPPR_ROTATE90 | D3DKMDT_VPPR_ROTATE270 => (h, w),
+        _ => (w, h),
+    }
+}
+
+/// The screen pixels (0x00RRGGBB, row-major) showing `surface` under `rotation`.
+pub fn expected_screen(
+    surface: &Surface,
+    rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
+) -> Vec<u32> {
+    let (sw, sh) = screen_size(rotation, surface.width, surface.height);
+    let mut screen = vec![0u32; sw as usize * sh as usize];
+    for y in 0..surface.height {
+        for x in 0..surface.width {
+            let (px, py) = rotate_point(rotation, surface.width, surface.height, x, y);
+            screen[py as usize * sw as usize + px as usize] =
+                surface.pixel(x, y).unwrap() & 0x00FF_FFFF;
+        }
+    }
+    screen
+}
+
+/// Asserts `image` shows `surface` under `rotation` (colour bits only), naming the first
+/// wrong pixel.
+pub fn assert_shows(
+    image: &Image,
+    surface: &Surface,
+    rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
+) {
+    let (sw, sh) = screen_size(rotation, surface.width, surface.height);
+    assert_eq!((image.width, image.height), (sw, sh), "screen size");
+    let expected = expected_screen(surface, rotation);
+    if let Some(i) = (0..expected.len()).find(|&i| image.pixels[i] & 0x00FF_FFFF != expected[i]) {
+        panic!(
+            "screen pixel ({}, {}) is {:#08x}, expected {:#08x}",
+            i as u32 % sw,
+            i as u32 / sw,
+            image.pixels[i] & 0x00FF_FFFF,
+            expected[i]
+        );
+    }
+}
+
+/// All four path rotations.
+pub const ROTATIONS: [D3DKMDT_VIDPN_PRESENT_PATH_ROTATION; 4] = [
+    D3DKMDT_VPPR_IDENTITY,
+    D3DKMDT_VPPR_ROTATE90,
+    D3DKMDT_VPPR_ROTATE180,
+    D3DKMDT_VPPR_ROTATE270,
+];

@@ -1,0 +1,328 @@
+//! The simulator's per-adapter state: what `DXGKRNL_INTERFACE::DeviceHandle` points to.
+//!
+//! It is shared by the [`Sim`](crate::Sim) that drives the DDIs, the `extern "system"`
+//! callbacks the driver calls back into, and the hosted OS environment. Because the driver
+//! calls back while the simulator is inside one of its DDIs (and the environment delivers
+//! interrupts while the driver waits inside a DDI), nothing here is locked across a call into
+//! the driver: flags are atomics and the record lists are locked only to push or copy.
+//!
+//! Interrupt delivery lives here too: [`AdapterState::deliver_interrupts`] plays the CPU taking
+//! the device's pending interrupts — the driver's `DxgkDdiInterruptRoutine` for each message,
+//! then its `DxgkDdiDpcRoutine` if the ISR queued a DPC — and repeats while the DPC's work makes
+//! the device raise more.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use viogpudo::ddi::{
+    DXGK_CHILD_STATUS, DXGK_DISPLAY_INFORMATION, PDXGKDDI_DPC_ROUTINE, PDXGKDDI_INTERRUPT_ROUTINE,
+};
+
+use crate::machine::Machine;
+
+/// Rounds of ISR + DPC one delivery runs before it calls the device an interrupt storm.
+const MAX_DELIVERY_ROUNDS: usize = 1000;
+/// Trace lines kept (the oldest are dropped).
+const MAX_TRACE_LINES: usize = 4096;
+
+/// A child status the driver indicated with `DxgkCbIndicateChildStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildStatus {
+    /// `DXGK_CHILD_STATUS::Type` (`StatusConnection` = 1, `StatusRotation` = 2).
+    pub kind: i32,
+    /// The child.
+    pub child_uid: u32,
+    /// `HotPlug.Connected` or `Rotation.Angle`.
+    pub status: u8,
+}
+
+impl From<&DXGK_CHILD_STATUS> for ChildStatus {
+    fn from(s: &DXGK_CHILD_STATUS) -> Self {
+        Self {
+            kind: s.Type.0,
+            child_uid: s.ChildUid,
+            status: s.Status,
+        }
+    }
+}
+
+/// Something that happened between the simulated OS and the driver, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The simulator called this DDI.
+    Ddi(&'static str),
+    /// The driver's interrupt routine ran for `message` and said whether it was its interrupt.
+    Isr {
+        /// The message number (0 for a line interrupt).
+        message: u32,
+        /// What the routine returned.
+        claimed: bool,
+    },
+    /// The driver's DPC routine ran.
+    Dpc,
+    /// The driver called `DxgkCbQueueDpc` (`queued` false: a DPC was already pending).
+    QueueDpc {
+        /// Whether this call queued the DPC.
+        queued: bool,
+    },
+    /// Device interrupts arrived while the interrupt was not connected and were dropped.
+    DroppedInterrupts(usize),
+    /// The driver indicated a child status.
+    ChildStatus(ChildStatus),
+    /// The driver mapped device memory.
+    Map {
+        /// The address returned.
+        address: usize,
+        /// The physical address mapped.
+        phys: u64,
+        /// The length mapped.
+        len: u32,
+    },
+    /// The driver unmapped a mapping.
+    Unmap {
+        /// The address unmapped.
+        address: usize,
+    },
+    /// The driver took over the POST display.
+    AcquirePostDisplay,
+    /// `DxgkCbNotifyInterrupt`.
+    NotifyInterrupt,
+    /// `DxgkCbNotifyDpc`.
+    NotifyDpc,
+    /// The driver reported present progress.
+    PresentProgress {
+        /// The source.
+        source: u32,
+        /// `DXGK_PRESENT_DISPLAY_ONLY_PROGRESS_ID`.
+        progress: i32,
+    },
+    /// The driver called a callback the simulator does not provide (answered
+    /// `STATUS_NOT_IMPLEMENTED`).
+    Unexpected(&'static str),
+    /// The driver misused a callback (bad handle, unknown mapping, out-of-range access...).
+    Error(String),
+}
+
+/// A live `DxgkCbMapMemory` mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    /// The address the driver got.
+    pub address: usize,
+    /// The physical address mapped.
+    pub phys: u64,
+    /// The length mapped.
+    pub len: u32,
+    /// The caching type asked for.
+    pub caching: i32,
+}
+
+/// What `DxgkCbAcquirePostDisplayOwnership` answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum PostDisplay {
+    /// No firmware framebuffer on this adapter: success with an all-zero
+    /// `DXGK_DISPLAY_INFORMATION` (Width 0), as on a secondary or non-POST adapter. The
+    /// virtio-gpu-pci device has no boot framebuffer, so this is the default.
+    #[default]
+    Zeroed,
+    /// The call fails with `STATUS_UNSUCCESSFUL` (e.g. after a pre-WDDM 1.2 driver).
+    Fail,
+    /// A framebuffer left on screen by the firmware or the previous driver.
+    Framebuffer(DXGK_DISPLAY_INFORMATION),
+}
+
+/// The per-adapter state `DeviceHandle` points to (see the module documentation).
+pub struct AdapterState {
+    pub(crate) machine: Arc<dyn Machine>,
+    pub(crate) isr: PDXGKDDI_INTERRUPT_ROUTINE,
+    pub(crate) dpc: PDXGKDDI_DPC_ROUTINE,
+    pub(crate) context: AtomicPtr<c_void>,
+    /// The interrupt is connected: device interrupts reach the driver.
+    pub(crate) connected: AtomicBool,
+    pub(crate) dpc_queued: AtomicBool,
+    /// Set while interrupts are being delivered (or masked by DxgkCbSynchronizeExecution).
+    pub(crate) in_interrupt: AtomicBool,
+    /// Set by the driver's `signal()`; a pending signal ends the next wait at once.
+    pub(crate) signalled: AtomicBool,
+    pub(crate) post_display: PostDisplay,
+    /// The CM_RESOURCE_LIST bytes, 8-byte aligned.
+    pub(crate) resource_list: Box<[u64]>,
+    pub(crate) resource_list_len: usize,
+    /// The registry path, UTF-16 without terminator.
+    pub(crate) registry_path: Box<[u16]>,
+    /// What DXGK_DEVICE_INFO::PhysicalDeviceObject points to (never dereferenced).
+    pub(crate) pdo: Box<[u64; 4]>,
+    pub(crate) registry: Mutex<HashMap<String, u32>>,
+    events: Mutex<Vec<Event>>,
+    mappings: Mutex<BTreeMap<usize, Mapping>>,
+    trace: Mutex<Vec<String>>,
+    echo_trace: bool,
+}
+
+impl std::fmt::Debug for AdapterState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdapterState")
+            .field("context", &self.context)
+            .field("connected", &self.connected)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl AdapterState {
+    pub(crate) fn new(
+        machine: Arc<dyn Machine>,
+        isr: PDXGKDDI_INTERRUPT_ROUTINE,
+        dpc: PDXGKDDI_DPC_ROUTINE,
+        post_display: PostDisplay,
+    ) -> Self {
+        let list = crate::resources::build(&machine.bars(), machine.interrupt_mode());
+        let resource_list_len = list.len();
+        let mut resource_list = vec![0u64; list.len().div_ceil(8)].into_boxed_slice();
+        for (word, chunk) in resource_list.iter_mut().zip(list.chunks(8)) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            *word = u64::from_le_bytes(bytes);
+        }
+        let path = "\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Services\\viogpudo";
+        Self {
+            machine,
+            isr,
+            dpc,
+            context: AtomicPtr::new(ptr::null_mut()),
+            connected: AtomicBool::new(false),
+            dpc_queued: AtomicBool::new(false),
+            in_interrupt: AtomicBool::new(false),
+            signalled: AtomicBool::new(false),
+            post_display,
+            resource_list,
+            resource_list_len,
+            registry_path: path.encode_utf16().collect(),
+            pdo: Box::new([0; 4]),
+            registry: Mutex::new(HashMap::new()),
+            events: Mutex::new(Vec::new()),
+            mappings: Mutex::new(BTreeMap::new()),
+            trace: Mutex::new(Vec::new()),
+            echo_trace: std::env::var_os("DXGKRNL_SIM_TRACE").is_some(),
+        }
+    }
+
+    /// Appends an event.
+    pub(crate) fn record(&self, event: Event) {
+        lock(&self.events).push(event);
+    }
+
+    /// Records a misuse by the driver.
+    pub(crate) fn error(&self, what: String) {
+        self.record(Event::Error(what));
+    }
+
+    /// A copy of every event so far.
+    pub(crate) fn events(&self) -> Vec<Event> {
+        lock(&self.events).clone()
+    }
+
+    /// Forgets the events so far.
+    pub(crate) fn clear_events(&self) {
+        lock(&self.events).clear();
+    }
+
+    pub(crate) fn add_mapping(&self, m: Mapping) {
+        lock(&self.mappings).insert(m.address, m);
+    }
+
+    pub(crate) fn remove_mapping(&self, address: usize) -> Option<Mapping> {
+        lock(&self.mappings).remove(&address)
+    }
+
+    pub(crate) fn mappings(&self) -> Vec<Mapping> {
+        lock(&self.mappings).values().copied().collect()
+    }
+
+    pub(crate) fn push_trace(&self, line: &str) {
+        if self.echo_trace {
+            eprintln!("{line}");
+        }
+        let mut trace = lock(&self.trace);
+        if trace.len() >= MAX_TRACE_LINES {
+            trace.remove(0);
+        }
+        trace.push(line.to_owned());
+    }
+
+    pub(crate) fn trace_lines(&self) -> Vec<String> {
+        lock(&self.trace).clone()
+    }
+
+    /// The resource list bytes.
+    pub(crate) fn resource_list_bytes(&self) -> Vec<u8> {
+        self.resource_list
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .take(self.resource_list_len)
+            .collect()
+    }
+
+    /// Delivers the device's pending interrupts (and the DPCs they queue) to the driver, like
+    /// a CPU taking them. Returns how many ISR and DPC calls were made. Does nothing when
+    /// called from inside an interrupt or DPC (they do not nest on one CPU).
+    pub(crate) fn deliver_interrupts(&self) -> usize {
+        if self.in_interrupt.swap(true, Ordering::SeqCst) {
+            return 0;
+        }
+        let mut calls = 0;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            if rounds > MAX_DELIVERY_ROUNDS {
+                self.error(format!(
+                    "interrupt storm: still busy after {MAX_DELIVERY_ROUNDS} rounds of ISR + DPC"
+                ));
+                break;
+            }
+            let messages = self.machine.take_interrupts();
+            let context = self.context.load(Ordering::SeqCst);
+            if !self.connected.load(Ordering::SeqCst) || context.is_null() {
+                if !messages.is_empty() {
+                    self.record(Event::DroppedInterrupts(messages.len()));
+                }
+                break;
+            }
+            for &message in &messages {
+                let Some(isr) = self.isr else {
+                    self.error("interrupt arrived and the driver has no InterruptRoutine".into());
+                    break;
+                };
+                // SAFETY: calling the driver's ISR with the context its AddDevice returned, as
+                // dxgkrnl does; the driver vouches for the routine's soundness.
+                let claimed = unsafe { isr(context, message) } != 0;
+                self.record(Event::Isr { message, claimed });
+                calls += 1;
+            }
+            let dpc_ran = if self.dpc_queued.swap(false, Ordering::SeqCst) {
+                if let Some(dpc) = self.dpc {
+                    self.record(Event::Dpc);
+                    // SAFETY: as for the ISR: the driver's DPC with its own context.
+                    unsafe { dpc(context) };
+                    calls += 1;
+                    true
+                } else {
+                    self.error("a DPC was queued and the driver has no DpcRoutine".into());
+                    false
+                }
+            } else {
+                false
+            };
+            if messages.is_empty() && !dpc_ran {
+                break;
+            }
+        }
+        self.in_interrupt.store(false, Ordering::SeqCst);
+        calls
+    }
+}

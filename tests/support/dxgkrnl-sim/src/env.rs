@@ -1,0 +1,86 @@
+//! The hosted OS environment of the simulated machine: the driver's `os::hosted` backend calls
+//! this for DMA memory, register access, time, waiting and registry values.
+//!
+//! Waiting is where the simulated device gets to interrupt the driver. The device model does
+//! its work synchronously when the driver rings a doorbell, so by the time the driver waits its
+//! interrupts are already pending: `wait` delivers them (ISR, then DPC) on the waiting thread,
+//! exactly as an interrupt preempts a waiting thread on Windows, and returns after a token
+//! microsecond. When nothing is pending the whole timeout passes on the machine's clock (a
+//! virtual clock jumps, so timeout paths cost no real time) and anything that arrived meanwhile
+//! is delivered before returning.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use viogpu_common::hal::DmaRegion;
+use viogpudo::os::hosted::HostEnvironment;
+
+use crate::adapter::AdapterState;
+
+/// The [`HostEnvironment`] of one simulated adapter.
+#[derive(Debug)]
+pub struct SimEnv {
+    adapter: Arc<AdapterState>,
+}
+
+impl SimEnv {
+    pub(crate) fn new(adapter: Arc<AdapterState>) -> Self {
+        Self { adapter }
+    }
+}
+
+impl HostEnvironment for SimEnv {
+    fn dma_alloc(&self, len: usize) -> Option<DmaRegion> {
+        self.adapter.machine.dma_alloc(len)
+    }
+
+    unsafe fn dma_free(&self, region: DmaRegion) {
+        // SAFETY: the caller keeps Hal::dma_free's contract, which is the machine's.
+        unsafe { self.adapter.machine.dma_free(region) }
+    }
+
+    fn mmio_read(&self, address: usize, width: u8) -> u32 {
+        self.adapter.machine.mmio_read(address, width)
+    }
+
+    fn mmio_write(&self, address: usize, width: u8, value: u32) {
+        self.adapter.machine.mmio_write(address, width, value);
+    }
+
+    fn now_us(&self) -> u64 {
+        self.adapter.machine.now_us()
+    }
+
+    fn wait(&self, timeout_us: u64) {
+        let machine = &self.adapter.machine;
+        if self.adapter.signalled.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        if self.adapter.deliver_interrupts() > 0 {
+            // Whatever the DPC signalled was for this wait.
+            self.adapter.signalled.store(false, Ordering::SeqCst);
+            machine.advance(timeout_us.min(1));
+            return;
+        }
+        machine.advance(timeout_us);
+        if self.adapter.deliver_interrupts() > 0 {
+            self.adapter.signalled.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn signal(&self) {
+        self.adapter.signalled.store(true, Ordering::SeqCst);
+    }
+
+    fn registry_dword(&self, name: &str) -> Option<u32> {
+        self.adapter
+            .registry
+            .lock()
+            .ok()
+            .and_then(|r| r.get(name).copied())
+    }
+
+    fn trace(&self, line: &str) {
+        self.adapter.push_trace(line);
+    }
+}

@@ -1,0 +1,392 @@
+//! What reaches the screen: `DxgkDdiPresentDisplayOnly` from a system-memory [`Surface`] with
+//! dirty and move rectangles, source visibility, the hardware pointer ([`PointerShape`] in its
+//! three kinds, and its position), and the bugcheck path (`DxgkDdiSystemDisplayEnable`, then
+//! `DxgkDdiSystemDisplayWrite` with interrupts off, as after a crash).
+
+use std::ffi::c_void;
+use std::sync::atomic::Ordering;
+
+use viogpudo::ddi::*;
+
+use super::{Phase, Sim, SimError};
+use crate::callbacks;
+use crate::machine::Machine;
+
+/// A 32-bit-per-pixel system-memory surface (B, G, R, X bytes: `D3DDDIFMT_X8R8G8B8`), what the
+/// OS hands to `DxgkDdiPresentDisplayOnly`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Surface {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes per row (at least `width * 4`).
+    pub pitch: u32,
+    /// The pixel bytes, `pitch * height` of them.
+    pub bytes: Vec<u8>,
+}
+
+impl Surface {
+    /// A black surface with a tight pitch.
+    pub fn new(width: u32, height: u32) -> Self {
+        Self::with_pitch(width, height, width * 4)
+    }
+
+    /// A black surface with `pitch` bytes per row (`pitch >= width * 4`).
+    pub fn with_pitch(width: u32, height: u32, pitch: u32) -> Self {
+        let pitch = pitch.max(width * 4);
+        Self {
+            width,
+            height,
+            pitch,
+            bytes: vec![0; pitch as usize * height as usize],
+        }
+    }
+
+    /// A surface whose every pixel is a different function of its position, so misplaced or
+    /// stale pixels show: `pattern(seed)(x, y)` (alpha byte zero).
+    pub fn pattern(width: u32, height: u32, seed: u32) -> Self {
+        let mut s = Self::new(width, height);
+        for y in 0..height {
+            for x in 0..width {
+                s.set_pixel(x, y, Self::pattern_pixel(seed, x, y));
+            }
+        }
+        s
+    }
+
+    /// The pixel of [`pattern`](Self::pattern) at (x, y): 0x00RRGGBB.
+    pub fn pattern_pixel(seed: u32, x: u32, y: u32) -> u32 {
+        let h = x
+            .wrapping_mul(0x9E37_79B1)
+            .wrapping_add(y.wrapping_mul(0x85EB_CA77))
+            .wrapping_add(seed.wrapping_mul(0xC2B2_AE3D));
+        (h ^ (h >> 15)) & 0x00FF_FFFF
+    }
+
+    /// The pixel at (x, y) as 0xXXRRGGBB, `None` outside.
+    pub fn pixel(&self, x: u32, y: u32) -> Option<u32> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let at = y as usize * self.pitch as usize + x as usize * 4;
+        let b = self.bytes.get(at..at + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Sets the pixel at (x, y) to 0xXXRRGGBB (ignored outside).
+    pub fn set_pixel(&mut self, x: u32, y: u32, value: u32) {
+        if x >= self.width || y >= self.height {
+            return;
+        }
+        let at = y as usize * self.pitch as usize + x as usize * 4;
+        if let Some(b) = self.bytes.get_mut(at..at + 4) {
+            b.copy_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    /// Fills `rect` (clipped to the surface) with `value`.
+    pub fn fill(&mut self, rect: RECT, value: u32) {
+        let clip = |v: i32, max: u32| v.clamp(0, max as i32) as u32;
+        for y in clip(rect.top, self.height)..clip(rect.bottom, self.height) {
+            for x in clip(rect.left, self.width)..clip(rect.right, self.width) {
+                self.set_pixel(x, y, value);
+            }
+        }
+    }
+
+    /// The whole surface as a rectangle.
+    pub fn rect(&self) -> RECT {
+        rect(0, 0, self.width as i32, self.height as i32)
+    }
+}
+
+/// A `RECT` from its edges (right and bottom exclusive).
+pub fn rect(left: i32, top: i32, right: i32, bottom: i32) -> RECT {
+    RECT {
+        left,
+        top,
+        right,
+        bottom,
+    }
+}
+
+/// A pointer shape as `DxgkDdiSetPointerShape` receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointerShape {
+    /// `DXGK_POINTERFLAGS` value (Monochrome 1, Color 2, MaskedColor 4).
+    pub flags: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// `Height` as passed: for monochrome pointers twice the visible height.
+    pub height: u32,
+    /// Bytes per row.
+    pub pitch: u32,
+    /// The pixel data.
+    pub pixels: Vec<u8>,
+    /// Hot spot.
+    pub hot: (u32, u32),
+}
+
+impl PointerShape {
+    /// A monochrome pointer: `and` and `xor` are 1-bpp masks of `width` x `height`, rows
+    /// padded to whole bytes (`Height` becomes `2 * height`, AND mask first).
+    pub fn monochrome(width: u32, height: u32, and: &[u8], xor: &[u8], hot: (u32, u32)) -> Self {
+        let pitch = width.div_ceil(8);
+        let mut pixels = and.to_vec();
+        pixels.resize((pitch * height) as usize, 0xFF);
+        pixels.extend_from_slice(xor);
+        pixels.resize((pitch * height * 2) as usize, 0);
+        Self {
+            flags: 1,
+            width,
+            height: height * 2,
+            pitch,
+            pixels,
+            hot,
+        }
+    }
+
+    /// A 32-bpp colour pointer with per-pixel alpha (B, G, R, A bytes per pixel).
+    pub fn color(width: u32, height: u32, bgra: &[u8], hot: (u32, u32)) -> Self {
+        Self::color_kind(2, width, height, bgra, hot)
+    }
+
+    /// A 32-bpp masked-colour pointer (the alpha byte is a mask: 0xFF XORs the pixel into the
+    /// screen, 0x00 replaces it).
+    pub fn masked_color(width: u32, height: u32, bgra: &[u8], hot: (u32, u32)) -> Self {
+        Self::color_kind(4, width, height, bgra, hot)
+    }
+
+    fn color_kind(flags: u32, width: u32, height: u32, bgra: &[u8], hot: (u32, u32)) -> Self {
+        let mut pixels = bgra.to_vec();
+        pixels.resize((width * 4 * height) as usize, 0);
+        Self {
+            flags,
+            width,
+            height,
+            pitch: width * 4,
+            pixels,
+            hot,
+        }
+    }
+}
+
+impl<M: Machine + 'static> Sim<M> {
+    /// Presents `dirty` (after applying `moves`) of `surface` on `source`, as the desktop
+    /// compositor does for a display-only driver. The rotate flag follows the committed path.
+    pub fn present(
+        &mut self,
+        source: u32,
+        surface: &Surface,
+        dirty: &[RECT],
+        moves: &[D3DKMT_MOVE_RECT],
+    ) -> Result<(), SimError> {
+        let mut dirty = dirty.to_vec();
+        let mut moves = moves.to_vec();
+        let mut flags = D3DKMT_PRESENT_DISPLAY_ONLY_FLAGS::default();
+        let rotated = self
+            .committed_mode(source)
+            .is_some_and(|(_, _, r)| r != D3DKMDT_VPPR_IDENTITY && r != D3DKMDT_VPPR_UNINITIALIZED);
+        flags.set_rotate(rotated);
+        let args = DXGKARG_PRESENT_DISPLAYONLY {
+            VidPnSourceId: source,
+            pSource: surface.bytes.as_ptr().cast_mut().cast(),
+            BytesPerPixel: 4,
+            Pitch: surface.pitch as i32,
+            Flags: flags,
+            NumMoves: moves.len() as u32,
+            pMoves: if moves.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                moves.as_mut_ptr()
+            },
+            NumDirtyRects: dirty.len() as u32,
+            pDirtyRect: if dirty.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                dirty.as_mut_ptr()
+            },
+            pfnPresentDisplayOnlyProgress: Some(callbacks::present_progress),
+        };
+        let status = self.present_raw(&args)?;
+        Self::check("DxgkDdiPresentDisplayOnly", status)
+    }
+
+    /// Presents the whole of `surface` on `source`.
+    pub fn present_full(&mut self, source: u32, surface: &Surface) -> Result<(), SimError> {
+        self.present(source, surface, &[surface.rect()], &[])
+    }
+
+    /// `DxgkDdiPresentDisplayOnly` with a caller-built argument (the source pointer, rects and
+    /// counts are the caller's, bad ones included); returns the NTSTATUS.
+    pub fn present_raw(
+        &mut self,
+        args: &DXGKARG_PRESENT_DISPLAYONLY,
+    ) -> Result<NTSTATUS, SimError> {
+        let f = self
+            .init
+            .DxgkDdiPresentDisplayOnly
+            .ok_or(SimError::MissingDdi("DxgkDdiPresentDisplayOnly"))?;
+        let context = self.context();
+        // SAFETY: the driver's DDI with the caller's argument (possibly bad on purpose).
+        Ok(self.ddi("DxgkDdiPresentDisplayOnly", || unsafe { f(context, args) }))
+    }
+
+    /// `DxgkDdiSetVidPnSourceVisibility`.
+    pub fn set_source_visibility(&mut self, source: u32, visible: bool) -> Result<(), SimError> {
+        let f = self
+            .init
+            .DxgkDdiSetVidPnSourceVisibility
+            .ok_or(SimError::MissingDdi("DxgkDdiSetVidPnSourceVisibility"))?;
+        let args = DXGKARG_SETVIDPNSOURCEVISIBILITY {
+            VidPnSourceId: source,
+            Visible: u8::from(visible),
+        };
+        let context = self.context();
+        // SAFETY: the driver's DDI with a valid argument.
+        let status = self.ddi("DxgkDdiSetVidPnSourceVisibility", || unsafe {
+            f(context, &args)
+        });
+        Self::check("DxgkDdiSetVidPnSourceVisibility", status)
+    }
+
+    /// `DxgkDdiSetPointerShape` on `source`.
+    pub fn set_pointer_shape(&mut self, source: u32, shape: &PointerShape) -> Result<(), SimError> {
+        let args = DXGKARG_SETPOINTERSHAPE {
+            Flags: DXGK_POINTERFLAGS { Value: shape.flags },
+            Width: shape.width,
+            Height: shape.height,
+            Pitch: shape.pitch,
+            VidPnSourceId: source,
+            pPixels: shape.pixels.as_ptr().cast::<c_void>(),
+            XHot: shape.hot.0,
+            YHot: shape.hot.1,
+        };
+        let status = self.set_pointer_shape_raw(&args)?;
+        Self::check("DxgkDdiSetPointerShape", status)
+    }
+
+    /// `DxgkDdiSetPointerShape` with a caller-built argument; returns the NTSTATUS.
+    pub fn set_pointer_shape_raw(
+        &mut self,
+        args: &DXGKARG_SETPOINTERSHAPE,
+    ) -> Result<NTSTATUS, SimError> {
+        let f = self
+            .init
+            .DxgkDdiSetPointerShape
+            .ok_or(SimError::MissingDdi("DxgkDdiSetPointerShape"))?;
+        let context = self.context();
+        // SAFETY: the driver's DDI with the caller's argument.
+        Ok(self.ddi("DxgkDdiSetPointerShape", || unsafe { f(context, args) }))
+    }
+
+    /// `DxgkDdiSetPointerPosition` on `source`.
+    pub fn set_pointer_position(
+        &mut self,
+        source: u32,
+        x: i32,
+        y: i32,
+        visible: bool,
+    ) -> Result<(), SimError> {
+        let mut flags = DXGK_SETPOINTERPOSITIONFLAGS::default();
+        flags.set_visible(visible);
+        let args = DXGKARG_SETPOINTERPOSITION {
+            VidPnSourceId: source,
+            X: x,
+            Y: y,
+            Flags: flags,
+        };
+        let status = self.set_pointer_position_raw(&args)?;
+        Self::check("DxgkDdiSetPointerPosition", status)
+    }
+
+    /// `DxgkDdiSetPointerPosition` with a caller-built argument; returns the NTSTATUS.
+    pub fn set_pointer_position_raw(
+        &mut self,
+        args: &DXGKARG_SETPOINTERPOSITION,
+    ) -> Result<NTSTATUS, SimError> {
+        let f = self
+            .init
+            .DxgkDdiSetPointerPosition
+            .ok_or(SimError::MissingDdi("DxgkDdiSetPointerPosition"))?;
+        let context = self.context();
+        // SAFETY: the driver's DDI with the caller's argument.
+        Ok(self.ddi("DxgkDdiSetPointerPosition", || unsafe { f(context, args) }))
+    }
+
+    /// The bugcheck screen: disconnects the interrupt (a crashed machine takes none), calls
+    /// `DxgkDdiSystemDisplayEnable` for `target` and returns the size and format the driver
+    /// chose. Afterwards only [`system_display_write`](Self::system_display_write),
+    /// [`remove`](Self::remove) and the accessors are meaningful.
+    pub fn system_display_enable(
+        &mut self,
+        target: u32,
+    ) -> Result<(u32, u32, D3DDDIFORMAT), SimError> {
+        let f = self
+            .init
+            .DxgkDdiSystemDisplayEnable
+            .ok_or(SimError::MissingDdi("DxgkDdiSystemDisplayEnable"))?;
+        self.adapter.connected.store(false, Ordering::SeqCst);
+        self.phase = Phase::Crashed;
+        let mut flags = DXGKARG_SYSTEM_DISPLAY_ENABLE_FLAGS::default();
+        let (mut width, mut height) = (0u32, 0u32);
+        let mut format = D3DDDIFMT_UNKNOWN;
+        let context = self.context();
+        // SAFETY: the driver's DDI with its context and out pointers to our locals.
+        let status = self.ddi("DxgkDdiSystemDisplayEnable", || unsafe {
+            f(
+                context,
+                target,
+                &mut flags,
+                &mut width,
+                &mut height,
+                &mut format,
+            )
+        });
+        Self::check("DxgkDdiSystemDisplayEnable", status)?;
+        Ok((width, height, format))
+    }
+
+    /// `DxgkDdiSystemDisplayWrite`: draws `bitmap` (32 bpp) at (x, y) on the bugcheck screen.
+    pub fn system_display_write(
+        &mut self,
+        bitmap: &Surface,
+        x: u32,
+        y: u32,
+    ) -> Result<(), SimError> {
+        let f = self
+            .init
+            .DxgkDdiSystemDisplayWrite
+            .ok_or(SimError::MissingDdi("DxgkDdiSystemDisplayWrite"))?;
+        let context = self.context();
+        let source = bitmap.bytes.as_ptr().cast_mut().cast::<c_void>();
+        // SAFETY: the driver's DDI with a bitmap of SourceStride * SourceHeight bytes.
+        self.ddi("DxgkDdiSystemDisplayWrite", || unsafe {
+            f(
+                context,
+                source,
+                bitmap.width,
+                bitmap.height,
+                bitmap.pitch,
+                x,
+                y,
+            )
+        });
+        Ok(())
+    }
+
+    /// A bugcheck: [`system_display_enable`](Self::system_display_enable) for `target`, then
+    /// `bitmap` written at (x, y). Returns what the enable call reported.
+    pub fn bugcheck(
+        &mut self,
+        target: u32,
+        bitmap: &Surface,
+        x: u32,
+        y: u32,
+    ) -> Result<(u32, u32, D3DDDIFORMAT), SimError> {
+        let screen = self.system_display_enable(target)?;
+        self.system_display_write(bitmap, x, y)?;
+        Ok(screen)
+    }
+}
