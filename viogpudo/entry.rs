@@ -85,6 +85,9 @@ mod windows_entry {
         if driver_object.is_null() || registry_path.is_null() {
             return STATUS_INVALID_PARAMETER;
         }
+        // SAFETY: DriverEntry runs once at PASSIVE_LEVEL before any adapter exists, and
+        // `registry_path` is the I/O manager's valid UNICODE_STRING (same layout as wdk-sys's).
+        unsafe { crate::os::nt::init(registry_path.cast()) };
         let mut data = initialization_data();
         // SAFETY: the I/O manager's arguments are passed through unchanged; `data` lives
         // across the call (dxgkrnl copies the table).

@@ -5,16 +5,15 @@
 //! slices of the sizes the arguments state, calls one adapter method and converts its result
 //! into an NTSTATUS. Nothing here can panic: a panic in the kernel is a blue screen.
 //!
-//! The VidPN DDIs forward to the VidPN logic (`adapter::vidpn_glue` until `crate::vidpn`
-//! lands) with the adapter as its [`VidPnHost`](crate::adapter::vidpn_glue::VidPnHost); the
-//! adapter applies what a commit decided.
+//! The VidPN DDIs forward to the VidPN logic (`crate::vidpn`) with the adapter as its
+//! [`VidPnHost`](crate::vidpn::VidPnHost); the adapter applies what a commit decided.
 
 use alloc::boxed::Box;
 use core::ffi::c_void;
 
-use crate::adapter::vidpn_glue as vidpn;
 use crate::adapter::{os_bytes, os_bytes_mut, present, Adapter, DdiResult};
 use crate::ddi::*;
+use crate::vidpn;
 
 /// The adapter behind a miniport context pointer.
 ///
@@ -389,10 +388,14 @@ pub unsafe extern "system" fn ddi_is_supported_vidpn(
     let (Some(a), Some(args)) = (unsafe { adapter(ctx) }, unsafe { args.as_mut() }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    status(dxgk_of(a).and_then(|d| {
-        // SAFETY: args and the VidPN it names come from dxgkrnl for this call.
-        unsafe { vidpn::is_supported_vidpn(a, &d, args) }
-    }))
+    // The VidPN logic answers with the DDI status itself (success codes included).
+    match dxgk_of(a) {
+        Ok(d) => {
+            // SAFETY: args and the VidPN it names come from dxgkrnl for this call.
+            unsafe { vidpn::is_supported_vidpn(a, &d, args) }
+        }
+        Err(status) => status,
+    }
 }
 
 /// DxgkDdiRecommendFunctionalVidPn.
@@ -407,10 +410,14 @@ pub unsafe extern "system" fn ddi_recommend_functional_vidpn(
     let (Some(a), Some(args)) = (unsafe { adapter(ctx) }, unsafe { args.as_ref() }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    status(dxgk_of(a).and_then(|d| {
-        // SAFETY: as in ddi_is_supported_vidpn.
-        unsafe { vidpn::recommend_functional_vidpn(a, &d, args) }
-    }))
+    // The VidPN logic answers with the DDI status itself (success codes included).
+    match dxgk_of(a) {
+        Ok(d) => {
+            // SAFETY: as in ddi_is_supported_vidpn.
+            unsafe { vidpn::recommend_functional_vidpn(a, &d, args) }
+        }
+        Err(status) => status,
+    }
 }
 
 /// DxgkDdiEnumVidPnCofuncModality.
@@ -425,10 +432,14 @@ pub unsafe extern "system" fn ddi_enum_vidpn_cofunc_modality(
     let (Some(a), Some(args)) = (unsafe { adapter(ctx) }, unsafe { args.as_ref() }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    status(dxgk_of(a).and_then(|d| {
-        // SAFETY: as in ddi_is_supported_vidpn.
-        unsafe { vidpn::enum_cofunc_modality(a, &d, args) }
-    }))
+    // The VidPN logic answers with the DDI status itself (success codes included).
+    match dxgk_of(a) {
+        Ok(d) => {
+            // SAFETY: as in ddi_is_supported_vidpn.
+            unsafe { vidpn::enum_cofunc_modality(a, &d, args) }
+        }
+        Err(status) => status,
+    }
 }
 
 /// DxgkDdiSetVidPnSourceVisibility.
@@ -481,7 +492,7 @@ pub unsafe extern "system" fn ddi_update_active_vidpn_present_path(
     };
     status(dxgk_of(a).and_then(|d| {
         // SAFETY: as in ddi_is_supported_vidpn.
-        let commit = unsafe { vidpn::update_active_vidpn_present_path(a, &d, args) }?;
+        let commit = vidpn::update_active_vidpn_present_path(a, &d, args)?;
         a.apply_commits(core::slice::from_ref(&commit))
     }))
 }
@@ -499,10 +510,14 @@ pub unsafe extern "system" fn ddi_recommend_monitor_modes(
         return STATUS_INVALID_PARAMETER;
     };
     a.refresh_displays_if_stale();
-    status(dxgk_of(a).and_then(|d| {
-        // SAFETY: as in ddi_is_supported_vidpn.
-        unsafe { vidpn::recommend_monitor_modes(a, &d, args) }
-    }))
+    // The VidPN logic answers with the DDI status itself (success codes included).
+    match dxgk_of(a) {
+        Ok(d) => {
+            // SAFETY: as in ddi_is_supported_vidpn.
+            unsafe { vidpn::recommend_monitor_modes(a, &d, args) }
+        }
+        Err(status) => status,
+    }
 }
 
 /// DxgkDdiGetScanLine: a virtual display has no scan line.
@@ -528,10 +543,14 @@ pub unsafe extern "system" fn ddi_query_vidpn_hw_capability(
     let (Some(a), Some(args)) = (unsafe { adapter(ctx) }, unsafe { args.as_mut() }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    status(dxgk_of(a).and_then(|d| {
-        // SAFETY: as in ddi_is_supported_vidpn.
-        unsafe { vidpn::query_vidpn_hw_capability(a, &d, args) }
-    }))
+    // The VidPN logic answers with the DDI status itself (success codes included).
+    match dxgk_of(a) {
+        Ok(d) => {
+            // SAFETY: as in ddi_is_supported_vidpn.
+            unsafe { vidpn::query_vidpn_hw_capability(a, &d, args) }
+        }
+        Err(status) => status,
+    }
 }
 
 /// DxgkDdiPresentDisplayOnly.

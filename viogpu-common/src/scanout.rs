@@ -199,7 +199,7 @@ impl<H: Hal> Scanout<H> {
     /// the current framebuffer's memory is kept (its resource id becomes 0 until
     /// [`Scanout::resume_after_reset`]).
     pub fn suspend_after_reset(&mut self, ids: &mut ResourceIdAllocator) {
-        for fb in self.retired.drain(..) {
+        for (fb, _) in self.retired.drain(..) {
             let _ = ids.free(fb.resource_id);
         }
         if let Some(fb) = self.current.as_mut() {

@@ -9,9 +9,9 @@
 //! `DXGKQAITYPE_DISPLAY_DRIVERCAPS_EXTENSION` (a WDDM 2.x query a WIN8 driver does not answer),
 //! is `STATUS_NOT_SUPPORTED`.
 
-use super::core_glue::cursor::CURSOR_SIZE;
 use super::{Adapter, DdiResult, DXGKDDI_WDDMV1_2};
 use crate::ddi::*;
+use viogpu_common::cursor::CURSOR_SIZE;
 
 /// The capabilities, with or without the hardware pointer.
 pub fn driver_caps(hardware_cursor: bool) -> DXGK_DRIVERCAPS {

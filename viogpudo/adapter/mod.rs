@@ -18,7 +18,6 @@
 pub mod adapter_info;
 pub mod bugcheck;
 pub mod child;
-pub mod core_glue;
 pub mod dxgk;
 pub mod escape;
 mod interrupt;
@@ -28,7 +27,6 @@ mod power;
 pub mod present;
 pub mod resources;
 pub mod start;
-pub mod vidpn_glue;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -46,8 +44,8 @@ use viogpu_common::Error;
 
 use crate::ddi::*;
 use crate::os;
-use core_glue::blit::Rotation;
-use vidpn_glue::{SourceCommit, VidPnHost};
+use crate::vidpn::{SourceCommit, VidPnHost};
+use viogpu_common::blit::Rotation;
 
 pub use escape::{
     EscapeCustomMode, EscapeDisplay, EscapeHeader, EscapeQueryDisplays, ESCAPE_MAGIC,
@@ -546,6 +544,14 @@ impl VidPnHost for Adapter {
                 .mode()
                 .map(|(w, h)| head.rotation.framebuffer_size(w, h))
         })
+    }
+
+    fn current_rotation(&self, source: u32) -> Rotation {
+        let state = self.state.lock();
+        state
+            .heads
+            .get(source as usize)
+            .map_or(Rotation::Identity, |head| head.rotation)
     }
 }
 

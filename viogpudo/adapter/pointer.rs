@@ -12,10 +12,10 @@
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::protocol::{CursorPos, Rect};
 
-use super::core_glue::blit::Rotation;
-use super::core_glue::cursor::{self, PointerKind, PointerShape, CURSOR_SIZE};
 use super::{Adapter, DdiResult, IntoDdi};
 use crate::ddi::*;
+use viogpu_common::blit::Rotation;
+use viogpu_common::cursor::{convert_pointer, PointerKind, PointerShape, CURSOR_SIZE};
 
 /// Where the hot spot of a pointer at OS position `(x, y)` lands in a framebuffer that shows a
 /// `src_w` x `src_h` desktop with `rotation`.
@@ -63,11 +63,9 @@ impl Adapter {
             return Err(STATUS_INVALID_PARAMETER);
         }
         let kind = pointer_kind(args.Flags).ok_or(STATUS_INVALID_PARAMETER)?;
-        let shape_h = if kind == PointerKind::Monochrome {
-            args.Height / 2
-        } else {
-            args.Height
-        };
+        // DXGKARG_SETPOINTERSHAPE: for a monochrome pointer, Height is the height of one
+        // mask; the AND mask is followed by an XOR mask of the same size.
+        let shape_h = args.Height;
         if args.Width == 0
             || shape_h == 0
             || args.Width > CURSOR_SIZE
@@ -82,6 +80,8 @@ impl Adapter {
             width: args.Width,
             height: args.Height,
             pitch: args.Pitch,
+            hot_x: args.XHot,
+            hot_y: args.YHot,
             pixels,
         };
         let mut guard = self.state.lock();
@@ -91,7 +91,13 @@ impl Adapter {
         if cursor_img.resource_id == 0 {
             return Err(STATUS_DEVICE_NOT_READY);
         }
-        cursor::convert(&shape, cursor_img.buffer.as_mut_slice()).ddi()?;
+        let image: &mut [u8; viogpu_common::cursor::CURSOR_BYTES] = cursor_img
+            .buffer
+            .as_mut_slice()
+            .get_mut(..viogpu_common::cursor::CURSOR_BYTES)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(STATUS_INVALID_PARAMETER)?;
+        convert_pointer(&shape, image).ddi()?;
         let full = Rect::new(0, 0, CURSOR_SIZE, CURSOR_SIZE);
         hw.gpu
             .transfer_to_host_2d(cursor_img.resource_id, full, 0, WaitMode::Wait)
@@ -151,7 +157,9 @@ impl Adapter {
         cursor_img.pos = (args.VidPnSourceId, x, y);
         let (hot_x, hot_y) = cursor_img.hot;
         let result = match (was, visible) {
-            (true, true) => hw.gpu.move_cursor(pos, WaitMode::Wait),
+            (true, true) => hw
+                .gpu
+                .move_cursor(pos, cursor_img.resource_id, WaitMode::Wait),
             (_, true) => {
                 hw.gpu
                     .update_cursor(pos, cursor_img.resource_id, hot_x, hot_y, WaitMode::Wait)

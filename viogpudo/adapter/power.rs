@@ -13,9 +13,9 @@ use core::sync::atomic::Ordering;
 use viogpu_common::gpu::{WaitMode, CONTROL_QUEUE, CURSOR_QUEUE};
 use viogpu_common::protocol::{CursorPos, Rect};
 
-use super::core_glue::cursor::CURSOR_SIZE;
 use super::{start, Adapter, DdiResult, IntoDdi, State, DISPLAY_ADAPTER_HW_ID};
 use crate::ddi::*;
+use viogpu_common::cursor::CURSOR_SIZE;
 
 impl Adapter {
     /// DxgkDdiSetPowerState.

@@ -1,22 +1,18 @@
 //! DxgkDdiPresentDisplayOnly, adapter side: the OS's arguments checked and turned into safe
-//! slices, the pixels copied into the source's framebuffer by the core present function, and
-//! the written rectangles sent to the host (one TRANSFER_TO_HOST_2D each and one
-//! RESOURCE_FLUSH of their bounding box, as one batch with a single notification). The call
-//! completes synchronously, so the progress callback is never needed.
+//! slices, then the core present path (`viogpu_common::present`): the dirty and moved regions
+//! copied into the source's framebuffer and only those regions sent to the host, as one batch
+//! with a single notification. The call completes synchronously, so the progress callback is
+//! never needed.
 //!
 //! A present to an invisible source, or to a source without a framebuffer (no path, or
 //! powered down), is dropped with success: the next commit or power-up repaints the screen.
 
 use alloc::vec::Vec;
 
-use viogpu_common::gpu::{flush_request, transfer_request, WaitMode, CONTROL_QUEUE};
-use viogpu_common::protocol::Rect as GpuRect;
-use zerocopy::IntoBytes;
-
-use super::core_glue::blit::{Point, Rect, Surface};
-use super::core_glue::present;
 use super::{Adapter, DdiResult, IntoDdi};
 use crate::ddi::*;
+use viogpu_common::blit::{Point, Rect, Surface};
+use viogpu_common::present::{present, MoveRect};
 
 /// Checks the scalar arguments of a present: known source, 4 bytes per pixel, a positive
 /// pitch, and non-null arrays wherever a count is non-zero.
@@ -49,7 +45,7 @@ pub struct PresentRects {
     /// Dirty rectangles.
     pub dirty: Vec<Rect>,
     /// Move rectangles: source point and destination.
-    pub moves: Vec<(Point, Rect)>,
+    pub moves: Vec<MoveRect>,
 }
 
 /// Converts the OS arrays.
@@ -65,26 +61,14 @@ pub fn convert_rects(dirty: &[RECT], moves: &[D3DKMT_MOVE_RECT]) -> DdiResult<Pr
         .try_reserve_exact(moves.len())
         .map_err(|_| STATUS_NO_MEMORY)?;
     out.dirty.extend(dirty.iter().map(to_rect));
-    out.moves.extend(moves.iter().map(|m| {
-        (
-            Point {
-                x: m.SourcePoint.x,
-                y: m.SourcePoint.y,
-            },
-            to_rect(&m.DestRect),
-        )
+    out.moves.extend(moves.iter().map(|m| MoveRect {
+        source: Point {
+            x: m.SourcePoint.x,
+            y: m.SourcePoint.y,
+        },
+        dest: to_rect(&m.DestRect),
     }));
     Ok(out)
-}
-
-/// The virtio rectangle of a non-empty framebuffer rectangle.
-fn gpu_rect(r: &Rect) -> Option<GpuRect> {
-    Some(GpuRect::new(
-        u32::try_from(r.left).ok()?,
-        u32::try_from(r.top).ok()?,
-        r.width(),
-        r.height(),
-    ))
 }
 
 impl Adapter {
@@ -130,45 +114,9 @@ impl Adapter {
         // surface of the committed source mode, which `h` is).
         let source_bytes = unsafe { super::os_bytes(pixels.cast(), len) };
         let surface = Surface::new(source_bytes, w, h, pitch).ddi()?;
-        let pitch_fb = u64::from(fb.backing().pitch());
-        let written = present::present(
-            fb.backing_mut(),
-            &surface,
-            &rects.dirty,
-            &rects.moves,
-            rotation,
-        )
-        .ddi()?;
-        let mut transfers = Vec::new();
-        transfers
-            .try_reserve_exact(written.len())
-            .map_err(|_| STATUS_NO_MEMORY)?;
-        let mut bounds: Option<Rect> = None;
-        for r in written.iter().filter(|r| !r.is_empty()) {
-            let Some(g) = gpu_rect(r) else { continue };
-            let offset = u64::from(g.y) * pitch_fb + u64::from(g.x) * 4;
-            transfers.push(transfer_request(resource_id, g, offset));
-            bounds = Some(match bounds {
-                None => *r,
-                Some(b) => Rect::new(
-                    b.left.min(r.left),
-                    b.top.min(r.top),
-                    b.right.max(r.right),
-                    b.bottom.max(r.bottom),
-                ),
-            });
-        }
-        let Some(flush_rect) = bounds.as_ref().and_then(gpu_rect) else {
-            return Ok(());
-        };
-        let flush = flush_request(resource_id, flush_rect);
-        let requests = transfers
-            .iter()
-            .map(|t| t.as_bytes())
-            .chain(core::iter::once(flush.as_bytes()));
-        hw.gpu
-            .send_batch(CONTROL_QUEUE, requests, WaitMode::Wait)
+        present(&hw.gpu, fb, &surface, &rects.moves, &rects.dirty, rotation)
             .ddi()
+            .map(|_| ())
     }
 }
 
@@ -232,11 +180,12 @@ mod tests {
         }];
         let r = convert_rects(&dirty, &moves).unwrap();
         assert_eq!(r.dirty, [Rect::new(1, 2, 3, 4)]);
-        assert_eq!(r.moves, [(Point { x: 5, y: 6 }, Rect::new(7, 8, 9, 10))]);
-        assert_eq!(gpu_rect(&Rect::new(-1, 0, 5, 5)), None);
         assert_eq!(
-            gpu_rect(&Rect::new(2, 3, 5, 7)),
-            Some(GpuRect::new(2, 3, 3, 4))
+            r.moves,
+            [MoveRect {
+                source: Point { x: 5, y: 6 },
+                dest: Rect::new(7, 8, 9, 10)
+            }]
         );
     }
 }

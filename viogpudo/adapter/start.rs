@@ -27,13 +27,13 @@ use viogpu_common::transport::{
 };
 use viogpu_common::virtqueue::{QueueFeatures, SplitQueue};
 
-use super::core_glue::cursor::{CURSOR_BYTES, CURSOR_SIZE};
 use super::{
     dxgk, resources, Adapter, BarMapping, CursorImage, DdiResult, Hardware, Head, IntoDdi,
     Notifier, State, Transport, BLACK,
 };
 use crate::ddi::*;
 use crate::os;
+use viogpu_common::cursor::{CURSOR_BYTES, CURSOR_SIZE};
 
 /// Largest ring the driver asks for: 256 control requests in flight is far more than a
 /// display-only driver ever queues, and each slot costs a 4 KiB request buffer.

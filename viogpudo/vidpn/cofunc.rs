@@ -9,7 +9,7 @@ use super::modes::{
     check_path_transform, fill_source_mode, fill_target_mode, source_size, target_size,
     PathRotation,
 };
-use super::{status_of, Rotation, VidPnHost};
+use super::{status_of, Rotation, RotationDdi, VidPnHost};
 use crate::ddi::*;
 use viogpu_common::modes::ModeList;
 

@@ -9,7 +9,7 @@ use super::alloc::vec::Vec;
 use super::cofunc::path_target_modes;
 use super::iface::{query_vidpn, Status, VidPn};
 use super::modes::{check_path_transform, check_source_mode, target_size, PathRotation};
-use super::{status_of, Rotation, SourceCommit, VidPnHost};
+use super::{status_of, Rotation, RotationDdi, SourceCommit, VidPnHost};
 use crate::ddi::*;
 
 /// `DxgkDdiIsSupportedVidPn`: `STATUS_SUCCESS` with `IsVidPnSupported` TRUE or FALSE for a

@@ -61,26 +61,23 @@ pub struct SourceCommit {
     pub rotation: Rotation,
 }
 
-/// Rotation of a present path, counter-clockwise as in `D3DKMDT_VIDPN_PRESENT_PATH_ROTATION`.
-///
-/// Local stand-in until `viogpu_common::blit::Rotation` exists (the lead reconciles).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Rotation {
-    /// No rotation.
-    #[default]
-    Identity,
-    /// 90 degrees.
-    Rotate90,
-    /// 180 degrees.
-    Rotate180,
-    /// 270 degrees.
-    Rotate270,
-}
+/// Rotation of a present path: the core's type, which the blit implements.
+pub use viogpu_common::blit::Rotation;
 
-impl Rotation {
+/// Conversions between [`Rotation`] and the DDI's `D3DKMDT_VIDPN_PRESENT_PATH_ROTATION`.
+pub trait RotationDdi: Sized {
     /// The rotation a pinned path value names; `None` for values that are not a pinned
     /// rotation we perform (unpinned, unspecified, the WDDM 1.3 offset rotations, garbage).
-    pub fn from_ddi(value: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION) -> Option<Self> {
+    fn from_ddi(value: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION) -> Option<Self>;
+    /// The `D3DKMDT_VIDPN_PRESENT_PATH_ROTATION` value of this rotation.
+    fn to_ddi(self) -> D3DKMDT_VIDPN_PRESENT_PATH_ROTATION;
+    /// The size on the other side of a path with this rotation (the map is its own inverse:
+    /// source → target and target → source are the same swap).
+    fn orient(self, size: (u32, u32)) -> (u32, u32);
+}
+
+impl RotationDdi for Rotation {
+    fn from_ddi(value: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION) -> Option<Self> {
         match value {
             D3DKMDT_VPPR_IDENTITY => Some(Self::Identity),
             D3DKMDT_VPPR_ROTATE90 => Some(Self::Rotate90),
@@ -90,8 +87,7 @@ impl Rotation {
         }
     }
 
-    /// The `D3DKMDT_VIDPN_PRESENT_PATH_ROTATION` value of this rotation.
-    pub fn to_ddi(self) -> D3DKMDT_VIDPN_PRESENT_PATH_ROTATION {
+    fn to_ddi(self) -> D3DKMDT_VIDPN_PRESENT_PATH_ROTATION {
         match self {
             Self::Identity => D3DKMDT_VPPR_IDENTITY,
             Self::Rotate90 => D3DKMDT_VPPR_ROTATE90,
@@ -100,19 +96,8 @@ impl Rotation {
         }
     }
 
-    /// Whether width and height trade places between source and target.
-    pub fn swaps_axes(self) -> bool {
-        matches!(self, Self::Rotate90 | Self::Rotate270)
-    }
-
-    /// The size on the other side of a path with this rotation (the map is its own inverse:
-    /// source → target and target → source are the same swap).
-    pub fn orient(self, (w, h): (u32, u32)) -> (u32, u32) {
-        if self.swaps_axes() {
-            (h, w)
-        } else {
-            (w, h)
-        }
+    fn orient(self, (w, h): (u32, u32)) -> (u32, u32) {
+        self.framebuffer_size(w, h)
     }
 }
 

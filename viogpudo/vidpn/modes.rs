@@ -5,7 +5,7 @@
 use crate::ddi::*;
 use viogpu_common::modes::{check_size, ModeList, BYTES_PER_PIXEL};
 
-use super::Rotation;
+use super::{Rotation, RotationDdi};
 
 /// Refresh rate reported for every signal, in Hz: the virtual display has no real timing.
 const REFRESH_HZ: u32 = 60;
