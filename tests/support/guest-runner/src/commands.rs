@@ -31,7 +31,10 @@ fn rect(words: &[&str]) -> Outcome<Rect> {
 }
 
 fn ms(duration: Option<Duration>) -> String {
-    duration.map_or_else(|| "-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+    duration.map_or_else(
+        || "-".into(),
+        |d| format!("{:.1}", d.as_secs_f64() * 1000.0),
+    )
 }
 
 fn present_answer(stats: &PresentStats, session: &Session) -> String {
@@ -115,8 +118,12 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
         ["cursor", s, kind, x, y] => {
             let name = PointerName::parse(kind)
                 .ok_or_else(|| format!("bad pointer kind {kind:?} (mono, color or masked)"))?;
-            let report =
-                session.cursor(number(s, "scanout")?, name, number(x, "x")?, number(y, "y")?)?;
+            let report = session.cursor(
+                number(s, "scanout")?,
+                name,
+                number(x, "x")?,
+                number(y, "y")?,
+            )?;
             Ok(format!(
                 "resource={} hot={},{} sent={} in_flight={} faults={} error_responses={}",
                 report.resource_id,
@@ -141,7 +148,10 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
         }
         ["stop"] => {
             let left = session.stop()?;
-            Ok(format!("resources={} dma={}", left.resources, left.dma_bytes))
+            Ok(format!(
+                "resources={} dma={}",
+                left.resources, left.dma_bytes
+            ))
         }
         ["timings"] => {
             let t = session.timings();

@@ -225,7 +225,11 @@ mod tests {
     fn pointer_shapes_have_consistent_sizes() {
         for name in [PointerName::Mono, PointerName::Color, PointerName::Masked] {
             let p = pointer(name);
-            let rows = if name == PointerName::Mono { 2 * p.height } else { p.height };
+            let rows = if name == PointerName::Mono {
+                2 * p.height
+            } else {
+                p.height
+            };
             assert_eq!(p.pixels.len(), (p.pitch * rows) as usize, "{name:?}");
             assert!(p.hot_x < p.width && p.hot_y < p.height);
         }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use viogpu_common::gpu::{GpuDevice, Notify};
 use viogpu_common::transport::{
-    Region, RegionWindow, VirtioPciLayout, VirtioPciTransport, VirtioPciWindows, GPU_DEVICE_CFG_LEN,
-    VIRTIO_GPU_PCI_DEVICE_ID, VIRTIO_PCI_VENDOR_ID,
+    Region, RegionWindow, VirtioPciLayout, VirtioPciTransport, VirtioPciWindows,
+    GPU_DEVICE_CFG_LEN, VIRTIO_GPU_PCI_DEVICE_ID, VIRTIO_PCI_VENDOR_ID,
 };
 
 use super::bar::{BarMapping, RegisterWindow};
@@ -36,7 +36,9 @@ impl SharedTransport {
     /// Locks the transport. Nothing panics while holding it, and a poisoned lock holds a
     /// transport in a defined state anyway, so poisoning is ignored.
     pub fn lock(&self) -> MutexGuard<'_, HostedTransport> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A doorbell for the core's device layer.
@@ -51,7 +53,10 @@ pub struct TransportNotifier(Arc<Mutex<HostedTransport>>);
 
 impl Notify for TransportNotifier {
     fn notify(&self, queue: u16) {
-        let transport = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let transport = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = transport.notify(queue);
     }
 }
@@ -79,10 +84,10 @@ impl VirtioGpuFunction {
         // Each BAR once, however many structures live in it.
         let mut bars: BTreeMap<u8, RegisterWindow> = BTreeMap::new();
         for region in layout.regions() {
-            if !bars.contains_key(&region.bar) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = bars.entry(region.bar) {
                 let mapping = BarMapping::map(&pci, region.bar)?;
                 let len = mapping.len();
-                bars.insert(region.bar, RegisterWindow::new(mapping, 0, len)?);
+                slot.insert(RegisterWindow::new(mapping, 0, len)?);
             }
         }
         layout
@@ -92,7 +97,8 @@ impl VirtioGpuFunction {
             let bar = bars
                 .get(&region.bar)
                 .ok_or_else(|| io::Error::other(format!("BAR {} not mapped", region.bar)))?;
-            RegionWindow::for_region(bar.clone(), region).map_err(|e| io::Error::other(e.to_string()))
+            RegionWindow::for_region(bar.clone(), region)
+                .map_err(|e| io::Error::other(e.to_string()))
         };
         let windows = VirtioPciWindows {
             common: window(&layout.common)?,

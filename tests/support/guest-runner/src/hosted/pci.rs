@@ -183,13 +183,11 @@ impl PciConfigAccess for PciFunction {
     }
 
     fn read_u16(&self, offset: u16) -> u16 {
-        self.read_config_u16(u64::from(offset))
-            .unwrap_or(u16::MAX)
+        self.read_config_u16(u64::from(offset)).unwrap_or(u16::MAX)
     }
 
     fn read_u32(&self, offset: u16) -> u32 {
-        self.read_config_u32(u64::from(offset))
-            .unwrap_or(u32::MAX)
+        self.read_config_u32(u64::from(offset)).unwrap_or(u32::MAX)
     }
 
     fn write_u16(&self, offset: u16, value: u16) {
@@ -197,7 +195,9 @@ impl PciConfigAccess for PciFunction {
     }
 
     fn write_u32(&self, offset: u16, value: u32) {
-        let _ = self.config.write_at(&value.to_le_bytes(), u64::from(offset));
+        let _ = self
+            .config
+            .write_at(&value.to_le_bytes(), u64::from(offset));
     }
 }
 

@@ -38,7 +38,7 @@ mod demo {
 
     const STEPS: &[Step] = &[
         Step {
-            title: "boot: preferred mode, test pattern",
+            title: "boot: preferred mode + pattern",
             commands: &["pattern 0"],
             head: 0,
             file: "1-preferred.png",
@@ -56,13 +56,13 @@ mod demo {
             file: "3-3840x2160.png",
         },
         Step {
-            title: "1920x1080 rotated 90 (portrait)",
+            title: "1920x1080 rotated 90",
             commands: &["mode 0 1920 1080 000000", "pattern 0", "rotate 0 90"],
             head: 0,
             file: "4-1920x1080-rotate90.png",
         },
         Step {
-            title: "second head 1024x768, dirty rects",
+            title: "head 1: 1024x768 + 2 dirty rects",
             commands: &[
                 "mode 1 1024 768 203040",
                 "pattern 1",
@@ -72,7 +72,7 @@ mod demo {
             file: "5-head1-1024x768.png",
         },
         Step {
-            title: "bugcheck screen on head 0",
+            title: "bugcheck screen (polled)",
             commands: &["rotate 0 0", "bugcheck 0"],
             head: 0,
             file: "6-bugcheck.png",
@@ -106,34 +106,41 @@ mod demo {
         println!("display info: {}", guest.command("display-info")?);
         println!();
         println!(
-            "{:<40} {:>11} {:>14}  file",
-            "step", "mode", "guest ms"
+            "{:<36} {:>9}  {:<38} file",
+            "step", "screen", "guest time per command (ms)"
         );
         let mut docs_source: Option<PathBuf> = None;
         for step in STEPS {
             let mut times = Vec::new();
             for command in step.commands {
                 let answer = guest.command(command)?;
-                if let Some(ms) = guest_ms(&answer) {
-                    times.push(ms.to_string());
+                let verb = command.split_whitespace().next().unwrap_or_default();
+                match guest_ms(&answer) {
+                    Some(ms) => times.push(format!("{verb} {ms}")),
+                    None => times.push(verb.to_string()),
                 }
             }
             let screen = guest.screendump(step.head)?;
             let path = out.join(step.file);
             screen.save_png(&path).map_err(HarnessError::new)?;
             println!(
-                "{:<40} {:>11} {:>14}  {}",
+                "{:<36} {:>9}  {:<38} {}",
                 step.title,
                 format!("{}x{}", screen.width(), screen.height()),
-                times.join("+"),
-                path.display()
+                times.join(", "),
+                path.strip_prefix(workspace_root())
+                    .unwrap_or(&path)
+                    .display()
             );
             if step.file == README_PICTURE {
                 docs_source = Some(path);
             }
         }
         println!();
-        println!("timings of the last commands: {}", guest.command("timings")?);
+        println!(
+            "timings of the last commands: {}",
+            guest.command("timings")?
+        );
         println!("stop: {}", guest.command("stop")?);
         if let Some(picture) = docs_source {
             println!(

@@ -11,18 +11,19 @@
 //! ([`Session::settle`]): no interrupts in the guest. A command's timing includes that wait,
 //! so it measures until QEMU has the pixels.
 
+mod cursor;
+mod desktop;
+
 use std::time::{Duration, Instant};
 
 use viogpu_common::blit::{Point, Rect, Rotation, Surface};
 use viogpu_common::bring_up::bring_up;
-use viogpu_common::cursor::{convert_pointer, PointerKind, PointerShape, CURSOR_BYTES, CURSOR_SIZE};
 use viogpu_common::edid;
 use viogpu_common::framebuffer::AllocPolicy;
 use viogpu_common::gpu::{Platform, WaitMode, CONTROL_QUEUE, CURSOR_QUEUE};
-use viogpu_common::hal::DmaBuffer;
 use viogpu_common::modes::ModeList;
 use viogpu_common::present::{present, send_region_polled, write_bitmap, MoveRect, PresentStats};
-use viogpu_common::protocol::{CursorPos, Format, RespDisplayInfo};
+use viogpu_common::protocol::RespDisplayInfo;
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::scanout::Scanout;
 use viogpu_common::transport::Features;
@@ -30,6 +31,9 @@ use viogpu_guest_runner::hosted::device::{HostedGpu, VirtioGpuFunction};
 use viogpu_guest_runner::hosted::dma::DevMemHal;
 use viogpu_guest_runner::hosted::platform::PollingPlatform;
 use viogpu_guest_runner::scene;
+
+use cursor::CursorImage;
+use desktop::Desktop;
 
 /// A runner error: one line of text for the `ERR` answer.
 pub type Failure = String;
@@ -54,100 +58,10 @@ const MAX_LIVE_RESOURCES: u32 = 64;
 /// TCG takes well under a second; this only bounds a hung device).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A head's source surface.
-pub struct Desktop {
-    /// B8G8R8A8 pixels, `width * 4` bytes per row.
-    pub pixels: Vec<u8>,
-    /// Width in pixels (desktop orientation).
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// How the desktop is rotated into the framebuffer.
-    pub rotation: Rotation,
-}
-
-impl Desktop {
-    fn filled(width: u32, height: u32, color: u32) -> Self {
-        Self {
-            pixels: scene::bgra(color).repeat(width as usize * height as usize),
-            width,
-            height,
-            rotation: Rotation::Identity,
-        }
-    }
-
-    fn surface(&self) -> Outcome<Surface<'_>> {
-        Surface::new(&self.pixels, self.width, self.height, self.width * 4).ctx("source surface")
-    }
-
-    fn full_rect(&self) -> Rect {
-        Rect::new(0, 0, self.width as i32, self.height as i32)
-    }
-
-    /// Fills `rect` (checked by the caller) with `color`.
-    fn fill_rect(&mut self, rect: &Rect, color: u32) {
-        let pixel = scene::bgra(color);
-        let pitch = self.width as usize * 4;
-        for y in rect.top..rect.bottom {
-            let row = y as usize * pitch;
-            for x in rect.left..rect.right {
-                let at = row + x as usize * 4;
-                self.pixels[at..at + 4].copy_from_slice(&pixel);
-            }
-        }
-    }
-
-    /// Scrolls: the pixels at `from` (the size of `dest`) now also appear at `dest`, as the
-    /// OS's desktop would hold them after a move. Both rects checked by the caller.
-    fn move_rect(&mut self, from: Point, dest: &Rect) {
-        let pitch = self.width as usize * 4;
-        let row_bytes = dest.width() as usize * 4;
-        let rows: Vec<Vec<u8>> = (0..dest.height() as usize)
-            .map(|i| {
-                let at = (from.y as usize + i) * pitch + from.x as usize * 4;
-                self.pixels[at..at + row_bytes].to_vec()
-            })
-            .collect();
-        for (i, row) in rows.iter().enumerate() {
-            let at = (dest.top as usize + i) * pitch + dest.left as usize * 4;
-            self.pixels[at..at + row_bytes].copy_from_slice(row);
-        }
-    }
-
-    /// Checks that `rect` is a non-inverted rect inside the desktop.
-    fn check(&self, rect: &Rect) -> Outcome<()> {
-        viogpu_common::blit::check_inside(rect, self.width, self.height)
-            .ctx(&format!("rect {rect:?} on a {}x{} desktop", self.width, self.height))
-    }
-}
-
 /// One scanout and what it shows.
 struct Head {
     scanout: Scanout<DevMemHal>,
     desktop: Option<Desktop>,
-}
-
-/// The 64x64 cursor resource.
-struct CursorImage {
-    resource_id: u32,
-    buffer: DmaBuffer<DevMemHal>,
-}
-
-/// What a cursor command saw come back from the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CursorReport {
-    /// The cursor resource.
-    pub resource_id: u32,
-    /// The converted shape's hot spot.
-    pub hot: (u32, u32),
-    /// Cursor-queue requests sent.
-    pub sent: u32,
-    /// Requests the device has not given back (0 after a successful settle).
-    pub in_flight: usize,
-    /// Malformed used entries seen meanwhile.
-    pub device_faults: u32,
-    /// Completions the core counted as error responses meanwhile.
-    pub error_responses: u32,
 }
 
 /// What `stop` leaves behind, by the runner's own bookkeeping.
@@ -502,108 +416,6 @@ impl Session {
         self.present_head(scanout, &[], &[full])?;
         self.timings.mode_change = Some(started.elapsed());
         Ok((fw, fh))
-    }
-
-    /// Sets a pointer shape (converted by the core into a 64x64 cursor image, sent to a cursor
-    /// resource) at `(x, y)` of `scanout`, then moves it by (8, 8).
-    pub fn cursor(
-        &mut self,
-        scanout: u32,
-        name: scene::PointerName,
-        x: u32,
-        y: u32,
-    ) -> Outcome<CursorReport> {
-        self.head_index(scanout)?;
-        let bitmap = scene::pointer(name);
-        let kind = match name {
-            scene::PointerName::Mono => PointerKind::Monochrome,
-            scene::PointerName::Color => PointerKind::Color,
-            scene::PointerName::Masked => PointerKind::MaskedColor,
-        };
-        let shape = PointerShape {
-            kind,
-            width: bitmap.width,
-            height: bitmap.height,
-            pitch: bitmap.pitch,
-            hot_x: bitmap.hot_x,
-            hot_y: bitmap.hot_y,
-            pixels: &bitmap.pixels,
-        };
-        let mut image = vec![0u8; CURSOR_BYTES];
-        let image_array: &mut [u8; CURSOR_BYTES] = image
-            .as_mut_slice()
-            .try_into()
-            .map_err(|_| "cursor image size".to_string())?;
-        let hot = convert_pointer(&shape, image_array).ctx("convert_pointer")?;
-
-        if self.cursor.is_none() {
-            self.cursor = Some(self.create_cursor_resource()?);
-        }
-        let gpu = self.gpu.as_ref().ok_or("the device is stopped")?;
-        let cursor = self.cursor.as_mut().ok_or("no cursor resource")?;
-        cursor
-            .buffer
-            .write_bytes(0, &image)
-            .ctx("cursor image")?;
-        let full = viogpu_common::protocol::Rect::new(0, 0, CURSOR_SIZE, CURSOR_SIZE);
-        gpu.transfer_to_host_2d(cursor.resource_id, full, 0, WaitMode::Wait)
-            .ctx("cursor TRANSFER_TO_HOST_2D")?;
-
-        let id = cursor.resource_id;
-        let before = self.counters();
-        let at = |x, y| CursorPos {
-            scanout_id: scanout,
-            x,
-            y,
-            padding: 0,
-        };
-        gpu.update_cursor(at(x, y), id, hot.x, hot.y, WaitMode::Wait)
-            .ctx("UPDATE_CURSOR")?;
-        gpu.move_cursor(at(x + 8, y + 8), id, WaitMode::Wait)
-            .ctx("MOVE_CURSOR")?;
-        self.settle(false)?;
-        let after = self.counters();
-        let gpu = self.gpu()?;
-        Ok(CursorReport {
-            resource_id: id,
-            hot: (hot.x, hot.y),
-            sent: 2,
-            in_flight: gpu.with_queue(CURSOR_QUEUE, |q| q.in_flight()),
-            device_faults: after.faults - before.faults,
-            error_responses: after.errors - before.errors,
-        })
-    }
-
-    fn create_cursor_resource(&mut self) -> Outcome<CursorImage> {
-        let gpu = self.gpu.as_ref().ok_or("the device is stopped")?;
-        let buffer = DmaBuffer::new(&self.hal, CURSOR_BYTES).ctx("cursor memory")?;
-        let resource_id = self.ids.alloc().ctx("cursor resource id")?;
-        let created = gpu
-            .resource_create_2d(
-                resource_id,
-                Format::B8G8R8A8_UNORM,
-                CURSOR_SIZE,
-                CURSOR_SIZE,
-                WaitMode::Wait,
-            )
-            .ctx("cursor RESOURCE_CREATE_2D");
-        if let Err(e) = created {
-            let _ = self.ids.free(resource_id);
-            return Err(e);
-        }
-        let entry = (buffer.phys(), CURSOR_BYTES as u32);
-        if let Err(e) = gpu
-            .attach_backing(resource_id, std::iter::once(entry), WaitMode::Wait)
-            .ctx("cursor ATTACH_BACKING")
-        {
-            let _ = gpu.resource_unref(resource_id, WaitMode::Wait);
-            let _ = self.ids.free(resource_id);
-            return Err(e);
-        }
-        Ok(CursorImage {
-            resource_id,
-            buffer,
-        })
     }
 
     /// The bugcheck screen: the bitmap written into the framebuffer of `scanout` (centered,
