@@ -241,6 +241,7 @@ fn assert_placeholder(screen: &RgbImage, name: &str) {
 #[test]
 fn default_device_two_heads() {
     const T: &str = "default";
+    let started = Instant::now();
     let mut guest = Guest::boot(GuestConfig {
         max_outputs: Some(2),
         trace_events: vec![CURSOR_TRACE.into()],
@@ -433,17 +434,29 @@ fn default_device_two_heads() {
     assert_placeholder(&guest.screendump(1).unwrap(), "stopped-head1");
     let err = guest.command("pattern 0").unwrap_err().to_string();
     assert!(err.contains("stopped"), "{err}");
+    record(
+        T,
+        "host: whole test (runner build once, boot, checks)",
+        &millis(started),
+    );
 }
 
 #[test]
 fn full_hd_device_large_and_odd_modes() {
     const T: &str = "full-hd";
+    let started = Instant::now();
     let mut guest = Guest::boot(GuestConfig {
         xres: Some(1920),
         yres: Some(1080),
         ..GuestConfig::default()
     })
     .unwrap();
+    record(
+        T,
+        "boot to runner READY (QEMU start, kernel, bring-up)",
+        &format!("{:.0}", guest.boot_time().as_secs_f64() * 1000.0),
+    );
+    assert_eq!(guest.command("preferred 0").unwrap(), "1920x1080");
     assert_eq!(guest.command("display-info").unwrap(), "0:1920x1080:on");
 
     // Boot straight to the preferred 1920x1080 with the pattern.
@@ -517,4 +530,9 @@ fn full_hd_device_large_and_odd_modes() {
     let screen = guest.screendump(0).unwrap();
     assert_eq!(screen.size(), (5486, 2818));
     assert_placeholder(&screen, "stopped-odd-size");
+    record(
+        T,
+        "host: whole test (runner build once, boot, checks)",
+        &millis(started),
+    );
 }

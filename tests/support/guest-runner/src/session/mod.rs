@@ -1,6 +1,6 @@
 //! The runner's device session: the core driven directly, as the driver's DDIs will drive it
 //! (StartDevice = [`Session::start`], mode changes, presents, pointer, bugcheck, power, stop).
-//! When the driver proper exists, this file is what it replaces; the platform pieces it uses
+//! When the driver proper exists, this module is what it replaces; the platform pieces it uses
 //! live in the library's `hosted` module.
 //!
 //! Each head keeps a *desktop*: the source surface the OS would hand to the present path
