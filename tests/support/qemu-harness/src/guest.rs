@@ -36,6 +36,10 @@ pub struct GuestConfig {
     pub max_outputs: Option<u32>,
     /// Extra `-device virtio-gpu-pci` properties, `name=value` each.
     pub extra_gpu_properties: Vec<String>,
+    /// QEMU trace events to enable (`-trace NAME`); their lines land in the QEMU log
+    /// ([`Guest::qemu_log`]). `virtio_gpu_update_cursor` is the only place QEMU shows what
+    /// it did with cursor commands when there is no display.
+    pub trace_events: Vec<String>,
     /// Longest wait from starting QEMU to the runner's READY line.
     pub boot_timeout: Duration,
     /// Longest wait for one runner command or QMP command.
@@ -49,6 +53,7 @@ impl Default for GuestConfig {
             yres: None,
             max_outputs: None,
             extra_gpu_properties: Vec::new(),
+            trace_events: Vec::new(),
             // Generous: TCG on a loaded two-core machine; a healthy boot takes seconds.
             boot_timeout: Duration::from_secs(120),
             command_timeout: Duration::from_secs(60),
@@ -131,6 +136,12 @@ impl Guest {
             .args(["-nodefaults", "-no-user-config", "-no-reboot"])
             .args(["-machine", "q35", "-accel", "tcg", "-m", "1G", "-smp", "1"])
             .args(["-display", "none"])
+            .args(
+                config
+                    .trace_events
+                    .iter()
+                    .flat_map(|e| ["-trace", e.as_str()]),
+            )
             .arg("-device")
             .arg(config.gpu_device())
             .arg("-kernel")
@@ -206,6 +217,14 @@ impl Guest {
     /// The directory with `qemu.log`, `console.log` and the sockets.
     pub fn run_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Everything QEMU wrote to stdout and stderr so far (warnings, enabled trace events).
+    pub fn qemu_log(&self) -> String {
+        let path = self.dir.join("qemu.log");
+        std::fs::read(&path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|e| format!("({}: {e})", path.display()))
     }
 
     /// The last lines of the guest console (kernel and `/init` messages).

@@ -77,10 +77,25 @@ impl RgbImage {
         if maxval != 255 {
             return Err(format!("PPM maxval {maxval} (only 255 is supported)"));
         }
-        let pixels = data.get(at..).unwrap_or_default().to_vec();
-        let got = pixels.len();
-        Self::from_rgb(width, height, pixels)
-            .ok_or_else(|| format!("PPM {width}x{height} has {got} pixel bytes"))
+        let body = data.get(at..).unwrap_or_default();
+        let got = body.len();
+        let bad_length = || format!("PPM {width}x{height} has {got} pixel bytes");
+        let row = width as usize * 3;
+        // QEMU 7.2's ppm_save writes each row at the pixman stride of its line buffer, which
+        // is rounded up to 4 bytes: for widths like 1366 every row carries padding.
+        let padded_row = row.next_multiple_of(4);
+        let pixels = if got == row * height as usize {
+            body.to_vec()
+        } else if got == padded_row * height as usize && padded_row != row {
+            let mut pixels = Vec::with_capacity(row * height as usize);
+            for padded in body.chunks_exact(padded_row) {
+                pixels.extend_from_slice(&padded[..row]);
+            }
+            pixels
+        } else {
+            return Err(bad_length());
+        };
+        Self::from_rgb(width, height, pixels).ok_or_else(bad_length)
     }
 
     /// Width in pixels.
@@ -146,6 +161,19 @@ mod tests {
         assert_eq!(img.pixel(1, 0), Some([250, 128, 0]));
         assert_eq!(img.pixel(2, 0), None);
         assert_eq!(img.count_color([250, 128, 0]), 1);
+    }
+
+    #[test]
+    fn strips_the_row_padding_qemu_writes_for_odd_widths() {
+        // 3 pixels = 9 bytes per row, written as 12 (pixman stride).
+        let mut ppm = b"P6\n3 2\n255\n".to_vec();
+        ppm.extend_from_slice(&[1, 1, 1, 2, 2, 2, 3, 3, 3, 0xEE, 0xEE, 0xEE]);
+        ppm.extend_from_slice(&[4, 4, 4, 5, 5, 5, 6, 6, 6, 0xEE, 0xEE, 0xEE]);
+        let img = RgbImage::from_ppm(&ppm).unwrap();
+        assert_eq!(img.size(), (3, 2));
+        assert_eq!(img.pixel(2, 0), Some([3, 3, 3]));
+        assert_eq!(img.pixel(0, 1), Some([4, 4, 4]));
+        assert_eq!(img.count_color([0xEE, 0xEE, 0xEE]), 0);
     }
 
     #[test]
