@@ -352,6 +352,11 @@ impl<H: Hal> CommandQueue<H> {
     /// request and tells whether it is an error (0x1200..0x12ff).
     fn response_is_error(pool: &[DmaBuffer<H>], slot: &Slot<H>, written: Result<u32>) -> bool {
         let Ok(written) = written else { return true };
+        if written == 0 {
+            // The cursor queue carries no response: QEMU (and the device model) complete its
+            // requests with a used length of 0, as Linux expects.
+            return false;
+        }
         if written < 4 {
             return true;
         }
