@@ -1,7 +1,6 @@
 //! Bad input from the OS side gets an error status and changes nothing: unsupported pixel
 //! sizes, rectangles outside the surface, negative or huge counts, null pointers, unknown
 //! source/child ids, bad adapter-info buffers and an invalid VidPN.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;

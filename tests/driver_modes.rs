@@ -1,6 +1,5 @@
 //! Mode changes: up to 8K and back with the right pixels each time and no host resource or DMA
 //! memory left behind; a mode change the device refuses leaves the previous mode on screen.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;

@@ -1,6 +1,5 @@
 //! The hardware pointer: monochrome, colour and masked-colour shapes reach the device's cursor
 //! as 64x64 images with the right pixels, hot spot and position; hiding hides it.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;

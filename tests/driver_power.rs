@@ -1,7 +1,6 @@
 //! Power and teardown: D3 and back keeps the mode; the bugcheck screen shows what
 //! SystemDisplayWrite drew, without interrupts; stop/remove frees every DMA byte, host resource
 //! and mapping; releasing the display to the next driver leaves the picture described.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;
