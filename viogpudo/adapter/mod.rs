@@ -219,8 +219,11 @@ pub struct CursorImage {
     visible: bool,
     /// Hot spot of the current shape.
     hot: (u32, u32),
-    /// Last position (scanout, x, y) sent, in framebuffer coordinates of the hot spot.
+    /// Last position (scanout, x, y) sent: the image's top-left corner in framebuffer
+    /// coordinates.
     pos: (u32, u32, u32),
+    /// Last position the OS set (source, X, Y): the image's top-left on the desktop.
+    os_pos: (u32, i32, i32),
 }
 
 /// The mutable state of an adapter (see the module docs for the locking rules).
