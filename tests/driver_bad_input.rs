@@ -1,13 +1,13 @@
 //! Bad input from the OS side gets an error status and changes nothing: unsupported pixel
 //! sizes, rectangles outside the surface, negative or huge counts, null pointers, unknown
 //! source/child ids, bad adapter-info buffers and an invalid VidPN.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;
 
 use std::ptr;
 
+use dxgkrnl_sim::vidpn::VidPnModel;
 use dxgkrnl_sim::{rect, PointerShape, Surface};
 use sim_support::{assert_shows, Rig};
 use viogpudo::ddi::*;
@@ -169,10 +169,18 @@ fn bad_pointer_shapes_and_positions_are_refused() {
             },
         ),
         (
-            "odd monochrome height",
+            "monochrome pitch shorter than a mask row",
             DXGKARG_SETPOINTERSHAPE {
                 Flags: DXGK_POINTERFLAGS { Value: 1 },
-                Height: 31,
+                Pitch: 3,
+                ..base
+            },
+        ),
+        (
+            "monochrome taller than the cursor",
+            DXGKARG_SETPOINTERSHAPE {
+                Flags: DXGK_POINTERFLAGS { Value: 1 },
+                Height: 65,
                 Pitch: 4,
                 ..base
             },
@@ -248,11 +256,31 @@ fn unknown_children_sources_and_bad_adapter_info_are_refused() {
 fn an_invalid_vidpn_is_refused_and_changes_nothing() {
     let (mut rig, shown) = showing();
     let resources = rig.gpu().resource_count();
-    let (status, supported) = rig.sim.is_supported_vidpn_raw(ptr::null_mut()).unwrap();
-    assert!(
-        !nt_success(status) || !supported,
-        "a null VidPN is not supported"
+    // Not bad input: DxgkDdiIsSupportedVidPn "must set IsVidPnSupported to TRUE" for a null
+    // hDesiredVidPn, since the adapter can always be configured to show nothing.
+    assert_eq!(
+        rig.sim.is_supported_vidpn_raw(ptr::null_mut()).unwrap(),
+        (STATUS_SUCCESS, true),
+        "a null VidPN (show nothing) is supported"
     );
+    // A VidPN the OS already destroyed.
+    let stale = VidPnModel::new(1).handle();
+    let (status, supported) = rig.sim.is_supported_vidpn_raw(stale).unwrap();
+    assert!(
+        !nt_success(status) && !supported,
+        "stale VidPN: {status:#x}"
+    );
+    // A topology naming a source and target this adapter does not have.
+    let foreign = VidPnModel::new(3);
+    foreign.add_path(2, 2).unwrap();
+    assert_eq!(
+        rig.sim.is_supported_vidpn_raw(foreign.handle()).unwrap(),
+        (STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY, false)
+    );
+    // A path whose source mode nobody pinned cannot be committed.
+    let unpinned = VidPnModel::new(1);
+    unpinned.add_path(0, 0).unwrap();
+
     let commit = DXGKARG_COMMITVIDPN {
         hFunctionalVidPn: ptr::null_mut(),
         AffectedVidPnSourceId: 0,
@@ -260,13 +288,57 @@ fn an_invalid_vidpn_is_refused_and_changes_nothing() {
         hPrimaryAllocation: ptr::null_mut(),
         Flags: DXGKARG_COMMITVIDPN_FLAGS::default(),
     };
-    assert!(!nt_success(rig.sim.commit_vidpn_raw(&commit).unwrap()));
-    let commit = DXGKARG_COMMITVIDPN {
-        AffectedVidPnSourceId: 12,
-        ..commit
-    };
-    assert!(!nt_success(rig.sim.commit_vidpn_raw(&commit).unwrap()));
-    // Modes no monitor can take.
+    for (what, args) in [
+        ("null VidPN", commit),
+        (
+            "stale VidPN",
+            DXGKARG_COMMITVIDPN {
+                hFunctionalVidPn: stale,
+                ..commit
+            },
+        ),
+        (
+            "foreign topology",
+            DXGKARG_COMMITVIDPN {
+                hFunctionalVidPn: foreign.handle(),
+                AffectedVidPnSourceId: 2,
+                ..commit
+            },
+        ),
+        (
+            "unknown affected source",
+            DXGKARG_COMMITVIDPN {
+                hFunctionalVidPn: unpinned.handle(),
+                AffectedVidPnSourceId: 12,
+                ..commit
+            },
+        ),
+        (
+            "no pinned source mode",
+            DXGKARG_COMMITVIDPN {
+                hFunctionalVidPn: unpinned.handle(),
+                ..commit
+            },
+        ),
+        (
+            "bad connectivity check",
+            DXGKARG_COMMITVIDPN {
+                hFunctionalVidPn: unpinned.handle(),
+                MonitorConnectivityChecks: D3DKMDT_MONITOR_CONNECTIVITY_CHECKS(77),
+                ..commit
+            },
+        ),
+    ] {
+        let status = rig.sim.commit_vidpn_raw(&args).unwrap();
+        assert!(!nt_success(status), "commit of {what}: {status:#x}");
+        assert_unchanged(&rig, &shown, resources);
+    }
+    assert_eq!(
+        unpinned.outstanding(),
+        0,
+        "the driver released what it took"
+    );
+    // Modes no monitor can take, and a source the adapter does not have.
     assert!(rig.sim.set_mode(0, 0, 768).is_err());
     assert!(rig.sim.set_mode(0, 100_000, 100_000).is_err());
     assert!(rig.sim.set_mode(3, 1024, 768).is_err());

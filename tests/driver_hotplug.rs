@@ -1,6 +1,5 @@
 //! A display change on the host (new preferred size, unplug) reaches the OS: the driver's DPC
 //! indicates the child's status, and the re-queried EDID and monitor modes show the new mode.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;

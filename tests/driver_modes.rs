@@ -1,10 +1,10 @@
 //! Mode changes: up to 8K and back with the right pixels each time and no host resource or DMA
 //! memory left behind; a mode change the device refuses leaves the previous mode on screen.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;
 
+use dxgkrnl_sim::vidpn::VidPnModel;
 use dxgkrnl_sim::{Machine, Surface};
 use sim_support::{assert_shows, Rig};
 use viogpu_common::protocol::{CommandType, ResponseType};
@@ -68,4 +68,54 @@ fn a_refused_mode_change_keeps_the_previous_mode_and_picture() {
     let big = Surface::pattern(1920, 1080, 4);
     rig.sim.present_full(0, &big).unwrap();
     assert_shows(&rig.screen(0), &big, D3DKMDT_VPPR_IDENTITY);
+}
+
+#[test]
+fn the_running_driver_enumerates_modes_around_a_pinned_source_mode() {
+    let mut rig = Rig::booted(&[(1920, 1080)]);
+    let model = VidPnModel::new(rig.sim.source_count());
+    model.add_path(0, 0).unwrap();
+    // Nothing pinned: the monitor's modes on both ends, preferred first.
+    let args = DXGKARG_ENUMVIDPNCOFUNCMODALITY {
+        hConstrainingVidPn: model.handle(),
+        EnumPivotType: D3DKMDT_EPT_NOPIVOT,
+        EnumPivot: DXGK_ENUM_PIVOT::default(),
+    };
+    assert_eq!(
+        rig.sim.enum_cofunc_modality_raw(&args).unwrap(),
+        STATUS_SUCCESS
+    );
+    let targets = model.target_modes(0);
+    assert_eq!(targets.first(), Some(&(1920, 1080)));
+    assert!(targets.contains(&(1280, 800)), "{targets:?}");
+    assert_eq!(model.source_modes(0), targets);
+    assert_eq!(model.outstanding(), 0);
+
+    // A pinned source mode narrows the target to that size (identity scaling).
+    let model = VidPnModel::new(rig.sim.source_count());
+    model.add_path(0, 0).unwrap();
+    model.pin_source_mode(0, 1280, 800).unwrap();
+    let args = DXGKARG_ENUMVIDPNCOFUNCMODALITY {
+        hConstrainingVidPn: model.handle(),
+        EnumPivotType: D3DKMDT_EPT_VIDPNSOURCE,
+        EnumPivot: DXGK_ENUM_PIVOT {
+            VidPnSourceId: 0,
+            VidPnTargetId: 0,
+        },
+    };
+    assert_eq!(
+        rig.sim.enum_cofunc_modality_raw(&args).unwrap(),
+        STATUS_SUCCESS
+    );
+    assert_eq!(model.target_modes(0), vec![(1280, 800)]);
+    assert_eq!(model.pinned_source_mode(0), Some((1280, 800)));
+    assert_eq!(model.outstanding(), 0);
+    // Enumeration changes nothing on screen.
+    assert_eq!(
+        rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+        Some((1920, 1080))
+    );
+    let rect = rig.gpu().scanout_rect(0).unwrap();
+    assert_eq!((rect.width, rect.height), (1920, 1080));
+    rig.assert_clean();
 }

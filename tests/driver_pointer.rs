@@ -1,6 +1,5 @@
 //! The hardware pointer: monochrome, colour and masked-colour shapes reach the device's cursor
 //! as 64x64 images with the right pixels, hot spot and position; hiding hides it.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;
@@ -83,5 +82,28 @@ fn a_masked_color_pointer_replaces_where_the_mask_is_clear() {
         0,
         "XOR with black leaves the screen"
     );
+    rig.assert_clean();
+}
+
+#[test]
+fn on_a_rotated_path_the_hot_spot_lands_on_its_rotated_desktop_point() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    // A 480x640 desktop shown turned by 90 degrees on a 640x480 scan-out: desktop (x, y)
+    // is screen (y, 479 - x) (see sim_support::rotate_point).
+    rig.sim
+        .set_mode_rotated(0, 480, 640, viogpudo::ddi::D3DKMDT_VPPR_ROTATE90)
+        .unwrap();
+    let bgra = [0xFFu8; 32 * 32 * 4];
+    rig.sim
+        .set_pointer_shape(0, &PointerShape::color(32, 32, &bgra, (3, 4)))
+        .unwrap();
+    rig.sim.set_pointer_position(0, 100, 50, true).unwrap();
+    // The hot spot is at desktop (103, 54), which the rotation puts at screen (54, 376); the
+    // unrotated image starts (3, 4) before it, and the host adds the hot spot back.
+    let gpu = rig.gpu();
+    let c = gpu.cursor(0).unwrap();
+    assert!(c.visible);
+    assert_eq!((c.x, c.y, c.hot_x, c.hot_y), (51, 372, 3, 4));
+    drop(gpu);
     rig.assert_clean();
 }

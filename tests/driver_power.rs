@@ -1,27 +1,33 @@
 //! Power and teardown: D3 and back keeps the mode; the bugcheck screen shows what
 //! SystemDisplayWrite drew, without interrupts; stop/remove frees every DMA byte, host resource
 //! and mapping; releasing the display to the next driver leaves the picture described.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;
 
 use dxgkrnl_sim::{Event, Machine, Surface};
 use sim_support::{assert_shows, Rig};
+use viogpu_common::protocol::CommandType;
 use viogpudo::ddi::*;
 
 #[test]
 fn d3_and_back_to_d0_keeps_the_mode() {
     let mut rig = Rig::booted(&[(1024, 768)]);
     rig.sim.set_mode(0, 1280, 1024).unwrap();
-    rig.sim
-        .present_full(0, &Surface::pattern(1280, 1024, 1))
-        .unwrap();
+    let before = Surface::pattern(1280, 1024, 1);
+    rig.sim.present_full(0, &before).unwrap();
     let resources = rig.gpu().resource_count();
+    let creates = rig.gpu().count(CommandType::RESOURCE_CREATE_2D);
     rig.sim.set_power(PowerDeviceD3).unwrap();
     rig.sim.set_power(PowerDeviceD0).unwrap();
+    assert!(
+        rig.gpu().count(CommandType::RESOURCE_CREATE_2D) > creates,
+        "the device was reset and its resources made again"
+    );
     let rect = rig.gpu().scanout_rect(0).unwrap();
     assert_eq!((rect.width, rect.height), (1280, 1024));
+    // The picture comes back from the driver's framebuffer before the OS presents again.
+    assert_shows(&rig.screen(0), &before, D3DKMDT_VPPR_IDENTITY);
     let again = Surface::pattern(1280, 1024, 2);
     rig.sim.present_full(0, &again).unwrap();
     assert_shows(&rig.screen(0), &again, D3DKMDT_VPPR_IDENTITY);

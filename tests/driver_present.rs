@@ -1,6 +1,5 @@
 //! Present: dirty rectangles update exactly their area, move rectangles copy screen to screen
 //! (overlapping ones included), under each path rotation.
-#![cfg(feature = "driver-scenarios")]
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;

@@ -338,6 +338,29 @@ fn is_supported_checks_topology_and_pinned_sizes() {
 }
 
 #[test]
+fn a_portrait_desktop_on_a_quarter_turned_landscape_target_is_supported_and_commits() {
+    // 480x640 is below the landscape minimum as a scan-out, but as the desktop of a path
+    // rotated by 90 or 270 degrees it is shown as 640x480, which the monitor offers.
+    let host = Host::new(1);
+    for rotation in [D3DKMDT_VPPR_ROTATE90, D3DKMDT_VPPR_ROTATE270] {
+        let model = one_path(1);
+        model.set_rotation(0, 0, rotation).unwrap();
+        model.pin_source_mode(0, 480, 640).unwrap();
+        model.pin_target_mode(0, 640, 480).unwrap();
+        assert_eq!(supported(&host, model.handle()), (STATUS_SUCCESS, 1));
+        let commits = commit(&host, model.handle(), 0).unwrap();
+        assert_eq!(commits.len(), 1);
+        assert_eq!(commits[0].mode, Some((480, 640)));
+        assert_eq!(model.outstanding(), 0);
+    }
+    // Unrotated, the portrait size matches no monitor mode.
+    let model = one_path(1);
+    model.set_rotation(0, 0, D3DKMDT_VPPR_IDENTITY).unwrap();
+    model.pin_source_mode(0, 480, 640).unwrap();
+    assert_eq!(supported(&host, model.handle()), (STATUS_SUCCESS, 0));
+}
+
+#[test]
 fn commit_yields_one_source_commit_per_affected_source() {
     let host = Host::new(2);
     let model = one_path(2);

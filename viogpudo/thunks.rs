@@ -338,11 +338,19 @@ pub unsafe extern "system" fn ddi_set_pointer_shape(
     let (Some(a), Some(args)) = (unsafe { adapter(ctx) }, unsafe { args.as_ref() }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    if args.pPixels.is_null() || args.Height > 2 * 64 || args.Pitch > 64 * 4 {
+    // DXGKARG_SETPOINTERSHAPE: Height is the pointer's height; a monochrome shape is an AND
+    // mask followed by an XOR mask of Height rows each, so its buffer spans 2 * Height rows.
+    let masks = match crate::adapter::pointer::pointer_kind(args.Flags) {
+        Some(viogpu_common::cursor::PointerKind::Monochrome) => 2,
+        Some(_) => 1,
+        None => return STATUS_INVALID_PARAMETER,
+    };
+    if args.pPixels.is_null() || args.Height > 64 || args.Pitch > 64 * 4 {
         return STATUS_INVALID_PARAMETER;
     }
-    let len = args.Pitch as usize * args.Height as usize;
-    // SAFETY: the OS's shape holds Pitch * Height readable bytes (both bounded above).
+    let len = args.Pitch as usize * args.Height as usize * masks;
+    // SAFETY: the OS's shape holds Pitch * Height readable bytes per mask (both bounded
+    // above), one mask for colour kinds and two for monochrome.
     let pixels = unsafe { os_bytes(args.pPixels, len) };
     status(a.set_pointer_shape(args, pixels))
 }

@@ -66,7 +66,7 @@ pub type DdiResult<T> = core::result::Result<T, NTSTATUS>;
 
 /// `DISPLAY_ADAPTER_HW_ID`: the hardware uid `DxgkDdiSetPowerState` uses for the adapter
 /// itself (other uids are children).
-pub const DISPLAY_ADAPTER_HW_ID: u32 = 0x0000_FFFF;
+pub const DISPLAY_ADAPTER_HW_ID: u32 = 0xFFFF_FFFF;
 /// `DXGKDDI_WDDMv1_2`, the WDDM version a WIN8 display-only driver reports.
 pub const DXGKDDI_WDDMV1_2: DXGK_WDDMVERSION = DXGK_WDDMVERSION(0x1200);
 /// Largest framebuffer the driver backs: 16384 x 16384 x 4 bytes (1 GiB), i.e. no limit below
@@ -219,8 +219,11 @@ pub struct CursorImage {
     visible: bool,
     /// Hot spot of the current shape.
     hot: (u32, u32),
-    /// Last position (scanout, x, y) sent, in framebuffer coordinates of the hot spot.
+    /// Last position (scanout, x, y) sent: the image's top-left corner in framebuffer
+    /// coordinates.
     pos: (u32, u32, u32),
+    /// Last position the OS set (source, X, Y): the image's top-left on the desktop.
+    os_pos: (u32, i32, i32),
 }
 
 /// The mutable state of an adapter (see the module docs for the locking rules).
@@ -397,26 +400,31 @@ impl Adapter {
         let Some(hw) = state.hw.take() else {
             return;
         };
+        let dxgk = hw.dxgk;
         if keep_running || !drained {
             // Everything the device may still touch stays allocated forever.
-            for head in state.heads.drain(..) {
-                core::mem::forget(head);
+            Self::leak_device_memory(state, hw);
+            if drained {
+                // The device needs guest memory, not our view of its registers: nothing
+                // uses the (leaked, unpublished) transport again, so its BAR mappings go.
+                for virt in state.mappings.drain(..) {
+                    dxgk::unmap_memory(&dxgk, virt);
+                }
+            } else {
+                // The ISR or DPC may still be inside the transport.
+                state.mappings.clear();
             }
-            core::mem::forget(state.cursor.take());
-            core::mem::forget(hw);
-            state.mappings.clear();
             return;
         }
         let reset_ok = hw.transport.lock().reset().is_ok();
         hw.gpu.reset_queues();
         if !reset_ok {
-            // A device that does not reset may still DMA: keep its memory.
-            for head in state.heads.drain(..) {
-                core::mem::forget(head);
+            // A device that does not reset may still DMA: keep its memory. Its registers
+            // are no use to anyone now.
+            Self::leak_device_memory(state, hw);
+            for virt in state.mappings.drain(..) {
+                dxgk::unmap_memory(&dxgk, virt);
             }
-            core::mem::forget(state.cursor.take());
-            core::mem::forget(hw);
-            state.mappings.clear();
             return;
         }
         for head in &mut state.heads {
@@ -425,11 +433,19 @@ impl Adapter {
         state.heads.clear();
         state.cursor = None;
         state.ids.clear();
-        let dxgk = hw.dxgk;
         drop(hw);
         for virt in state.mappings.drain(..) {
             dxgk::unmap_memory(&dxgk, virt);
         }
+    }
+
+    /// Leaks the queues, framebuffers and cursor of `hw`: the device may still read them.
+    fn leak_device_memory(state: &mut State, hw: Box<Hardware>) {
+        for head in state.heads.drain(..) {
+            core::mem::forget(head);
+        }
+        core::mem::forget(state.cursor.take());
+        core::mem::forget(hw);
     }
 
     /// DxgkDdiStopDevice: resets the device and frees everything but the adapter itself.

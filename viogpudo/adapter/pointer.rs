@@ -4,30 +4,38 @@
 //! The cursor image is one 64x64 B8G8R8A8 host resource created at start. A new shape is
 //! converted into its backing (`cursor::convert`), transferred to the host (waited for, so
 //! the host never shows a half-written image), and shown with UPDATE_CURSOR. A move is
-//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0. The virtio position is where the hot
-//! spot goes, so the OS's top-left position plus the hot spot is sent, clamped at 0, and
-//! mapped into framebuffer coordinates when the path is rotated (the image itself is not
-//! rotated).
+//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0.
+//!
+//! Positions: `DXGKARG_SETPOINTERPOSITION` X/Y are the top-left corner of the pointer image
+//! on the desktop (a driver that programs hardware "can ignore" XHot/YHot, per
+//! DXGKARG_SETPOINTERSHAPE), and the virtio cursor position is the top-left corner of the
+//! cursor image on the scanout, with the hot spot passed separately (what the Linux
+//! virtio-gpu driver and virtio-win send, and what hosts expect: they add the hot spot to
+//! find the pointer). On an unrotated path the OS position is sent as is (clamped at 0: the
+//! wire field is unsigned). On a rotated path the image itself is not rotated, so it is
+//! placed where its hot spot lands on the hot spot's rotated desktop position.
 
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::protocol::{CursorPos, Rect};
 
-use super::{Adapter, DdiResult, IntoDdi};
+use super::{Adapter, DdiResult, Head, IntoDdi};
 use crate::ddi::*;
 use viogpu_common::blit::Rotation;
 use viogpu_common::cursor::{convert_pointer, PointerKind, PointerShape, CURSOR_SIZE};
 
-/// Where the hot spot of a pointer at OS position `(x, y)` lands in a framebuffer that shows a
-/// `src_w` x `src_h` desktop with `rotation`.
-pub fn hot_spot_position(
+/// Where the top-left corner of the cursor image goes in a framebuffer that shows a
+/// `src_w` x `src_h` desktop with `rotation`, for a pointer whose image has its top-left at
+/// OS position `(x, y)` and its hot spot at `hot`.
+pub fn cursor_position(
     x: i32,
     y: i32,
     hot: (u32, u32),
     rotation: Rotation,
     src: (u32, u32),
 ) -> (u32, u32) {
-    let hx = i64::from(x) + i64::from(hot.0);
-    let hy = i64::from(y) + i64::from(hot.1);
+    let (hot_x, hot_y) = (i64::from(hot.0), i64::from(hot.1));
+    let hx = i64::from(x) + hot_x;
+    let hy = i64::from(y) + hot_y;
     let (w, h) = (i64::from(src.0), i64::from(src.1));
     let (fx, fy) = match rotation {
         Rotation::Identity => (hx, hy),
@@ -36,7 +44,25 @@ pub fn hot_spot_position(
         Rotation::Rotate270 => (h - 1 - hy, hx),
     };
     let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
-    (clamp(fx), clamp(fy))
+    (clamp(fx - hot_x), clamp(fy - hot_y))
+}
+
+/// [`cursor_position`] on `source` of `heads` (the origin for an unknown source).
+fn head_cursor_position(
+    heads: &[Head],
+    source: u32,
+    x: i32,
+    y: i32,
+    hot: (u32, u32),
+) -> (u32, u32) {
+    let Some(head) = heads.get(source as usize) else {
+        return (0, 0);
+    };
+    let src = head
+        .source_mode
+        .or_else(|| head.scanout.mode())
+        .unwrap_or((0, 0));
+    cursor_position(x, y, hot, head.rotation, src)
 }
 
 /// The shape kind of the flags, exactly one bit set.
@@ -104,7 +130,11 @@ impl Adapter {
             .ddi()?;
         cursor_img.has_shape = true;
         cursor_img.hot = (args.XHot, args.YHot);
-        let (scanout, x, y) = cursor_img.pos;
+        // On a rotated path the image's place depends on its hot spot.
+        let (source, os_x, os_y) = cursor_img.os_pos;
+        let (x, y) = head_cursor_position(&state.heads, source, os_x, os_y, cursor_img.hot);
+        cursor_img.pos = (source, x, y);
+        let scanout = source;
         let pos = CursorPos {
             scanout_id: scanout,
             x,
@@ -136,15 +166,17 @@ impl Adapter {
         if cursor_img.resource_id == 0 {
             return Ok(());
         }
-        let head = state
-            .heads
-            .get(args.VidPnSourceId as usize)
-            .ok_or(STATUS_INVALID_PARAMETER)?;
-        let src = head
-            .source_mode
-            .or_else(|| head.scanout.mode())
-            .unwrap_or((0, 0));
-        let (x, y) = hot_spot_position(args.X, args.Y, cursor_img.hot, head.rotation, src);
+        if state.heads.get(args.VidPnSourceId as usize).is_none() {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let (x, y) = head_cursor_position(
+            &state.heads,
+            args.VidPnSourceId,
+            args.X,
+            args.Y,
+            cursor_img.hot,
+        );
+        cursor_img.os_pos = (args.VidPnSourceId, args.X, args.Y);
         let pos = CursorPos {
             scanout_id: args.VidPnSourceId,
             x,
@@ -176,30 +208,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hot_spot_identity_and_clamp() {
+    fn unrotated_position_is_the_os_position_clamped() {
         assert_eq!(
-            hot_spot_position(10, 20, (3, 4), Rotation::Identity, (800, 600)),
-            (13, 24)
+            cursor_position(10, 20, (3, 4), Rotation::Identity, (800, 600)),
+            (10, 20)
         );
         assert_eq!(
-            hot_spot_position(-10, -20, (3, 4), Rotation::Identity, (800, 600)),
+            cursor_position(-10, -20, (3, 4), Rotation::Identity, (800, 600)),
             (0, 0)
         );
     }
 
     #[test]
-    fn hot_spot_rotated() {
-        // 800x600 desktop; Rotate90 puts source (x, y) at (y, 799 - x).
+    fn rotated_position_puts_the_hot_spot_on_its_rotated_point() {
+        // 800x600 desktop; Rotate90 puts desktop (x, y) at (y, 799 - x).
         assert_eq!(
-            hot_spot_position(0, 0, (0, 0), Rotation::Rotate90, (800, 600)),
+            cursor_position(0, 0, (0, 0), Rotation::Rotate90, (800, 600)),
             (0, 799)
         );
+        // Hot spot (3, 4) at desktop (3, 4) lands on (4, 796); the image starts 3, 4 before.
         assert_eq!(
-            hot_spot_position(799, 599, (0, 0), Rotation::Rotate180, (800, 600)),
+            cursor_position(0, 0, (3, 4), Rotation::Rotate90, (800, 600)),
+            (1, 792)
+        );
+        assert_eq!(
+            cursor_position(799, 599, (0, 0), Rotation::Rotate180, (800, 600)),
             (0, 0)
         );
         assert_eq!(
-            hot_spot_position(5, 7, (0, 0), Rotation::Rotate270, (800, 600)),
+            cursor_position(5, 7, (0, 0), Rotation::Rotate270, (800, 600)),
             (592, 5)
         );
     }

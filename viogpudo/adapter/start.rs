@@ -350,6 +350,7 @@ pub(super) fn create_cursor(state: &mut State, dma: &os::Dma) -> DdiResult<Curso
         visible: false,
         hot: (0, 0),
         pos: (0, 0, 0),
+        os_pos: (0, 0, 0),
     };
     let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
     create_cursor_resource(hw, &mut state.ids, &mut cursor)?;

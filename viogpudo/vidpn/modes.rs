@@ -107,7 +107,12 @@ pub(crate) fn check_source_mode(
         return Err(STATUS_GRAPHICS_INVALID_COLORBASIS);
     }
     let size = source_size(mode);
-    if check_size(size.0, size.1, max_framebuffer_bytes).is_err() {
+    // The source mode is the desktop, which a 90/270-degree path shows turned: a portrait
+    // 480x640 desktop on a 640x480 scan-out is valid. The size rules (640x480 minimum) are
+    // about the scan-out, so either orientation of the desktop may meet them; whether the
+    // path's rotation really maps it onto a monitor mode is checked against the mode list.
+    let fits = |(w, h): (u32, u32)| check_size(w, h, max_framebuffer_bytes).is_ok();
+    if !fits(size) && !fits(Rotation::Rotate90.orient(size)) {
         return Err(STATUS_GRAPHICS_INVALID_PRIMARYSURFACE_SIZE);
     }
     if (format.VisibleRegionSize.cx, format.VisibleRegionSize.cy) != size {

@@ -118,7 +118,8 @@ pub struct PointerShape {
     pub flags: u32,
     /// Width in pixels.
     pub width: u32,
-    /// `Height` as passed: for monochrome pointers twice the visible height.
+    /// `Height` as passed: the pointer's height (for monochrome pointers the height of one
+    /// mask; the buffer holds two).
     pub height: u32,
     /// Bytes per row.
     pub pitch: u32,
@@ -130,7 +131,8 @@ pub struct PointerShape {
 
 impl PointerShape {
     /// A monochrome pointer: `and` and `xor` are 1-bpp masks of `width` x `height`, rows
-    /// padded to whole bytes (`Height` becomes `2 * height`, AND mask first).
+    /// padded to whole bytes, AND mask first. As in `DXGKARG_SETPOINTERSHAPE`, `Height` is
+    /// the height of one mask and the buffer holds both (`2 * height` rows).
     pub fn monochrome(width: u32, height: u32, and: &[u8], xor: &[u8], hot: (u32, u32)) -> Self {
         let pitch = width.div_ceil(8);
         let mut pixels = and.to_vec();
@@ -140,7 +142,7 @@ impl PointerShape {
         Self {
             flags: 1,
             width,
-            height: height * 2,
+            height,
             pitch,
             pixels,
             hot,

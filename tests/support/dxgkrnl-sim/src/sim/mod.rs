@@ -17,6 +17,7 @@ mod modeset;
 pub use display::{rect, PointerShape, Surface};
 pub use modeset::{preferred_mode, FALLBACK_MODE};
 
+use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::Ordering;
@@ -62,8 +63,25 @@ pub enum SimError {
         /// The phase the adapter is in.
         phase: Phase,
     },
-    /// The step needs the VidPN object model, which is not in this build yet.
-    VidPnModelMissing,
+    /// The VidPN manager could not build the VidPN it wanted (e.g. a path to a source the
+    /// adapter does not have): the object model's status.
+    VidPn {
+        /// What the VidPN manager was doing.
+        step: &'static str,
+        /// What the object model answered.
+        status: NTSTATUS,
+    },
+    /// The driver did not offer a target mode for the pinned source mode.
+    ModeNotOffered {
+        /// The source (= target).
+        source: u32,
+        /// Target width looked for.
+        width: u32,
+        /// Target height looked for.
+        height: u32,
+    },
+    /// `DxgkDdiIsSupportedVidPn` answered FALSE for the VidPN of a mode change.
+    VidPnNotSupported,
 }
 
 impl SimError {
@@ -84,7 +102,20 @@ impl std::fmt::Display for SimError {
             Self::Status { ddi, status } => write!(f, "{ddi} failed: {:#010x}", *status as u32),
             Self::Contract(what) => write!(f, "DDI contract broken: {what}"),
             Self::Phase { step, phase } => write!(f, "{step} is not valid while {phase:?}"),
-            Self::VidPnModelMissing => f.write_str("the VidPN object model is not available"),
+            Self::VidPn { step, status } => {
+                write!(f, "VidPN manager: {step} failed: {:#010x}", *status as u32)
+            }
+            Self::ModeNotOffered {
+                source,
+                width,
+                height,
+            } => write!(
+                f,
+                "no {width}x{height} target mode offered on source {source}"
+            ),
+            Self::VidPnNotSupported => {
+                f.write_str("IsSupportedVidPn said the VidPN is not supported")
+            }
         }
     }
 }
@@ -155,6 +186,8 @@ pub struct Sim<M: Machine + 'static> {
     children: u32,
     /// The mode committed per source (width, height, rotation), as the OS knows it.
     modes: Vec<Option<(u32, u32, D3DKMDT_VIDPN_PRESENT_PATH_ROTATION)>>,
+    /// The EDID the OS last read per child (`None`: the child has none).
+    edids: BTreeMap<u32, Option<Vec<u8>>>,
 }
 
 impl<M: Machine + 'static> std::fmt::Debug for Sim<M> {
@@ -236,6 +269,7 @@ impl<M: Machine + 'static> Sim<M> {
             sources: 0,
             children: 0,
             modes: Vec::new(),
+            edids: BTreeMap::new(),
         })
     }
 
@@ -393,6 +427,7 @@ impl<M: Machine + 'static> Sim<M> {
             } else {
                 None
             };
+            self.edids.insert(uid, edid.clone());
             children.push(Child {
                 uid,
                 device_type: descriptor.ChildDeviceType.0,
@@ -624,6 +659,7 @@ impl<M: Machine + 'static> Sim<M> {
         } else {
             None
         };
+        self.edids.insert(uid, edid.clone());
         Ok(Child {
             uid,
             device_type: descriptor.ChildDeviceType.0,

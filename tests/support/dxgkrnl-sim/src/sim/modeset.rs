@@ -2,25 +2,48 @@
 //! (`DxgkDdiRecommendMonitorModes`), then for a new desktop mode a VidPN with a path and
 //! pinned source/target modes, offered through `DxgkDdiEnumVidPnCofuncModality` and
 //! `DxgkDdiIsSupportedVidPn` and applied with `DxgkDdiCommitVidPn`, then the source made
-//! visible.
+//! visible and repainted.
 //!
-//! The VidPN objects themselves (handles, topology, mode sets, their interfaces) belong to the
-//! simulator's VidPN object model in [`crate::vidpn`]. Until it lands, the steps that need one
-//! ([`Sim::set_mode`], [`Sim::recommend_monitor_modes`], and so [`Sim::boot`]) answer
-//! [`SimError::VidPnModelMissing`]; the individual DDIs are callable with raw arguments.
+//! The VidPN objects themselves (handles, topology, mode sets, their interfaces) are the
+//! simulator's VidPN object model in [`crate::vidpn`]; the individual DDIs are also callable
+//! with raw arguments for bad-input tests.
 
 use viogpudo::ddi::*;
 
-use super::{DeviceBoot, Sim, SimError};
+use super::{DeviceBoot, Phase, Sim, SimError, Surface};
 use crate::machine::Machine;
+use crate::vidpn::{monitor_mode, MonitorModeSet, VidPnModel};
 
 /// The mode a monitor without an EDID is driven at.
 pub const FALLBACK_MODE: (u32, u32) = (1024, 768);
 
+/// Whether `rotation` turns the desktop by a quarter (width and height swap on the target).
+fn quarter_turn(rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION) -> bool {
+    rotation == D3DKMDT_VPPR_ROTATE90 || rotation == D3DKMDT_VPPR_ROTATE270
+}
+
+/// The target (scan-out) size of a `width` x `height` desktop shown with `rotation`.
+fn target_size(
+    rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
+    width: u32,
+    height: u32,
+) -> (u32, u32) {
+    if quarter_turn(rotation) {
+        (height, width)
+    } else {
+        (width, height)
+    }
+}
+
+/// A VidPN manager step the object model refused (`Result` of the model's helpers).
+fn vidpn_step<T>(step: &'static str, result: Result<T, NTSTATUS>) -> Result<T, SimError> {
+    result.map_err(|status| SimError::VidPn { step, status })
+}
+
 impl<M: Machine + 'static> Sim<M> {
     /// The whole boot: [`boot_device`](Self::boot_device), monitor modes for each connected
-    /// target, each connected target's preferred mode on its source (identity mapping
-    /// source = target), and the sources made visible.
+    /// target, then each connected target's preferred mode on its source (identity mapping
+    /// source = target), made visible and painted.
     pub fn boot(&mut self) -> Result<DeviceBoot, SimError> {
         let boot = self.boot_device()?;
         for child in boot.children.iter().filter(|c| c.connected) {
@@ -32,17 +55,59 @@ impl<M: Machine + 'static> Sim<M> {
             }
             let (w, h) = preferred_mode(child.edid.as_deref());
             self.set_mode(child.uid, w, h)?;
-            self.set_source_visibility(child.uid, true)?;
         }
         Ok(boot)
     }
 
-    /// `DxgkDdiRecommendMonitorModes` for `target` with the monitor source mode set built from
-    /// the target's EDID; returns the set's modes (width, height) afterwards.
+    /// `DxgkDdiRecommendMonitorModes` for `target`: the monitor source mode set starts with
+    /// the modes of the target's EDID (as the monitor driver reads them from the descriptor,
+    /// the preferred timing marked preferred), the driver adds its own; returns the set's modes
+    /// (width, height) afterwards. The driver must release every mode info it took.
     pub fn recommend_monitor_modes(&mut self, target: u32) -> Result<Vec<(u32, u32)>, SimError> {
-        let _ = target;
-        // Needs a monitor source mode set from the VidPN object model.
-        Err(SimError::VidPnModelMissing)
+        self.expect_phase("RecommendMonitorModes", &[Phase::Started])?;
+        let edid = match self.edids.get(&target) {
+            Some(edid) => edid.clone(),
+            None => self.query_edid(target)?,
+        };
+        let set = MonitorModeSet::new(self.interface.DeviceHandle, target);
+        let parsed = edid
+            .as_deref()
+            .and_then(|bytes| viogpu_common::edid::parse(bytes).ok());
+        if let Some(parsed) = parsed {
+            for timing in &parsed.timings {
+                let preferred = parsed.preferred.as_ref() == Some(timing);
+                let mut mode = monitor_mode(timing.width, timing.height, preferred);
+                let signal = &mut mode.VideoSignalInfo;
+                if timing.refresh_mhz != 0 {
+                    signal.VSyncFreq = D3DDDI_RATIONAL::new(timing.refresh_mhz, 1000);
+                }
+                if timing.interlaced {
+                    signal.set_scan_line_ordering(D3DDDI_VSSLO_INTERLACED_UPPERFIELDFIRST);
+                }
+                set.add(mode);
+            }
+        }
+        let args = DXGKARG_RECOMMENDMONITORMODES {
+            VideoPresentTargetId: target,
+            hMonitorSourceModeSet: set.handle(),
+            pMonitorSourceModeSetInterface: set.interface(),
+        };
+        let status = self.recommend_monitor_modes_raw(&args)?;
+        Self::check("DxgkDdiRecommendMonitorModes", status)?;
+        if set.outstanding() != 0 {
+            return Err(SimError::Contract(format!(
+                "RecommendMonitorModes kept {} monitor mode infos",
+                set.outstanding()
+            )));
+        }
+        Ok(set
+            .modes()
+            .iter()
+            .map(|m| {
+                let active = m.VideoSignalInfo.ActiveSize;
+                (active.cx, active.cy)
+            })
+            .collect())
     }
 
     /// Sets `source` to `width` x `height` (identity rotation) like the display settings do.
@@ -50,10 +115,21 @@ impl<M: Machine + 'static> Sim<M> {
         self.set_mode_rotated(source, width, height, D3DKMDT_VPPR_IDENTITY)
     }
 
-    /// Sets `source` to a `width` x `height` desktop shown with `rotation` on target `source`:
-    /// builds a VidPN with the path source -> target and pinned source and target modes, lets
-    /// the driver enumerate cofunctional modes (pivot: the source), asks IsSupportedVidPn,
-    /// commits it, and remembers the mode. On any failure the previous mode stays committed.
+    /// Sets `source` to a `width` x `height` desktop shown with `rotation` on target `source`,
+    /// as the VidPN manager does for a display-settings change:
+    /// 1. a VidPN with the path source -> target (rotation pinned), plus the paths of the
+    ///    other active sources with their committed modes pinned;
+    /// 2. the desktop size pinned as the source mode, `DxgkDdiEnumVidPnCofuncModality` with the
+    ///    source as pivot; the target mode of the (rotated) desktop size picked from the modes
+    ///    the driver offered and pinned, identity scaling pinned, and a second enumeration
+    ///    with the target as pivot;
+    /// 3. `DxgkDdiIsSupportedVidPn` (must say TRUE), `DxgkDdiCommitVidPn` (connectivity
+    ///    checks enforced, the source as the affected one);
+    /// 4. `DxgkDdiSetVidPnSourceVisibility(TRUE)` and a full-frame present of a black desktop
+    ///    (what the OS repaints after a mode change).
+    ///
+    /// The driver must release every VidPN object it acquired in each DDI. On any failure the
+    /// previously committed mode stays recorded.
     pub fn set_mode_rotated(
         &mut self,
         source: u32,
@@ -61,20 +137,130 @@ impl<M: Machine + 'static> Sim<M> {
         height: u32,
         rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
     ) -> Result<(), SimError> {
-        let _ = (source, width, height, rotation);
-        // With the VidPN object model: create the VidPN, add the path, pin the modes, then
-        //   self.enum_cofunc_modality_raw(&DXGKARG_ENUMVIDPNCOFUNCMODALITY { hConstrainingVidPn,
-        //       EnumPivotType: D3DKMDT_EPT_VIDPNSOURCE, EnumPivot: { source, target } })
-        //   self.is_supported_vidpn_raw(&mut DXGKARG_ISSUPPORTEDVIDPN { hDesiredVidPn, .. })
-        //   self.commit_vidpn_raw(&DXGKARG_COMMITVIDPN { hFunctionalVidPn,
-        //       AffectedVidPnSourceId: source, MonitorConnectivityChecks: D3DKMDT_MCC_ENFORCE,
-        //       hPrimaryAllocation: null, Flags: 0 })
-        // and on success record (width, height, rotation) in self.modes[source].
-        Err(SimError::VidPnModelMissing)
+        self.expect_phase("CommitVidPn", &[Phase::Started])?;
+        let model = self.build_vidpn(source, width, height, rotation)?;
+        let handle = model.handle();
+
+        let pivot = |kind| DXGKARG_ENUMVIDPNCOFUNCMODALITY {
+            hConstrainingVidPn: handle,
+            EnumPivotType: kind,
+            EnumPivot: DXGK_ENUM_PIVOT {
+                VidPnSourceId: source,
+                VidPnTargetId: source,
+            },
+        };
+        let status = self.enum_cofunc_modality_raw(&pivot(D3DKMDT_EPT_VIDPNSOURCE))?;
+        Self::check("DxgkDdiEnumVidPnCofuncModality", status)?;
+        Self::check_released("DxgkDdiEnumVidPnCofuncModality", &model)?;
+
+        let wanted = target_size(rotation, width, height);
+        let offered = model
+            .target_mode_infos(source)
+            .into_iter()
+            .find(|m| {
+                let active = m.VideoSignalInfo.ActiveSize;
+                (active.cx, active.cy) == wanted
+            })
+            .ok_or(SimError::ModeNotOffered {
+                source,
+                width: wanted.0,
+                height: wanted.1,
+            })?;
+        vidpn_step(
+            "pin the target mode",
+            model.pin_target_mode_id(source, offered.Id),
+        )?;
+        let path = model.path(source, source).ok_or(SimError::VidPn {
+            step: "read the path back",
+            status: STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY,
+        })?;
+        if path.ContentTransformation.Scaling == D3DKMDT_VPPS_UNPINNED {
+            if !path.ContentTransformation.ScalingSupport.identity() {
+                return Err(SimError::Contract(
+                    "EnumVidPnCofuncModality offered no identity scaling".into(),
+                ));
+            }
+            vidpn_step(
+                "pin identity scaling",
+                model.set_scaling(source, source, D3DKMDT_VPPS_IDENTITY),
+            )?;
+        }
+        let status = self.enum_cofunc_modality_raw(&pivot(D3DKMDT_EPT_VIDPNTARGET))?;
+        Self::check("DxgkDdiEnumVidPnCofuncModality", status)?;
+        Self::check_released("DxgkDdiEnumVidPnCofuncModality", &model)?;
+
+        let (status, supported) = self.is_supported_vidpn_raw(handle)?;
+        Self::check("DxgkDdiIsSupportedVidPn", status)?;
+        Self::check_released("DxgkDdiIsSupportedVidPn", &model)?;
+        if !supported {
+            return Err(SimError::VidPnNotSupported);
+        }
+
+        let commit = DXGKARG_COMMITVIDPN {
+            hFunctionalVidPn: handle,
+            AffectedVidPnSourceId: source,
+            MonitorConnectivityChecks: D3DKMDT_MCC_ENFORCE,
+            hPrimaryAllocation: std::ptr::null_mut(),
+            Flags: DXGKARG_COMMITVIDPN_FLAGS::default(),
+        };
+        let status = self.commit_vidpn_raw(&commit)?;
+        Self::check("DxgkDdiCommitVidPn", status)?;
+        Self::check_released("DxgkDdiCommitVidPn", &model)?;
+        self.remember_mode(source, Some((width, height, rotation)));
+
+        self.set_source_visibility(source, true)?;
+        self.present_full(source, &Surface::new(width, height))
     }
 
-    /// Records the mode the OS committed on `source` (used by the VidPN-driven steps).
-    #[allow(dead_code)] // Called by set_mode_rotated once the VidPN object model lands.
+    /// The VidPN of a mode change on `source`: its path with `rotation` pinned and the desktop
+    /// size pinned as source mode, and every other active source's path fully pinned.
+    fn build_vidpn(
+        &self,
+        source: u32,
+        width: u32,
+        height: u32,
+        rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
+    ) -> Result<VidPnModel, SimError> {
+        let model = VidPnModel::new(self.sources);
+        for (other, mode) in self.modes.iter().enumerate() {
+            let other = other as u32;
+            let Some((w, h, r)) = *mode else { continue };
+            if other == source {
+                continue;
+            }
+            let (tw, th) = target_size(r, w, h);
+            vidpn_step("add an active path", model.add_path(other, other))?;
+            vidpn_step("pin its rotation", model.set_rotation(other, other, r))?;
+            vidpn_step(
+                "pin its scaling",
+                model.set_scaling(other, other, D3DKMDT_VPPS_IDENTITY),
+            )?;
+            vidpn_step("pin its source mode", model.pin_source_mode(other, w, h))?;
+            vidpn_step("pin its target mode", model.pin_target_mode(other, tw, th))?;
+        }
+        vidpn_step("add the path", model.add_path(source, source))?;
+        vidpn_step(
+            "pin the rotation",
+            model.set_rotation(source, source, rotation),
+        )?;
+        vidpn_step(
+            "pin the source mode",
+            model.pin_source_mode(source, width, height),
+        )?;
+        Ok(model)
+    }
+
+    /// A DDI that took VidPN objects must have given them all back.
+    fn check_released(ddi: &'static str, model: &VidPnModel) -> Result<(), SimError> {
+        match model.outstanding() {
+            0 => Ok(()),
+            n => Err(SimError::Contract(format!(
+                "{ddi} kept {n} VidPN objects acquired"
+            ))),
+        }
+    }
+
+    /// Records the mode the OS committed on `source`.
     pub(crate) fn remember_mode(
         &mut self,
         source: u32,

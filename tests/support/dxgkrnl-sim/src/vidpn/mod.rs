@@ -281,6 +281,31 @@ impl VidPnModel {
         self.pin(target, target_mode(w, h), |v| &v.target_sets)
     }
 
+    /// Pins the mode with id `id` already in the target mode set of `target` (one the driver
+    /// offered), as the VidPN manager pins a mode it picked from an enumerated set.
+    pub fn pin_target_mode_id(&self, target: u32, id: u32) -> Result<(), NTSTATUS> {
+        self.pin_id::<D3DKMDT_VIDPN_TARGET_MODE>(target, id, |v| &v.target_sets)
+    }
+
+    fn pin_id<M: SimMode>(
+        &self,
+        owner: u32,
+        id: u32,
+        sets: impl FnOnce(&VidPnObj) -> &BTreeMap<u32, u64>,
+    ) -> Result<(), NTSTATUS> {
+        let mut reg = registry();
+        let set_id = reg
+            .vidpn(self.id)
+            .and_then(|v| sets(v).get(&owner).copied())
+            .ok_or(M::INVALID_SET)?;
+        let set = Self::set_of::<M>(&mut reg, set_id).ok_or(M::INVALID_SET)?;
+        if !set.copies().iter().any(|m| m.id() == id) {
+            return Err(M::INVALID_MODE);
+        }
+        set.pinned = Some(id);
+        Ok(())
+    }
+
     fn pin<M: SimMode>(
         &self,
         owner: u32,
