@@ -93,3 +93,41 @@ fn two_scanouts_run_different_modes_with_their_own_pictures() {
     drop(gpu);
     rig.assert_clean();
 }
+
+#[test]
+fn a_persisted_resolution_is_the_boot_mode_and_the_monitor_prefers_it() {
+    let mut rig = Rig::load_with_registry(
+        &[(1280, 800)],
+        &[("PreferredWidth", 1600), ("PreferredHeight", 900)],
+    );
+    rig.sim.boot().unwrap();
+    assert_eq!(
+        rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+        Some((1600, 900))
+    );
+    let rect = rig.gpu().scanout_rect(0).unwrap();
+    assert_eq!((rect.width, rect.height), (1600, 900));
+    let modes = rig.sim.recommend_monitor_modes(0).unwrap();
+    assert_eq!(modes.first(), Some(&(1600, 900)));
+    assert!(
+        modes.contains(&(1280, 800)),
+        "the host's size stays offered: {modes:?}"
+    );
+}
+
+#[test]
+fn an_invalid_persisted_resolution_is_ignored() {
+    for registry in [
+        &[("PreferredWidth", 1600)][..],
+        &[("PreferredWidth", 100), ("PreferredHeight", 90)][..],
+        &[("PreferredWidth", 70000), ("PreferredHeight", 900)][..],
+    ] {
+        let mut rig = Rig::load_with_registry(&[(1280, 800)], registry);
+        rig.sim.boot().unwrap();
+        assert_eq!(
+            rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+            Some((1280, 800)),
+            "{registry:?}"
+        );
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use dxgkrnl_sim::{ModelMachine, ModelMachineConfig, Sim, Surface};
+use dxgkrnl_sim::{ModelMachine, ModelMachineConfig, Sim, SimOptions, Surface};
 use viogpudo::ddi::*;
 use virtio_gpu_model::gpu::{GpuBackend, GpuConfig, Image, PreferredDisplay};
 use virtio_gpu_model::pci::{ModelConfig, QueueHandler};
@@ -44,6 +44,11 @@ impl Rig {
     /// Loads the driver on a machine with one scanout per entry of `displays` (preferred
     /// sizes), nothing booted yet.
     pub fn load(displays: &[(u32, u32)]) -> Self {
+        Self::load_with_registry(displays, &[])
+    }
+
+    /// [`load`](Self::load) with DWORD values in the driver's registry key.
+    pub fn load_with_registry(displays: &[(u32, u32)], registry: &[(&str, u32)]) -> Self {
         let gpu_config = GpuConfig {
             num_scanouts: displays.len() as u32,
             displays: displays
@@ -61,7 +66,11 @@ impl Rig {
             ..ModelMachineConfig::default()
         };
         let machine = ModelMachine::new(config, Box::new(GpuHandler(Arc::clone(&gpu)))).unwrap();
-        let sim = Sim::load(viogpudo::entry::initialization_data(), machine).unwrap();
+        let options = SimOptions {
+            registry: registry.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
+            ..SimOptions::default()
+        };
+        let sim = Sim::load_with(viogpudo::entry::initialization_data(), machine, options).unwrap();
         Self { sim, gpu }
     }
 

@@ -67,6 +67,11 @@ pub(super) fn is_connected(index: usize, head: &Head) -> bool {
 /// The EDID shown to Windows for a head: the device's, else one generated for its preferred
 /// mode.
 pub(super) fn descriptor_of(head: &Head) -> Option<Vec<u8>> {
+    // A custom size (escape, or the persisted setting) is what the monitor should prefer:
+    // describe it, so that Windows picks it.
+    if let Some((w, h)) = head.custom {
+        return viogpu_common::edid::build(w, h).ok();
+    }
     if let Some(edid) = head.edid.as_ref().filter(|e| e.len() >= 128) {
         let mut copy = Vec::new();
         copy.try_reserve_exact(edid.len()).ok()?;

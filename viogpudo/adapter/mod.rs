@@ -76,6 +76,11 @@ pub const MAX_FRAMEBUFFER_BYTES: u64 = 16384 * 16384 * 4;
 pub const BLACK: u32 = 0;
 /// Registry DWORD that turns the hardware cursor off when 0.
 pub const HARDWARE_CURSOR_VALUE: &str = "HardwareCursor";
+/// Registry DWORDs: a resolution to start scanout 0 with (persisted by a resolution agent or
+/// set by hand), used instead of the monitor's preferred mode when both are set and valid.
+pub const PREFERRED_WIDTH_VALUE: &str = "PreferredWidth";
+/// See [`PREFERRED_WIDTH_VALUE`].
+pub const PREFERRED_HEIGHT_VALUE: &str = "PreferredHeight";
 /// Most resource ids live at once (scanouts, retired framebuffers, cursor).
 const MAX_LIVE_IDS: u32 = 256;
 /// Spins teardown waits for an ISR or DPC to drop the hardware pointer before it leaks the
@@ -258,6 +263,8 @@ impl State {
 
 /// The adapter context (`MiniportDeviceContext`).
 pub struct Adapter {
+    /// The `PreferredWidth` x `PreferredHeight` setting, when valid.
+    persisted_mode: Option<(u32, u32)>,
     pdo: *mut DEVICE_OBJECT,
     /// The started hardware for the ISR and the DPC; null when not started.
     hw: AtomicPtr<Hardware>,
@@ -284,6 +291,13 @@ pub struct Adapter {
     hardware_cursor: bool,
 }
 
+/// The persisted resolution: both values set and a size the driver can show.
+fn persisted_mode(width: Option<u32>, height: Option<u32>) -> Option<(u32, u32)> {
+    let (w, h) = (width?, height?);
+    viogpu_common::modes::check_size(w, h, MAX_FRAMEBUFFER_BYTES).ok()?;
+    Some((w, h))
+}
+
 // SAFETY: the raw pointers (`pdo`, the DXGKRNL handle inside State) are opaque OS handles
 // used only through dxgkrnl callbacks, which are callable from any thread; every mutable
 // field is behind a lock or atomic.
@@ -296,7 +310,12 @@ impl Adapter {
     /// `HardwareCursor` setting.
     pub fn new(pdo: *mut DEVICE_OBJECT) -> Self {
         let hardware_cursor = os::registry_dword(HARDWARE_CURSOR_VALUE) != Some(0);
+        let persisted_mode = persisted_mode(
+            os::registry_dword(PREFERRED_WIDTH_VALUE),
+            os::registry_dword(PREFERRED_HEIGHT_VALUE),
+        );
         Self {
+            persisted_mode,
             pdo,
             hw: AtomicPtr::new(core::ptr::null_mut()),
             hw_users: AtomicU32::new(0),

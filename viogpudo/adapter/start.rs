@@ -221,6 +221,9 @@ impl Adapter {
         for i in 0..num_scanouts {
             state.heads.push(Head::new(i));
         }
+        if let Some(first) = state.heads.first_mut() {
+            first.custom = self.persisted_mode;
+        }
 
         read_displays(state)?;
         self.update_connected_mask(state);
