@@ -377,3 +377,32 @@ fn two_scanouts_show_their_own_modes() {
     assert_eq!((a.width, a.height, a.pixel(5, 5)), (1024, 768, Some(BLUE)));
     assert_eq!((b.width, b.height, b.pixel(5, 5)), (1280, 800, Some(RED)));
 }
+
+#[test]
+fn polled_mode_gives_up_by_counting_stalls_when_the_clock_stands_still() {
+    let d = Display::new();
+    d.gpu().set_timeout_us(2_000);
+    d.bed.backend.lock().hold_completions(true);
+    d.bed.platform.clock.freeze(true);
+    assert_eq!(
+        d.gpu().get_display_info(WaitMode::Polled).unwrap_err(),
+        Error::Timeout
+    );
+    d.bed.platform.clock.freeze(false);
+}
+
+#[test]
+fn polled_mode_skips_work_when_another_processor_holds_the_queue() {
+    let d = Display::new();
+    let before = d.bed.backend.lock().count(CommandType::GET_DISPLAY_INFO);
+    let result = d.gpu().with_queue(CONTROL_QUEUE, |_| {
+        d.gpu().get_display_info(WaitMode::Polled).map(|_| ())
+    });
+    assert_eq!(result, Err(Error::Busy));
+    assert_eq!(
+        d.bed.backend.lock().count(CommandType::GET_DISPLAY_INFO),
+        before
+    );
+    // The lock released, the same call goes through.
+    assert!(d.gpu().get_display_info(WaitMode::Polled).is_ok());
+}

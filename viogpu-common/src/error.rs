@@ -35,6 +35,9 @@ pub enum Error {
     ChainTooLong,
     /// All resource ids are in use.
     ResourceIdsExhausted,
+    /// A lock the polled (bugcheck) path needs is held by a processor that may never release
+    /// it; the work was skipped.
+    Busy,
 
     // --- device ---
     /// The device did not complete the request in time. The request was abandoned and its
@@ -105,6 +108,7 @@ impl fmt::Display for Error {
             Error::QueueFull => f.write_str("virtqueue full"),
             Error::ChainTooLong => f.write_str("descriptor chain longer than the queue"),
             Error::ResourceIdsExhausted => f.write_str("resource ids exhausted"),
+            Error::Busy => f.write_str("queue held by another processor"),
             Error::Timeout => f.write_str("device did not answer in time"),
             Error::BadUsedId { id } => write!(f, "device returned unknown used id {id}"),
             Error::BadUsedLength { len, max } => {

@@ -65,6 +65,17 @@ pub enum WaitMode {
     Polled,
 }
 
+/// Stall between two looks at the used ring in polled mode.
+const POLL_STALL_US: u32 = 10;
+
+/// When a waiter gives up. Polled mode counts stalls instead of reading the clock: during a
+/// bugcheck the clock interrupt no longer advances the kernel's interrupt time.
+struct Deadline {
+    mode: WaitMode,
+    until_us: u64,
+    stalls_left: u64,
+}
+
 /// Counters of what went wrong, readable at any time (for the debugger and tests).
 #[derive(Debug, Default)]
 pub struct DeviceStats {
@@ -123,16 +134,38 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         self.timeout_us.store(us, Ordering::Relaxed);
     }
 
-    /// Runs `f` on a queue with the lock held (and the platform raised).
-    pub fn with_queue<R>(&self, queue: u16, f: impl FnOnce(&mut CommandQueue<H>) -> R) -> R {
-        let _raised = self.platform.raise();
-        let lock = if queue == CURSOR_QUEUE {
+    fn queue_lock(&self, queue: u16) -> &spin::Mutex<CommandQueue<H>> {
+        if queue == CURSOR_QUEUE {
             &self.cursor
         } else {
             &self.control
-        };
-        let mut guard = lock.lock();
+        }
+    }
+
+    /// Runs `f` on a queue with the lock held (and the platform raised).
+    pub fn with_queue<R>(&self, queue: u16, f: impl FnOnce(&mut CommandQueue<H>) -> R) -> R {
+        let _raised = self.platform.raise();
+        let mut guard = self.queue_lock(queue).lock();
         f(&mut guard)
+    }
+
+    /// [`Self::with_queue`] for a mode: in polled mode (the bugcheck screen) the lock is only
+    /// tried, because the holder may be a processor that will never run again; a held lock is
+    /// `Err(Busy)` and the caller skips the work.
+    fn with_queue_in<R>(
+        &self,
+        queue: u16,
+        mode: WaitMode,
+        f: impl FnOnce(&mut CommandQueue<H>) -> R,
+    ) -> Result<R> {
+        match mode {
+            WaitMode::Wait => Ok(self.with_queue(queue, f)),
+            WaitMode::Polled => {
+                let _raised = self.platform.raise();
+                let mut guard = self.queue_lock(queue).try_lock().ok_or(Error::Busy)?;
+                Ok(f(&mut guard))
+            }
+        }
     }
 
     fn account(&self, c: Completions) {
@@ -174,17 +207,33 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         self.platform.signal_completion();
     }
 
-    fn pause(&self, mode: WaitMode, remaining_us: u64) {
-        match mode {
-            WaitMode::Wait => self.platform.wait_for_completion(remaining_us.min(10_000)),
-            WaitMode::Polled => self.platform.stall_us(10),
+    fn deadline(&self, mode: WaitMode) -> Deadline {
+        let timeout = self.timeout_us.load(Ordering::Relaxed);
+        Deadline {
+            mode,
+            until_us: self.platform.now_us().saturating_add(timeout),
+            stalls_left: timeout / u64::from(POLL_STALL_US),
         }
     }
 
-    fn deadline(&self) -> u64 {
-        self.platform
-            .now_us()
-            .saturating_add(self.timeout_us.load(Ordering::Relaxed))
+    fn expired(&self, deadline: &Deadline) -> bool {
+        match deadline.mode {
+            WaitMode::Wait => self.platform.now_us() >= deadline.until_us,
+            WaitMode::Polled => deadline.stalls_left == 0,
+        }
+    }
+
+    fn pause(&self, deadline: &mut Deadline) {
+        match deadline.mode {
+            WaitMode::Wait => {
+                let remaining = deadline.until_us.saturating_sub(self.platform.now_us());
+                self.platform.wait_for_completion(remaining.min(10_000));
+            }
+            WaitMode::Polled => {
+                self.platform.stall_us(POLL_STALL_US);
+                deadline.stalls_left = deadline.stalls_left.saturating_sub(1);
+            }
+        }
     }
 
     /// Submits a request, waiting for ring space if the ring is full (never dropping it).
@@ -193,38 +242,39 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         queue: u16,
         parts: &[&[u8]],
         response_len: usize,
-        mode: WaitMode,
-        deadline: u64,
+        deadline: &mut Deadline,
         publish: bool,
     ) -> Result<crate::command::Ticket> {
+        let mode = deadline.mode;
         let allocation = match mode {
             WaitMode::Wait => Allocation::Allowed,
             WaitMode::Polled => Allocation::Forbidden,
         };
         loop {
-            let result = self.with_queue(queue, |cq| {
-                let t = cq.submit(parts, response_len, allocation)?;
-                if publish && cq.publish() {
-                    self.notify.notify(queue);
-                }
-                Ok(t)
-            });
+            let result = self
+                .with_queue_in(queue, mode, |cq| {
+                    let t = cq.submit(parts, response_len, allocation)?;
+                    if publish && cq.publish() {
+                        self.notify.notify(queue);
+                    }
+                    Ok(t)
+                })
+                .and_then(|r| r);
             match result {
                 Err(Error::QueueFull) => {
                     // Let the device see what is queued, take back what it finished, retry.
-                    self.with_queue(queue, |cq| {
+                    let c = self.with_queue_in(queue, mode, |cq| {
                         if cq.publish() {
                             self.notify.notify(queue);
                         }
-                    });
-                    let c = self.with_queue(queue, |cq| cq.process_used());
+                        cq.process_used()
+                    })?;
                     self.account(c);
-                    let now = self.platform.now_us();
-                    if now >= deadline {
+                    if self.expired(deadline) {
                         return Err(Error::QueueFull);
                     }
                     if c.completed == 0 && c.reclaimed == 0 {
-                        self.pause(mode, deadline - now);
+                        self.pause(deadline);
                     }
                 }
                 other => return other,
@@ -241,24 +291,27 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         response: &mut [u8],
         mode: WaitMode,
     ) -> Result<usize> {
-        let deadline = self.deadline();
-        let ticket = self.submit(queue, parts, response.len(), mode, deadline, true)?;
+        let mut deadline = self.deadline(mode);
+        let ticket = self.submit(queue, parts, response.len(), &mut deadline, true)?;
         loop {
-            let (c, answer) = self.with_queue(queue, |cq| {
+            let polled = self.with_queue_in(queue, mode, |cq| {
                 let c = cq.process_used();
                 (c, cq.take_response(ticket, response))
             });
-            self.account(c);
-            if let Some(answer) = answer {
-                return answer;
+            if let Ok((c, answer)) = polled {
+                self.account(c);
+                if let Some(answer) = answer {
+                    return answer;
+                }
             }
-            let now = self.platform.now_us();
-            if now >= deadline {
-                self.with_queue(queue, |cq| cq.abandon(ticket));
+            if self.expired(&deadline) {
+                // Abandoning needs the lock; in polled mode a lock that stays held means the
+                // request simply stays posted (its buffer is the device's either way).
+                let _ = self.with_queue_in(queue, mode, |cq| cq.abandon(ticket));
                 self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::Timeout);
             }
-            self.pause(mode, deadline - now);
+            self.pause(&mut deadline);
         }
     }
 
@@ -287,24 +340,24 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         requests: impl Iterator<Item = &'a [u8]>,
         mode: WaitMode,
     ) -> Result<()> {
-        let deadline = self.deadline();
+        let mut deadline = self.deadline(mode);
         let response_len = core::mem::size_of::<CtrlHeader>();
         let mut result = Ok(());
         for request in requests {
-            match self.submit(queue, &[request], response_len, mode, deadline, false) {
-                Ok(ticket) => self.with_queue(queue, |cq| cq.abandon(ticket)),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            let posted = self
+                .submit(queue, &[request], response_len, &mut deadline, false)
+                .and_then(|ticket| self.with_queue_in(queue, mode, |cq| cq.abandon(ticket)));
+            if let Err(e) = posted {
+                result = Err(e);
+                break;
             }
         }
-        self.with_queue(queue, |cq| {
+        let published = self.with_queue_in(queue, mode, |cq| {
             if cq.publish() {
                 self.notify.notify(queue);
             }
         });
-        result
+        result.and(published)
     }
 
     /// VIRTIO_GPU_CMD_GET_DISPLAY_INFO.

@@ -48,9 +48,10 @@ impl QueueHandler for SharedBackend {
     }
 }
 
-/// A virtual monotonic clock; waiting advances it.
+/// A virtual monotonic clock; waiting advances it, unless it is frozen (as the kernel's
+/// interrupt time is during a bugcheck, with the clock interrupt off).
 #[derive(Clone, Default)]
-pub struct VirtualClock(Arc<AtomicU64>);
+pub struct VirtualClock(Arc<AtomicU64>, Arc<std::sync::atomic::AtomicBool>);
 
 impl VirtualClock {
     /// Current virtual time in microseconds.
@@ -58,9 +59,16 @@ impl VirtualClock {
         self.0.load(Ordering::SeqCst)
     }
 
-    /// Moves time forward.
+    /// Moves time forward (not while frozen).
     pub fn advance(&self, us: u64) {
-        self.0.fetch_add(us.max(1), Ordering::SeqCst);
+        if !self.1.load(Ordering::SeqCst) {
+            self.0.fetch_add(us.max(1), Ordering::SeqCst);
+        }
+    }
+
+    /// Stops (or restarts) the clock.
+    pub fn freeze(&self, frozen: bool) {
+        self.1.store(frozen, Ordering::SeqCst);
     }
 }
 
