@@ -4,6 +4,8 @@
 
 mod sim_support;
 
+use std::ptr;
+
 use dxgkrnl_sim::Machine;
 use sim_support::Rig;
 use viogpudo::ddi::*;
@@ -36,4 +38,26 @@ fn a_bad_scanout_count_fails_start_before_the_device_knows_any_ring() {
         // Also checks that no ring memory was freed while the device had the ring enabled.
         rig.assert_clean();
     }
+}
+
+#[test]
+fn after_a_failed_start_the_adapter_answers_as_stopped() {
+    let mut rig = Rig::load(&[(1024, 768)]);
+    rig.sim.machine().device().set_num_scanouts(0);
+    rig.sim.add_device().unwrap();
+    assert!(rig.sim.start_device().is_err());
+    // A null VidPN is supported by a started adapter; a stopped one has no interface to
+    // inspect VidPNs with.
+    assert_eq!(
+        rig.sim.is_supported_vidpn_raw(ptr::null_mut()).unwrap(),
+        (STATUS_DEVICE_NOT_READY, false)
+    );
+    // The device recovers: the next start works.
+    rig.sim.machine().device().set_num_scanouts(1);
+    rig.sim.start_device().unwrap();
+    assert_eq!(
+        rig.sim.is_supported_vidpn_raw(ptr::null_mut()).unwrap(),
+        (STATUS_SUCCESS, true)
+    );
+    rig.assert_clean();
 }

@@ -120,6 +120,9 @@ impl Adapter {
             Err(status) => {
                 crate::trace!("StartDevice failed: {status:#x}");
                 self.teardown(state, false);
+                // A failed start leaves a stopped device: DDIs that need the interface
+                // answer STATUS_DEVICE_NOT_READY.
+                state.dxgk = None;
                 Err(status)
             }
         }
