@@ -137,3 +137,73 @@ fn releasing_the_post_display_describes_the_picture_left_on_screen() {
     rig.sim.remove().unwrap();
     rig.assert_clean();
 }
+
+#[test]
+fn a_failed_power_up_is_not_recorded_and_the_next_d0_request_brings_the_picture_back() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let before = Surface::pattern(1024, 768, 5);
+    rig.sim.present_full(0, &before).unwrap();
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    // The device refuses the handshake: power-up fails.
+    rig.sim.machine().device().set_reject_features(true);
+    let err = rig.sim.set_power(PowerDeviceD0).unwrap_err();
+    assert_eq!(err.status(), Some(STATUS_DEVICE_HARDWARE_ERROR));
+    assert_eq!(rig.gpu().scanout_resource(0), None, "nothing on screen");
+    // The adapter is still off, so the OS's next D0 request powers it up for real.
+    rig.sim.machine().device().set_reject_features(false);
+    rig.sim.set_power(PowerDeviceD0).unwrap();
+    assert_shows(&rig.screen(0), &before, D3DKMDT_VPPR_IDENTITY);
+    let again = Surface::pattern(1024, 768, 6);
+    rig.sim.present_full(0, &again).unwrap();
+    assert_shows(&rig.screen(0), &again, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_mode_committed_in_d3_is_the_one_shown_after_d0() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    // Committed while the device is off: only remembered.
+    rig.sim
+        .set_mode_rotated(0, 600, 800, D3DKMDT_VPPR_ROTATE90)
+        .unwrap();
+    rig.sim.set_power(PowerDeviceD0).unwrap();
+    let rect = rig.gpu().scanout_rect(0).unwrap();
+    assert_eq!(
+        (rect.width, rect.height),
+        (800, 600),
+        "600x800 desktop turned"
+    );
+    let id = rig.gpu().scanout_resource(0).unwrap();
+    let res = rig.gpu().resource(id).unwrap();
+    assert_eq!((res.width, res.height), (800, 600));
+    let s = Surface::pattern(600, 800, 7);
+    rig.sim.present_full(0, &s).unwrap();
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_ROTATE90);
+    // Only the new framebuffer and the cursor are left on the host.
+    assert_eq!(rig.gpu().resource_count(), 2);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_device_that_hangs_in_reset_at_power_down_comes_back_once_it_resets() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let before = Surface::pattern(1024, 768, 8);
+    rig.sim.present_full(0, &before).unwrap();
+    let resources = rig.gpu().resource_count();
+    rig.sim.machine().device().set_ignore_reset(true);
+    // Power-down cannot confirm the reset; the device keeps its rings and resources.
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    assert_ne!(rig.sim.machine().device().status(), 0, "not reset");
+    assert_eq!(rig.gpu().resource_count(), resources);
+    // Power-up starts with a reset, which still hangs.
+    let err = rig.sim.set_power(PowerDeviceD0).unwrap_err();
+    assert_eq!(err.status(), Some(STATUS_DEVICE_HARDWARE_ERROR));
+    rig.sim.machine().device().set_ignore_reset(false);
+    rig.sim.set_power(PowerDeviceD0).unwrap();
+    assert_shows(&rig.screen(0), &before, D3DKMDT_VPPR_IDENTITY);
+    assert_eq!(rig.gpu().resource_count(), resources);
+    rig.sim.stop().unwrap();
+    assert_eq!(rig.gpu().resource_count(), 0);
+    rig.assert_clean();
+}

@@ -241,6 +241,9 @@ pub struct State {
     heads: Vec<Head>,
     cursor: Option<CursorImage>,
     power: DEVICE_POWER_STATE,
+    /// A power-down reset was not confirmed: request buffers, host ids and retired
+    /// framebuffers are still held until a reset is (see `power.rs`).
+    reset_pending: bool,
     /// Post-display ownership was handed to the OS: the device and its memory stay as they
     /// are (see `post_display.rs`).
     released: bool,
@@ -256,6 +259,7 @@ impl State {
             heads: Vec::new(),
             cursor: None,
             power: PowerDeviceD0,
+            reset_pending: false,
             released: false,
         }
     }
@@ -419,6 +423,8 @@ impl Adapter {
         let Some(hw) = state.hw.take() else {
             return;
         };
+        // Whatever a power-down left pending is freed or leaked below, with the rest.
+        state.reset_pending = false;
         let dxgk = hw.dxgk;
         if keep_running || !drained {
             // Everything the device may still touch stays allocated forever.
