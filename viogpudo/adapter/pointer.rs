@@ -151,13 +151,21 @@ impl Adapter {
             .ddi()
     }
 
-    /// DxgkDdiSetPointerPosition.
+    /// DxgkDdiSetPointerPosition. On a source without a mode (its path is disabled) it
+    /// succeeds and changes nothing, neither here nor on the device, as the DDI requires.
     pub fn set_pointer_position(&self, args: &DXGKARG_SETPOINTERPOSITION) -> DdiResult<()> {
         if !self.is_known_id(args.VidPnSourceId) {
             return Err(STATUS_INVALID_PARAMETER);
         }
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        let head = state
+            .heads
+            .get(args.VidPnSourceId as usize)
+            .ok_or(STATUS_INVALID_PARAMETER)?;
+        if head.source_mode.is_none() || head.scanout.mode().is_none() {
+            return Ok(());
+        }
         let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
         let Some(cursor_img) = state.cursor.as_mut() else {
             // No hardware cursor: nothing to move (the OS draws its own).
@@ -165,9 +173,6 @@ impl Adapter {
         };
         if cursor_img.resource_id == 0 {
             return Ok(());
-        }
-        if state.heads.get(args.VidPnSourceId as usize).is_none() {
-            return Err(STATUS_INVALID_PARAMETER);
         }
         let (x, y) = head_cursor_position(
             &state.heads,
