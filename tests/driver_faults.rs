@@ -6,7 +6,7 @@ mod sim_support;
 
 use std::ptr;
 
-use dxgkrnl_sim::Machine;
+use dxgkrnl_sim::{Event, Machine, PointerShape, Surface};
 use sim_support::Rig;
 use viogpudo::ddi::*;
 use virtio_queue::QueueT;
@@ -59,5 +59,92 @@ fn after_a_failed_start_the_adapter_answers_as_stopped() {
         rig.sim.is_supported_vidpn_raw(ptr::null_mut()).unwrap(),
         (STATUS_SUCCESS, true)
     );
+    rig.assert_clean();
+}
+
+fn isr_answers(rig: &Rig) -> Vec<bool> {
+    rig.sim
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Isr { claimed, .. } => Some(*claimed),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ran_dpc(rig: &Rig) -> bool {
+    rig.sim.events().iter().any(|e| matches!(e, Event::Dpc))
+}
+
+#[test]
+fn after_a_surprise_removal_nothing_touches_the_device() {
+    let mut rig = Rig::load(&[(1024, 768)]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.boot().unwrap();
+    let shape = PointerShape::color(32, 32, &[0xFF; 32 * 32 * 4], (0, 0));
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
+    rig.sim.set_pointer_position(0, 10, 10, true).unwrap();
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 1))
+        .unwrap();
+
+    // The device vanishes. An interrupt still arrives: the ISR byte reads all-ones, which is
+    // not ours, and no DPC runs.
+    rig.sim.machine().surprise_remove();
+    rig.sim.clear_events();
+    rig.sim.inject_interrupt(0);
+    assert_eq!(isr_answers(&rig), [false]);
+    assert!(!ran_dpc(&rig));
+
+    rig.sim.notify_surprise_removal().unwrap();
+    let accesses = rig.sim.machine().removed_accesses();
+    let commands = rig.gpu().log().len();
+    rig.sim.clear_events();
+
+    // Present and pointer: success, nothing done.
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 2))
+        .unwrap();
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
+    rig.sim.set_pointer_position(0, 20, 20, true).unwrap();
+    rig.sim.set_pointer_position(0, 20, 20, false).unwrap();
+    // A commit cannot be carried out.
+    assert_eq!(
+        rig.sim.set_mode(0, 800, 600).unwrap_err(),
+        dxgkrnl_sim::SimError::Status {
+            ddi: "DxgkDdiCommitVidPn",
+            status: STATUS_DEVICE_NOT_READY
+        }
+    );
+    // An interrupt now is not claimed either, without even a register read.
+    rig.sim.inject_interrupt(0);
+    assert_eq!(isr_answers(&rig), [false]);
+    assert!(!ran_dpc(&rig));
+    // Power changes do not reach the device.
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    assert_eq!(
+        rig.sim.machine().removed_accesses(),
+        accesses,
+        "no register access"
+    );
+
+    // The OS tears the adapter down: no reset, no waiting, and the memory is freed (the
+    // device can no longer reach it).
+    rig.sim.stop().unwrap();
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    assert_eq!(
+        rig.sim.machine().removed_accesses(),
+        accesses,
+        "no register access"
+    );
+    assert_eq!(
+        rig.gpu().log().len(),
+        commands,
+        "no command reached the device"
+    );
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    assert_eq!(rig.sim.machine().live_mappings(), 0);
     rig.assert_clean();
 }

@@ -4,7 +4,8 @@
 //! The cursor image is one 64x64 B8G8R8A8 host resource created at start. A new shape is
 //! converted into its backing (`cursor::convert`), transferred to the host (waited for, so
 //! the host never shows a half-written image), and shown with UPDATE_CURSOR. A move is
-//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0.
+//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0. After a surprise removal both DDIs
+//! succeed without doing anything.
 //!
 //! Positions: `DXGKARG_SETPOINTERPOSITION` X/Y are the top-left corner of the pointer image
 //! on the desktop (a driver that programs hardware "can ignore" XHot/YHot, per
@@ -88,6 +89,9 @@ impl Adapter {
         if !self.is_known_id(args.VidPnSourceId) {
             return Err(STATUS_INVALID_PARAMETER);
         }
+        if self.is_removed() {
+            return Ok(());
+        }
         let kind = pointer_kind(args.Flags).ok_or(STATUS_INVALID_PARAMETER)?;
         // DXGKARG_SETPOINTERSHAPE: for a monochrome pointer, Height is the height of one
         // mask; the AND mask is followed by an XOR mask of the same size.
@@ -156,6 +160,9 @@ impl Adapter {
     pub fn set_pointer_position(&self, args: &DXGKARG_SETPOINTERPOSITION) -> DdiResult<()> {
         if !self.is_known_id(args.VidPnSourceId) {
             return Err(STATUS_INVALID_PARAMETER);
+        }
+        if self.is_removed() {
+            return Ok(());
         }
         let mut guard = self.state.lock();
         let state = &mut *guard;

@@ -25,8 +25,8 @@ impl Adapter {
         }
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        if state.hw.is_none() {
-            // Not started: just remember.
+        if state.hw.is_none() || self.is_removed() {
+            // Not started, or the device is gone: just remember.
             state.power = power;
             return Ok(());
         }
