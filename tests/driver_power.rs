@@ -207,3 +207,74 @@ fn a_device_that_hangs_in_reset_at_power_down_comes_back_once_it_resets() {
     assert_eq!(rig.gpu().resource_count(), 0);
     rig.assert_clean();
 }
+
+/// 3000x2000 needs two 16 MiB bands (1398 rows of 12000 bytes, then the rest), and the first
+/// band's rows do not end on a page boundary, so the two bands are never one linear block.
+const BANDED: (u32, u32) = (3000, 2000);
+
+#[test]
+fn a_banded_framebuffer_is_handed_over_as_one_contiguous_block() {
+    let mut rig = Rig::booted(&[BANDED]);
+    let (w, h) = BANDED;
+    let id = rig.gpu().scanout_resource(0).unwrap();
+    assert_eq!(rig.gpu().resource(id).unwrap().backing_entries, 2);
+    let s = Surface::pattern(w, h, 4);
+    rig.sim.present_full(0, &s).unwrap();
+    let info = rig.sim.stop_and_release_post_display(0).unwrap();
+    assert_eq!((info.Width, info.Height, info.Pitch), (w, h, w * 4));
+    // The scanout now shows one single-entry framebuffer with the same picture.
+    let id = rig.gpu().scanout_resource(0).unwrap();
+    let res = rig.gpu().resource(id).unwrap();
+    assert_eq!(res.backing_entries, 1);
+    assert_eq!(res.backing_len, u64::from(h) * u64::from(info.Pitch));
+    assert_eq!(rig.gpu().resource_count(), 2, "the block and the cursor");
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    // What the next owner sees: Height * Pitch linear bytes from the address.
+    let mut linear = vec![0u8; (h * info.Pitch) as usize];
+    assert!(rig
+        .sim
+        .machine()
+        .read_phys(info.PhysicAddress.QuadPart as u64, &mut linear));
+    let row_len = (w * 4) as usize;
+    for (y, row) in linear.chunks_exact(info.Pitch as usize).enumerate() {
+        let start = y * s.pitch as usize;
+        assert!(
+            row[..row_len] == s.bytes[start..start + row_len],
+            "row {y} of the linear framebuffer"
+        );
+    }
+    rig.sim.remove().unwrap();
+    rig.assert_clean();
+}
+
+#[test]
+fn without_a_contiguous_block_no_address_is_handed_over_and_the_driver_stays_started() {
+    let mut rig = Rig::load(&[BANDED]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.boot().unwrap();
+    let (w, h) = BANDED;
+    let s = Surface::pattern(w, h, 5);
+    rig.sim.present_full(0, &s).unwrap();
+    let id = rig.gpu().scanout_resource(0).unwrap();
+    let resources = rig.gpu().resource_count();
+    let dma = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.machine().hal().fail_allocations_after(Some(0));
+    let err = rig.sim.stop_and_release_post_display(0).unwrap_err();
+    rig.sim.machine().hal().fail_allocations_after(None);
+    assert_eq!(err.status(), Some(STATUS_NO_MEMORY));
+    // Nothing changed: the same framebuffer is on screen, and presents still reach it.
+    assert_eq!(rig.gpu().scanout_resource(0), Some(id));
+    assert_eq!(rig.gpu().resource_count(), resources);
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma);
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    let again = Surface::pattern(w, h, 6);
+    rig.sim.present_full(0, &again).unwrap();
+    assert_shows(&rig.screen(0), &again, D3DKMDT_VPPR_IDENTITY);
+    // The OS stops the device instead, which frees everything.
+    rig.sim.stop().unwrap();
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    assert_eq!(rig.gpu().resource_count(), 0);
+    rig.assert_clean();
+}

@@ -743,7 +743,8 @@ impl<M: Machine + 'static> Sim<M> {
 
     /// `DxgkDdiStopDeviceAndReleasePostDisplayOwnership` for `target`: the driver stops and
     /// leaves its current picture on screen for the next (basic display) driver, described by
-    /// the returned information.
+    /// the returned information. If the driver fails the call, the adapter is still started:
+    /// dxgkrnl then calls `DxgkDdiStopDevice` (the DDI page), which is [`stop`](Self::stop).
     pub fn stop_and_release_post_display(
         &mut self,
         target: u32,
@@ -765,9 +766,9 @@ impl<M: Machine + 'static> Sim<M> {
             "DxgkDdiStopDeviceAndReleasePostDisplayOwnership",
             || unsafe { f(context, target, &mut info) },
         );
+        Self::check("DxgkDdiStopDeviceAndReleasePostDisplayOwnership", status)?;
         self.adapter.connected.store(false, Ordering::SeqCst);
         self.phase = Phase::Stopped;
-        Self::check("DxgkDdiStopDeviceAndReleasePostDisplayOwnership", status)?;
         Ok(info)
     }
 
