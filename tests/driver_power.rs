@@ -190,12 +190,27 @@ fn a_device_that_hangs_in_reset_at_power_down_comes_back_once_it_resets() {
     let mut rig = Rig::booted(&[(1024, 768)]);
     let before = Surface::pattern(1024, 768, 8);
     rig.sim.present_full(0, &before).unwrap();
+    let shape = dxgkrnl_sim::PointerShape::color(32, 32, &[0xFF; 4096], (0, 0));
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
     let resources = rig.gpu().resource_count();
     rig.sim.machine().device().set_ignore_reset(true);
     // Power-down cannot confirm the reset; the device keeps its rings and resources.
     rig.sim.set_power(PowerDeviceD3).unwrap();
     assert_ne!(rig.sim.machine().device().status(), 0, "not reset");
     assert_eq!(rig.gpu().resource_count(), resources);
+    // Powered down, nothing is sent to it, although its resources are still known.
+    let transfers = rig.gpu().count(CommandType::TRANSFER_TO_HOST_2D);
+    let cursor_commands = |rig: &Rig| {
+        let gpu = rig.gpu();
+        gpu.count(CommandType::UPDATE_CURSOR) + gpu.count(CommandType::MOVE_CURSOR)
+    };
+    let cursor_before = cursor_commands(&rig);
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 9))
+        .unwrap();
+    rig.sim.set_pointer_position(0, 5, 5, true).unwrap();
+    assert_eq!(rig.gpu().count(CommandType::TRANSFER_TO_HOST_2D), transfers);
+    assert_eq!(cursor_commands(&rig), cursor_before);
     // Power-up starts with a reset, which still hangs.
     let err = rig.sim.set_power(PowerDeviceD0).unwrap_err();
     assert_eq!(err.status(), Some(STATUS_DEVICE_HARDWARE_ERROR));

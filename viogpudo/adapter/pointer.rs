@@ -118,7 +118,8 @@ impl Adapter {
         let state = &mut *guard;
         let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
         let cursor_img = state.cursor.as_mut().ok_or(STATUS_NOT_SUPPORTED)?;
-        if cursor_img.resource_id == 0 {
+        // Powered down (the cursor resource may outlive a hung power-down reset).
+        if cursor_img.resource_id == 0 || state.power != PowerDeviceD0 {
             return Err(STATUS_DEVICE_NOT_READY);
         }
         let image: &mut [u8; viogpu_common::cursor::CURSOR_BYTES] = cursor_img
@@ -178,7 +179,7 @@ impl Adapter {
             // No hardware cursor: nothing to move (the OS draws its own).
             return Ok(());
         };
-        if cursor_img.resource_id == 0 {
+        if cursor_img.resource_id == 0 || state.power != PowerDeviceD0 {
             return Ok(());
         }
         let (x, y) = head_cursor_position(

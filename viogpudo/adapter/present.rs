@@ -91,7 +91,9 @@ impl Adapter {
         }
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        let Some(hw) = state.hw.as_deref() else {
+        // Powered down the framebuffers normally have no host resource; after a hung
+        // power-down reset they still name one, but the device gets nothing until D0.
+        let Some(hw) = state.hw.as_deref().filter(|_| state.power == PowerDeviceD0) else {
             return Ok(());
         };
         let head = state
