@@ -405,4 +405,64 @@ fn polled_mode_skips_work_when_another_processor_holds_the_queue() {
     );
     // The lock released, the same call goes through.
     assert!(d.gpu().get_display_info(WaitMode::Polled).is_ok());
+
+fn reallocating_as_one_block_keeps_the_picture_and_frees_the_bands() {
+    let mut d = Display::new();
+    // 24 MB: two 16 MiB bands under the default policy.
+    d.set_mode(3000, 2000, BLUE).unwrap();
+    let backing = d.scanout.current_mut().unwrap().backing_mut();
+    assert_eq!(backing.entry_count(), 2);
+    // Pixels only in guest memory so far: the rebuild must copy them and send them over.
+    backing.write_pixel(0, 0, GREEN).unwrap();
+    backing.write_pixel(2999, 1999, RED).unwrap();
+    let bytes = backing.size_bytes() as usize;
+    let dma = d.bed.dma_bytes();
+    d.scanout
+        .reallocate(&d.bed.gpu, &mut d.ids, &AllocPolicy::contiguous(bytes))
+        .unwrap();
+    let fb = d.scanout.current().unwrap();
+    assert_eq!(fb.backing().entry_count(), 1);
+    assert_eq!(fb.backing().entries().next().unwrap().1 as usize, bytes);
+    {
+        let backend = d.bed.backend.lock();
+        let id = backend.scanout_resource(0).unwrap();
+        assert_eq!(id, fb.resource_id());
+        assert_eq!(backend.resource(id).unwrap().backing_entries, 1);
+        let image = backend.scanout_image(0).unwrap();
+        assert_eq!(image.pixel(0, 0), Some(GREEN));
+        assert_eq!(image.pixel(2999, 1999), Some(RED));
+        assert_eq!(image.pixel(1500, 1398), Some(BLUE), "second band copied");
+    }
+    assert_eq!(d.host_resources(), 1, "the banded resource is gone");
+    // The bands (4096 + 1764 pages) are freed; the block takes 5860 pages too.
+    assert_eq!(d.bed.dma_bytes(), dma);
+}
+
+#[test]
+fn a_reallocation_without_the_memory_keeps_the_old_framebuffer() {
+    let mut d = Display::new();
+    d.set_mode(3000, 2000, BLUE).unwrap();
+    let id = d.scanout.current().unwrap().resource_id();
+    let bytes = d.scanout.current().unwrap().backing().size_bytes() as usize;
+    let dma = d.bed.dma_bytes();
+    d.bed.hal.fail_allocations_after(Some(0));
+    let err = d
+        .scanout
+        .reallocate(&d.bed.gpu, &mut d.ids, &AllocPolicy::contiguous(bytes))
+        .unwrap_err();
+    d.bed.hal.fail_allocations_after(None);
+    assert_eq!(err, Error::NoDmaMemory);
+    assert_eq!(d.scanout.current().unwrap().resource_id(), id);
+    assert_eq!(d.scanout.current().unwrap().backing().entry_count(), 2);
+    d.assert_shows(3000, 2000, BLUE);
+    assert_eq!(d.host_resources(), 1);
+    assert_eq!(d.bed.dma_bytes(), dma);
+    // Nothing on screen: nothing to reallocate.
+    let mut empty = Display::new();
+    assert_eq!(
+        empty
+            .scanout
+            .reallocate(&empty.bed.gpu, &mut empty.ids, &AllocPolicy::default()),
+        Err(Error::InvalidArgument)
+    );
 }

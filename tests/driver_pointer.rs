@@ -6,6 +6,7 @@ mod sim_support;
 
 use dxgkrnl_sim::PointerShape;
 use sim_support::Rig;
+use viogpu_common::protocol::CommandType;
 
 const CURSOR: u32 = 64;
 
@@ -105,5 +106,49 @@ fn on_a_rotated_path_the_hot_spot_lands_on_its_rotated_desktop_point() {
     assert!(c.visible);
     assert_eq!((c.x, c.y, c.hot_x, c.hot_y), (51, 372, 3, 4));
     drop(gpu);
+    rig.assert_clean();
+}
+
+#[test]
+fn moving_the_pointer_on_a_source_without_a_mode_changes_nothing() {
+    let mut rig = Rig::load(&[(1024, 768), (800, 600)]);
+    // Nothing connected to scanout 1: its source has no path and no mode.
+    assert!(rig.gpu().set_display(1, 800, 600, false));
+    rig.sim.boot().unwrap();
+    assert_eq!(rig.gpu().scanout_resource(1), None);
+    let bgra = [0xFFu8; 32 * 32 * 4];
+    rig.sim
+        .set_pointer_shape(0, &PointerShape::color(32, 32, &bgra, (3, 4)))
+        .unwrap();
+    rig.sim.set_pointer_position(0, 10, 20, true).unwrap();
+    let cursors = |rig: &Rig| {
+        let gpu = rig.gpu();
+        (
+            gpu.cursor(0).unwrap().clone(),
+            gpu.cursor(1).unwrap().clone(),
+        )
+    };
+    let counts = |rig: &Rig| {
+        let gpu = rig.gpu();
+        (
+            gpu.count(CommandType::UPDATE_CURSOR),
+            gpu.count(CommandType::MOVE_CURSOR),
+        )
+    };
+    let (before, counts_before) = (cursors(&rig), counts(&rig));
+    // DxgkDdiSetPointerPosition on a disabled path: success, no driver or hardware change.
+    rig.sim.set_pointer_position(1, 50, 60, true).unwrap();
+    rig.sim.set_pointer_position(1, 70, 80, false).unwrap();
+    assert_eq!(counts(&rig), counts_before, "no cursor command sent");
+    assert_eq!(cursors(&rig), before);
+    // The driver still places the pointer where the OS last put it on source 0: a new
+    // shape is shown there, visible.
+    rig.sim
+        .set_pointer_shape(0, &PointerShape::color(32, 32, &bgra, (3, 4)))
+        .unwrap();
+    let c = rig.gpu().cursor(0).unwrap().clone();
+    assert!(c.visible);
+    assert_eq!((c.x, c.y), (10, 20));
+    assert_eq!(rig.gpu().cursor(1).unwrap().updates, 0);
     rig.assert_clean();
 }

@@ -137,3 +137,159 @@ fn releasing_the_post_display_describes_the_picture_left_on_screen() {
     rig.sim.remove().unwrap();
     rig.assert_clean();
 }
+
+#[test]
+fn a_failed_power_up_is_not_recorded_and_the_next_d0_request_brings_the_picture_back() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let before = Surface::pattern(1024, 768, 5);
+    rig.sim.present_full(0, &before).unwrap();
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    // The device refuses the handshake: power-up fails.
+    rig.sim.machine().device().set_reject_features(true);
+    let err = rig.sim.set_power(PowerDeviceD0).unwrap_err();
+    assert_eq!(err.status(), Some(STATUS_DEVICE_HARDWARE_ERROR));
+    assert_eq!(rig.gpu().scanout_resource(0), None, "nothing on screen");
+    // The adapter is still off, so the OS's next D0 request powers it up for real.
+    rig.sim.machine().device().set_reject_features(false);
+    rig.sim.set_power(PowerDeviceD0).unwrap();
+    assert_shows(&rig.screen(0), &before, D3DKMDT_VPPR_IDENTITY);
+    let again = Surface::pattern(1024, 768, 6);
+    rig.sim.present_full(0, &again).unwrap();
+    assert_shows(&rig.screen(0), &again, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_mode_committed_in_d3_is_the_one_shown_after_d0() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    // Committed while the device is off: only remembered.
+    rig.sim
+        .set_mode_rotated(0, 600, 800, D3DKMDT_VPPR_ROTATE90)
+        .unwrap();
+    rig.sim.set_power(PowerDeviceD0).unwrap();
+    let rect = rig.gpu().scanout_rect(0).unwrap();
+    assert_eq!(
+        (rect.width, rect.height),
+        (800, 600),
+        "600x800 desktop turned"
+    );
+    let id = rig.gpu().scanout_resource(0).unwrap();
+    let res = rig.gpu().resource(id).unwrap();
+    assert_eq!((res.width, res.height), (800, 600));
+    let s = Surface::pattern(600, 800, 7);
+    rig.sim.present_full(0, &s).unwrap();
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_ROTATE90);
+    // Only the new framebuffer and the cursor are left on the host.
+    assert_eq!(rig.gpu().resource_count(), 2);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_device_that_hangs_in_reset_at_power_down_comes_back_once_it_resets() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let before = Surface::pattern(1024, 768, 8);
+    rig.sim.present_full(0, &before).unwrap();
+    let shape = dxgkrnl_sim::PointerShape::color(32, 32, &[0xFF; 4096], (0, 0));
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
+    let resources = rig.gpu().resource_count();
+    rig.sim.machine().device().set_ignore_reset(true);
+    // Power-down cannot confirm the reset; the device keeps its rings and resources.
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    assert_ne!(rig.sim.machine().device().status(), 0, "not reset");
+    assert_eq!(rig.gpu().resource_count(), resources);
+    // Powered down, nothing is sent to it, although its resources are still known.
+    let transfers = rig.gpu().count(CommandType::TRANSFER_TO_HOST_2D);
+    let cursor_commands = |rig: &Rig| {
+        let gpu = rig.gpu();
+        gpu.count(CommandType::UPDATE_CURSOR) + gpu.count(CommandType::MOVE_CURSOR)
+    };
+    let cursor_before = cursor_commands(&rig);
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 9))
+        .unwrap();
+    rig.sim.set_pointer_position(0, 5, 5, true).unwrap();
+    assert_eq!(rig.gpu().count(CommandType::TRANSFER_TO_HOST_2D), transfers);
+    assert_eq!(cursor_commands(&rig), cursor_before);
+    // Power-up starts with a reset, which still hangs.
+    let err = rig.sim.set_power(PowerDeviceD0).unwrap_err();
+    assert_eq!(err.status(), Some(STATUS_DEVICE_HARDWARE_ERROR));
+    rig.sim.machine().device().set_ignore_reset(false);
+    rig.sim.set_power(PowerDeviceD0).unwrap();
+    assert_shows(&rig.screen(0), &before, D3DKMDT_VPPR_IDENTITY);
+    assert_eq!(rig.gpu().resource_count(), resources);
+    rig.sim.stop().unwrap();
+    assert_eq!(rig.gpu().resource_count(), 0);
+    rig.assert_clean();
+}
+
+/// 3000x2000 needs two 16 MiB bands (1398 rows of 12000 bytes, then the rest), and the first
+/// band's rows do not end on a page boundary, so the two bands are never one linear block.
+const BANDED: (u32, u32) = (3000, 2000);
+
+#[test]
+fn a_banded_framebuffer_is_handed_over_as_one_contiguous_block() {
+    let mut rig = Rig::booted(&[BANDED]);
+    let (w, h) = BANDED;
+    let id = rig.gpu().scanout_resource(0).unwrap();
+    assert_eq!(rig.gpu().resource(id).unwrap().backing_entries, 2);
+    let s = Surface::pattern(w, h, 4);
+    rig.sim.present_full(0, &s).unwrap();
+    let info = rig.sim.stop_and_release_post_display(0).unwrap();
+    assert_eq!((info.Width, info.Height, info.Pitch), (w, h, w * 4));
+    // The scanout now shows one single-entry framebuffer with the same picture.
+    let id = rig.gpu().scanout_resource(0).unwrap();
+    let res = rig.gpu().resource(id).unwrap();
+    assert_eq!(res.backing_entries, 1);
+    assert_eq!(res.backing_len, u64::from(h) * u64::from(info.Pitch));
+    assert_eq!(rig.gpu().resource_count(), 2, "the block and the cursor");
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    // What the next owner sees: Height * Pitch linear bytes from the address.
+    let mut linear = vec![0u8; (h * info.Pitch) as usize];
+    assert!(rig
+        .sim
+        .machine()
+        .read_phys(info.PhysicAddress.QuadPart as u64, &mut linear));
+    let row_len = (w * 4) as usize;
+    for (y, row) in linear.chunks_exact(info.Pitch as usize).enumerate() {
+        let start = y * s.pitch as usize;
+        assert!(
+            row[..row_len] == s.bytes[start..start + row_len],
+            "row {y} of the linear framebuffer"
+        );
+    }
+    rig.sim.remove().unwrap();
+    rig.assert_clean();
+}
+
+#[test]
+fn without_a_contiguous_block_no_address_is_handed_over_and_the_driver_stays_started() {
+    let mut rig = Rig::load(&[BANDED]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.boot().unwrap();
+    let (w, h) = BANDED;
+    let s = Surface::pattern(w, h, 5);
+    rig.sim.present_full(0, &s).unwrap();
+    let id = rig.gpu().scanout_resource(0).unwrap();
+    let resources = rig.gpu().resource_count();
+    let dma = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.machine().hal().fail_allocations_after(Some(0));
+    let err = rig.sim.stop_and_release_post_display(0).unwrap_err();
+    rig.sim.machine().hal().fail_allocations_after(None);
+    assert_eq!(err.status(), Some(STATUS_NO_MEMORY));
+    // Nothing changed: the same framebuffer is on screen, and presents still reach it.
+    assert_eq!(rig.gpu().scanout_resource(0), Some(id));
+    assert_eq!(rig.gpu().resource_count(), resources);
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma);
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    let again = Surface::pattern(w, h, 6);
+    rig.sim.present_full(0, &again).unwrap();
+    assert_shows(&rig.screen(0), &again, D3DKMDT_VPPR_IDENTITY);
+    // The OS stops the device instead, which frees everything.
+    rig.sim.stop().unwrap();
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    assert_eq!(rig.gpu().resource_count(), 0);
+    rig.assert_clean();
+}

@@ -107,6 +107,11 @@ impl Rig {
         assert_eq!(self.sim.errors(), Vec::<String>::new(), "callback misuse");
         assert_eq!(self.sim.unexpected_calls(), Vec::<&str>::new());
         assert_eq!(self.sim.machine().stray_accesses(), 0);
+        assert_eq!(
+            self.sim.machine().device_memory_freed(),
+            0,
+            "ring memory freed while the device had it enabled"
+        );
     }
 }
 

@@ -127,13 +127,53 @@ impl<H: Hal> Scanout<H> {
         fill: u32,
     ) -> Result<()> {
         self.reap_retired(gpu, ids);
-        let fb = match build_framebuffer(gpu, ids, width, height, fill, &self.policy) {
+        let fb = match build_framebuffer(gpu, ids, width, height, &self.policy, |b| b.fill(fill)) {
             Ok(fb) => fb,
             Err((e, stuck)) => {
                 self.retired.extend(stuck);
                 return Err(e);
             }
         };
+        self.show(gpu, ids, fb)
+    }
+
+    /// Replaces the framebuffer on screen by a copy of it allocated with `policy` (same size,
+    /// same picture), e.g. one physically contiguous block for a reader that only knows its
+    /// first byte's address. The scanout's own policy stays as it is. On error the previous
+    /// framebuffer is still displayed and nothing was leaked; [`Error::InvalidArgument`] when
+    /// nothing is on screen (no framebuffer, or one suspended across a reset).
+    pub fn reallocate<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+        policy: &AllocPolicy,
+    ) -> Result<()> {
+        self.reap_retired(gpu, ids);
+        let old = self
+            .current
+            .as_ref()
+            .filter(|fb| fb.resource_id != 0)
+            .ok_or(Error::InvalidArgument)?;
+        let (width, height) = (old.backing.width(), old.backing.height());
+        let copy = |b: &mut FramebufferBacking<H>| b.copy_rows_from(&old.backing);
+        let fb = match build_framebuffer(gpu, ids, width, height, policy, copy) {
+            Ok(fb) => fb,
+            Err((e, stuck)) => {
+                self.retired.extend(stuck);
+                return Err(e);
+            }
+        };
+        self.show(gpu, ids, fb)
+    }
+
+    /// Points the scanout at the complete framebuffer `fb`, then takes the previous one down.
+    /// If the device refuses, the previous one is put back and `fb` taken down.
+    fn show<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+        fb: Framebuffer<H>,
+    ) -> Result<()> {
         let rect = fb.full_rect();
         if let Err(e) = gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait) {
             // The scanout may or may not have switched; put the old one back on screen
@@ -275,16 +315,17 @@ impl<H: Hal> Scanout<H> {
     }
 }
 
-/// Builds a complete framebuffer: id, memory, host resource, attached backing, contents sent
-/// to the host. Undoes everything on failure; a framebuffer whose undo could not be confirmed
-/// by the device comes back with the error, to be retired rather than freed.
+/// Builds a complete framebuffer: id, memory (allocated with `policy`, its pixels set by
+/// `init`), host resource, attached backing, contents sent to the host. Undoes everything on
+/// failure; a framebuffer whose undo could not be confirmed by the device comes back with the
+/// error, to be retired rather than freed.
 fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
     ids: &mut ResourceIdAllocator,
     width: u32,
     height: u32,
-    fill: u32,
     policy: &AllocPolicy,
+    init: impl FnOnce(&mut FramebufferBacking<H>),
 ) -> core::result::Result<Framebuffer<H>, (Error, Option<Stuck<H>>)> {
     let resource_id = ids.alloc().map_err(|e| (e, None))?;
     let backing = match FramebufferBacking::allocate(gpu.hal(), width, height, policy) {
@@ -298,7 +339,7 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
         resource_id,
         backing,
     };
-    fb.backing.fill(fill);
+    init(&mut fb.backing);
     let mut built = Built::Nothing;
     // A command the device did not answer may still be carried out later: only a definite
     // error answer means the step did not happen.

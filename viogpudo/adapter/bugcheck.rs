@@ -57,6 +57,9 @@ impl Adapter {
         y: u32,
     ) {
         let target = self.bugcheck_target.load(Ordering::Acquire);
+        if self.is_removed() {
+            return;
+        }
         let Some(mut state) = self.state.try_lock() else {
             return;
         };

@@ -5,6 +5,10 @@
 //! the interrupt belongs to another device on the shared line, so the ISR returns FALSE; with
 //! MSI-X the byte reads 0 and the message alone identifies us, so the ISR always claims it.
 //!
+//! After a surprise removal the ISR claims nothing and the DPC does nothing; an ISR byte
+//! that reads all-ones is what a PCI read of an absent device returns, so it is not ours
+//! either (and not worth a DPC that would touch the device).
+//!
 //! The DPC reclaims and completes what both queues returned (which wakes waiters), then
 //! looks for a display-change event in the device configuration: it clears the event, marks
 //! display info stale (re-read at PASSIVE_LEVEL by the next child-status, descriptor or
@@ -19,8 +23,13 @@ use super::{dxgk, Adapter};
 impl Adapter {
     /// DxgkDdiInterruptRoutine: true when the interrupt was ours.
     pub fn interrupt(&self, _message_number: u32) -> bool {
+        if self.is_removed() {
+            return false;
+        }
         self.with_published_hw(|hw| {
-            let isr = hw.isr_status();
+            let Some(isr) = hw.isr_status() else {
+                return false;
+            };
             if !hw.msix && isr.is_empty() {
                 return false;
             }
@@ -35,6 +44,9 @@ impl Adapter {
 
     /// DxgkDdiDpcRoutine.
     pub fn dpc(&self) {
+        if self.is_removed() {
+            return;
+        }
         let changed = self.with_published_hw(|hw| {
             hw.gpu.process_completions();
             let check = hw.msix || self.config_changed.swap(false, Ordering::AcqRel);
@@ -69,9 +81,11 @@ impl Adapter {
 }
 
 impl super::Hardware {
-    /// Reads (and clears) the ISR status byte.
-    fn isr_status(&self) -> IsrStatus {
+    /// Reads (and clears) the ISR status byte; `None` when it reads all-ones (the device is
+    /// gone: only bits 0 and 1 are defined).
+    fn isr_status(&self) -> Option<IsrStatus> {
         use viogpu_common::hal::RegisterAccess;
-        IsrStatus::from_bits_truncate(self.isr.read_u8(0))
+        let raw = self.isr.read_u8(0);
+        (raw != u8::MAX).then(|| IsrStatus::from_bits_truncate(raw))
     }
 }

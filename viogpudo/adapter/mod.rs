@@ -241,6 +241,9 @@ pub struct State {
     heads: Vec<Head>,
     cursor: Option<CursorImage>,
     power: DEVICE_POWER_STATE,
+    /// A power-down reset was not confirmed: request buffers, host ids and retired
+    /// framebuffers are still held until a reset is (see `power.rs`).
+    reset_pending: bool,
     /// Post-display ownership was handed to the OS: the device and its memory stay as they
     /// are (see `post_display.rs`).
     released: bool,
@@ -256,6 +259,7 @@ impl State {
             heads: Vec::new(),
             cursor: None,
             power: PowerDeviceD0,
+            reset_pending: false,
             released: false,
         }
     }
@@ -342,12 +346,19 @@ impl Adapter {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// DxgkDdiNotifySurpriseRemoval: the device is gone. DDIs stop touching it; the
-    /// teardown that follows leaks what the (absent) device might still hold instead of
-    /// waiting for a reset that cannot happen.
+    /// DxgkDdiNotifySurpriseRemoval: the device is gone. From now on nothing touches it:
+    /// the ISR claims nothing, the DPC returns at once, presents and pointer updates succeed
+    /// as no-ops, commits and power changes do not reach it, and the teardown that follows
+    /// (StopDevice, RemoveDevice) frees the driver's memory without resetting or waiting for
+    /// the absent device, which can no longer reach that memory.
     pub fn surprise_removed(&self) {
         self.removed.store(true, Ordering::Release);
         self.ready.store(false, Ordering::Release);
+    }
+
+    /// True after DxgkDdiNotifySurpriseRemoval.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
     }
 
     /// True after the bugcheck screen took over.
@@ -419,6 +430,8 @@ impl Adapter {
         let Some(hw) = state.hw.take() else {
             return;
         };
+        // Whatever a power-down left pending is freed or leaked below, with the rest.
+        state.reset_pending = false;
         let dxgk = hw.dxgk;
         if keep_running || !drained {
             // Everything the device may still touch stays allocated forever.
@@ -435,7 +448,9 @@ impl Adapter {
             }
             return;
         }
-        let reset_ok = hw.transport.lock().reset().is_ok();
+        // A surprise-removed device is neither reset nor waited for: it is not there to
+        // reach the memory any more.
+        let reset_ok = self.is_removed() || hw.transport.lock().reset().is_ok();
         hw.gpu.reset_queues();
         if !reset_ok {
             // A device that does not reset may still DMA: keep its memory. Its registers
@@ -480,6 +495,9 @@ impl Adapter {
     /// per changed source (`Scanout::set_mode`), or the source disabled. While the device is
     /// powered down the modes are only remembered and set at power-up.
     pub fn apply_commits(&self, commits: &[SourceCommit]) -> DdiResult<()> {
+        if self.is_removed() {
+            return Err(STATUS_DEVICE_NOT_READY);
+        }
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let powered = state.power == PowerDeviceD0;
@@ -533,6 +551,9 @@ impl Adapter {
 
     /// Re-reads display info and EDIDs when a display-change event marked them stale.
     pub fn refresh_displays_if_stale(&self) {
+        if self.is_removed() {
+            return;
+        }
         if self.display_stale.swap(false, Ordering::AcqRel) {
             let mut state = self.state.lock();
             if let Err(status) = start::read_displays(&mut state) {

@@ -4,7 +4,8 @@
 //! The cursor image is one 64x64 B8G8R8A8 host resource created at start. A new shape is
 //! converted into its backing (`cursor::convert`), transferred to the host (waited for, so
 //! the host never shows a half-written image), and shown with UPDATE_CURSOR. A move is
-//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0.
+//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0. After a surprise removal both DDIs
+//! succeed without doing anything.
 //!
 //! Positions: `DXGKARG_SETPOINTERPOSITION` X/Y are the top-left corner of the pointer image
 //! on the desktop (a driver that programs hardware "can ignore" XHot/YHot, per
@@ -88,6 +89,9 @@ impl Adapter {
         if !self.is_known_id(args.VidPnSourceId) {
             return Err(STATUS_INVALID_PARAMETER);
         }
+        if self.is_removed() {
+            return Ok(());
+        }
         let kind = pointer_kind(args.Flags).ok_or(STATUS_INVALID_PARAMETER)?;
         // DXGKARG_SETPOINTERSHAPE: for a monochrome pointer, Height is the height of one
         // mask; the AND mask is followed by an XOR mask of the same size.
@@ -114,7 +118,8 @@ impl Adapter {
         let state = &mut *guard;
         let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
         let cursor_img = state.cursor.as_mut().ok_or(STATUS_NOT_SUPPORTED)?;
-        if cursor_img.resource_id == 0 {
+        // Powered down (the cursor resource may outlive a hung power-down reset).
+        if cursor_img.resource_id == 0 || state.power != PowerDeviceD0 {
             return Err(STATUS_DEVICE_NOT_READY);
         }
         let image: &mut [u8; viogpu_common::cursor::CURSOR_BYTES] = cursor_img
@@ -151,23 +156,31 @@ impl Adapter {
             .ddi()
     }
 
-    /// DxgkDdiSetPointerPosition.
+    /// DxgkDdiSetPointerPosition. On a source without a mode (its path is disabled) it
+    /// succeeds and changes nothing, neither here nor on the device, as the DDI requires.
     pub fn set_pointer_position(&self, args: &DXGKARG_SETPOINTERPOSITION) -> DdiResult<()> {
         if !self.is_known_id(args.VidPnSourceId) {
             return Err(STATUS_INVALID_PARAMETER);
         }
+        if self.is_removed() {
+            return Ok(());
+        }
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        let head = state
+            .heads
+            .get(args.VidPnSourceId as usize)
+            .ok_or(STATUS_INVALID_PARAMETER)?;
+        if head.source_mode.is_none() || head.scanout.mode().is_none() {
+            return Ok(());
+        }
         let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
         let Some(cursor_img) = state.cursor.as_mut() else {
             // No hardware cursor: nothing to move (the OS draws its own).
             return Ok(());
         };
-        if cursor_img.resource_id == 0 {
+        if cursor_img.resource_id == 0 || state.power != PowerDeviceD0 {
             return Ok(());
-        }
-        if state.heads.get(args.VidPnSourceId as usize).is_none() {
-            return Err(STATUS_INVALID_PARAMETER);
         }
         let (x, y) = head_cursor_position(
             &state.heads,

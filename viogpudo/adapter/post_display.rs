@@ -6,12 +6,20 @@
 //! backed by the driver's own guest memory. So the device is not reset (that would blank the
 //! scanout), and the queues and framebuffers are deliberately leaked (the device, and the
 //! next owner through `PhysicAddress`, may still use them). The next StartDevice resets the
-//! device. The reported address is the framebuffer's first byte; its first band is
-//! physically contiguous, the whole framebuffer only when it has a single band.
+//! device.
+//!
+//! The next owner writes `Height * Pitch` bytes linearly from `PhysicAddress`, but a large
+//! framebuffer (or one allocated after a fallback to small chunks) is several physically
+//! separate bands. Such a framebuffer is first rebuilt as one physically contiguous block
+//! holding the same picture and shown; its first byte is what is reported. If that block
+//! cannot be had, no address is handed over: the call fails and the driver stays as it was
+//! (the OS then calls DxgkDdiStopDevice, as the DDI page says).
 
 use core::sync::atomic::Ordering;
 
-use super::{Adapter, DdiResult};
+use viogpu_common::framebuffer::AllocPolicy;
+
+use super::{status_of, Adapter, DdiResult, State};
 use crate::ddi::*;
 
 impl Adapter {
@@ -20,31 +28,72 @@ impl Adapter {
         &self,
         target: u32,
     ) -> DdiResult<DXGK_DISPLAY_INFORMATION> {
-        let mut state = self.state.lock();
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
         let head = state
             .heads
             .get(target as usize)
             .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET)?;
         let Some(fb) = head.scanout.current() else {
             // Nothing on screen to hand over: an ordinary stop.
-            self.teardown(&mut state, false);
+            self.teardown(state, false);
             self.num_sources.store(0, Ordering::Release);
             return Err(STATUS_NOT_SUPPORTED);
         };
-        let backing = fb.backing();
-        let first = backing.entries().next().map_or(0, |(phys, _)| phys);
+        if fb.backing().entry_count() > 1 {
+            self.make_contiguous(state, target)?;
+        }
+        let backing = state
+            .heads
+            .get(target as usize)
+            .and_then(|head| head.scanout.current())
+            .map(|fb| fb.backing())
+            .ok_or(STATUS_UNSUCCESSFUL)?;
+        let (first, single) = {
+            let mut entries = backing.entries();
+            (entries.next(), entries.next().is_none())
+        };
+        let address = first
+            .filter(|_| single)
+            .and_then(|(phys, _)| i64::try_from(phys).ok())
+            .ok_or(STATUS_UNSUCCESSFUL)?;
         let info = DXGK_DISPLAY_INFORMATION {
             Width: backing.width(),
             Height: backing.height(),
             Pitch: backing.pitch(),
             ColorFormat: D3DDDIFMT_X8R8G8B8,
-            PhysicAddress: PHYSICAL_ADDRESS::new(i64::try_from(first).unwrap_or(0)),
+            PhysicAddress: PHYSICAL_ADDRESS::new(address),
             TargetId: target,
             AcpiId: 0,
         };
         state.released = true;
-        self.teardown(&mut state, true);
+        self.teardown(state, true);
         self.num_sources.store(0, Ordering::Release);
         Ok(info)
+    }
+
+    /// Replaces `target`'s framebuffer by one physically contiguous copy of it, shown on the
+    /// scanout. On failure the old framebuffer is still shown and the state is unchanged.
+    fn make_contiguous(&self, state: &mut State, target: u32) -> DdiResult<()> {
+        if self.is_removed() || state.power != PowerDeviceD0 {
+            // No device to show a new framebuffer.
+            return Err(STATUS_UNSUCCESSFUL);
+        }
+        let State { hw, heads, ids, .. } = state;
+        let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+        let head = heads
+            .get_mut(target as usize)
+            .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET)?;
+        let bytes = head
+            .scanout
+            .current()
+            .and_then(|fb| usize::try_from(fb.backing().size_bytes()).ok())
+            .ok_or(STATUS_UNSUCCESSFUL)?;
+        head.scanout
+            .reallocate(&hw.gpu, ids, &AllocPolicy::contiguous(bytes))
+            .map_err(|e| {
+                crate::trace!("post-display: no contiguous framebuffer for target {target}: {e}");
+                status_of(e)
+            })
     }
 }

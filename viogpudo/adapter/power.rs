@@ -13,7 +13,7 @@ use core::sync::atomic::Ordering;
 use viogpu_common::gpu::{WaitMode, CONTROL_QUEUE, CURSOR_QUEUE};
 use viogpu_common::protocol::{CursorPos, Rect};
 
-use super::{start, Adapter, DdiResult, IntoDdi, State, DISPLAY_ADAPTER_HW_ID};
+use super::{start, Adapter, DdiResult, IntoDdi, State, BLACK, DISPLAY_ADAPTER_HW_ID};
 use crate::ddi::*;
 use viogpu_common::cursor::CURSOR_SIZE;
 
@@ -25,54 +25,70 @@ impl Adapter {
         }
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        if state.hw.is_none() {
-            // Not started: just remember.
+        if state.hw.is_none() || self.is_removed() {
+            // Not started, or the device is gone: just remember.
             state.power = power;
             return Ok(());
         }
         let on = power == PowerDeviceD0;
         let was_on = state.power == PowerDeviceD0;
-        let result = match (was_on, on) {
+        match (was_on, on) {
             (true, false) => {
                 self.ready.store(false, Ordering::Release);
                 self.power_down(state);
-                Ok(())
             }
             (false, true) => {
-                let r = self.power_up(state);
-                if r.is_ok() {
-                    self.ready.store(true, Ordering::Release);
-                }
-                r
+                self.power_up(state)?;
+                self.ready.store(true, Ordering::Release);
             }
-            _ => Ok(()),
-        };
+            _ => {}
+        }
+        // Recorded only once the device is in that state: after a failed power-up the
+        // adapter is still off, so commits are only remembered and the next D0 request
+        // powers up again.
         state.power = power;
-        result
+        Ok(())
     }
 
     /// Scanouts off, device reset, host ids released; guest memory kept.
     fn power_down(&self, state: &mut State) {
-        let State {
-            hw,
-            heads,
-            ids,
-            cursor,
-            ..
-        } = state;
-        let Some(hw) = hw.as_deref() else {
+        let Some(hw) = state.hw.as_deref() else {
             return;
         };
         let zero = Rect::new(0, 0, 0, 0);
-        for head in heads.iter() {
+        for head in &state.heads {
             if head.scanout.mode().is_some() {
                 let _ = hw
                     .gpu
                     .set_scanout(head.scanout.index(), 0, zero, WaitMode::Wait);
             }
         }
-        let _ = hw.transport.lock().reset();
-        hw.gpu.reset_queues();
+        if hw.transport.lock().reset().is_ok() {
+            Self::forget_host_state(state);
+        } else {
+            // The device did not confirm the reset and may still use request buffers and
+            // retired framebuffers: they stay as they are until a reset is confirmed
+            // (power-up, or teardown, which leaks them if it never is).
+            crate::trace!("power-down: device reset not confirmed");
+            state.reset_pending = true;
+        }
+    }
+
+    /// What a confirmed device reset makes free: every request buffer, every host id, the
+    /// retired framebuffers. The framebuffer memory and the cursor image are kept.
+    fn forget_host_state(state: &mut State) {
+        let State {
+            hw,
+            heads,
+            ids,
+            cursor,
+            reset_pending,
+            ..
+        } = state;
+        *reset_pending = false;
+        if let Some(hw) = hw.as_deref() {
+            hw.gpu.reset_queues();
+        }
         for head in heads.iter_mut() {
             head.scanout.suspend_after_reset(ids);
         }
@@ -84,17 +100,26 @@ impl Adapter {
         }
     }
 
-    /// Transport handshake over the kept rings, then framebuffers and cursor back.
+    /// Transport handshake over the kept rings, then framebuffers (in the committed modes)
+    /// and cursor back.
     fn power_up(&self, state: &mut State) -> DdiResult<()> {
         {
             let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
             let mut transport = hw.transport.lock();
+            // `init` starts with a reset and fails unless the device confirms it.
             let features = transport.init(hw.features).ddi()?;
             if features != hw.features {
                 // The same device must offer the same features; anything else is a fault.
                 transport.fail();
                 return Err(STATUS_DEVICE_HARDWARE_ERROR);
             }
+        }
+        if state.reset_pending {
+            Self::forget_host_state(state);
+        }
+        {
+            let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+            let mut transport = hw.transport.lock();
             for q in [CONTROL_QUEUE, CURSOR_QUEUE] {
                 hw.gpu.with_queue(q, |cq| {
                     start::setup_queue(&mut transport, None, q, cq.queue(), hw.msix)
@@ -118,11 +143,24 @@ impl Adapter {
         } = state;
         let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
         for head in heads.iter_mut() {
-            if let Err(e) = head.scanout.resume_after_reset(&hw.gpu, ids) {
-                crate::trace!(
-                    "power-up: scanout {} not restored: {e}",
-                    head.scanout.index()
-                );
+            let index = head.scanout.index();
+            // A commit while powered down is only remembered: show what was committed.
+            let committed = head
+                .source_mode
+                .map(|(w, h)| head.rotation.framebuffer_size(w, h));
+            let result = if committed == head.scanout.mode() {
+                head.scanout.resume_after_reset(&hw.gpu, ids)
+            } else {
+                // The kept framebuffer has the wrong size; the device was reset, so its
+                // memory can go.
+                head.scanout.forget_after_reset(ids);
+                match committed {
+                    Some((w, h)) => head.scanout.set_mode(&hw.gpu, ids, w, h, BLACK),
+                    None => Ok(()),
+                }
+            };
+            if let Err(e) = result {
+                crate::trace!("power-up: scanout {index} not restored: {e}");
             }
         }
         if let Some(c) = cursor.as_mut() {

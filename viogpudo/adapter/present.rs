@@ -6,6 +6,7 @@
 //!
 //! A present to an invisible source, or to a source without a framebuffer (no path, or
 //! powered down), is dropped with success: the next commit or power-up repaints the screen.
+//! So is every present after a surprise removal: there is no device to show it.
 
 use alloc::vec::Vec;
 
@@ -85,9 +86,14 @@ impl Adapter {
         pitch: u32,
         rects: &PresentRects,
     ) -> DdiResult<()> {
+        if self.is_removed() {
+            return Ok(());
+        }
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        let Some(hw) = state.hw.as_deref() else {
+        // Powered down the framebuffers normally have no host resource; after a hung
+        // power-down reset they still name one, but the device gets nothing until D0.
+        let Some(hw) = state.hw.as_deref().filter(|_| state.power == PowerDeviceD0) else {
             return Ok(());
         };
         let head = state

@@ -23,7 +23,7 @@ use viogpu_common::protocol::Format;
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::transport::{
     read_bar, BarKind, Features, PciConfigAccess, QueueConfig, RegionWindow, VirtioPciLayout,
-    VirtioPciWindows, GPU_DEVICE_CFG_LEN, MAX_SCANOUTS, NO_VECTOR,
+    VirtioPciWindows, GPU_DEVICE_CFG_LEN, NO_VECTOR,
 };
 use viogpu_common::virtqueue::{QueueFeatures, SplitQueue};
 
@@ -120,6 +120,9 @@ impl Adapter {
             Err(status) => {
                 crate::trace!("StartDevice failed: {status:#x}");
                 self.teardown(state, false);
+                // A failed start leaves a stopped device: DDIs that need the interface
+                // answer STATUS_DEVICE_NOT_READY.
+                state.dxgk = None;
                 Err(status)
             }
         }
@@ -199,14 +202,7 @@ impl Adapter {
         let dma = os::Dma::current().ok_or(STATUS_UNSUCCESSFUL)?;
         let platform = os::OsPlatform::current().ok_or(STATUS_UNSUCCESSFUL)?;
         let (features, [control_q, cursor_q], num_scanouts) =
-            match init_device(&mut transport, &notifier, &dma, msix) {
-                Ok(up) => up,
-                Err(status) => {
-                    // The device may know ring addresses that are about to be freed.
-                    let _ = transport.reset();
-                    return Err(status);
-                }
-            };
+            init_device(&mut transport, &notifier, &dma, msix)?;
         let gpu = super::Gpu::new(dma.clone(), platform, notifier, control_q, cursor_q);
         state.hw = Some(Box::new(Hardware {
             dxgk: *dxgk_if,
@@ -244,7 +240,13 @@ impl Adapter {
 /// Command queues of a freshly initialised device.
 type Queues = [CommandQueue<os::Dma>; 2];
 
-/// Reset, feature negotiation, both queues, DRIVER_OK, and the scanout count.
+/// Reset, feature negotiation, the scanout count, both queues, DRIVER_OK.
+///
+/// The device configuration is readable from FEATURES_OK on, so `num_scanouts` is checked
+/// before any ring exists: a device with a bad count is never told an address. Once a queue's
+/// addresses were written, every failure resets the device before the queue memory is
+/// dropped; if the reset is not confirmed (the device may still use the rings) the memory is
+/// leaked instead of freed.
 fn init_device(
     transport: &mut Transport,
     notifier: &Notifier,
@@ -252,24 +254,56 @@ fn init_device(
     msix: bool,
 ) -> DdiResult<(Features, Queues, u32)> {
     let features = transport.init(Features::GPU_DRIVER).ddi()?;
+    let num_scanouts = match transport.num_scanouts() {
+        Ok(n) => n,
+        Err(e) => {
+            // No queue exists yet: the reset only leaves the device clean.
+            let _ = transport.reset();
+            return Err(super::status_of(e));
+        }
+    };
     let qf = QueueFeatures {
         indirect: features.contains(Features::RING_INDIRECT_DESC),
         event_idx: features.contains(Features::RING_EVENT_IDX),
     };
-    let mut make = |q: u16| -> DdiResult<CommandQueue<os::Dma>> {
+    let mut slots: [Option<CommandQueue<os::Dma>>; 2] = [None, None];
+    let started = start_queues(transport, notifier, dma, msix, qf, &mut slots);
+    match (started, slots) {
+        (Ok(()), [Some(control), Some(cursor)]) => Ok((features, [control, cursor], num_scanouts)),
+        (result, slots) => {
+            let status = result.err().unwrap_or(STATUS_UNSUCCESSFUL);
+            if transport.reset().is_err() {
+                // The device did not confirm the reset and may still read the rings.
+                core::mem::forget(slots);
+            }
+            Err(status)
+        }
+    }
+}
+
+/// Builds both queues into `slots` (each one stored before the device learns its addresses,
+/// so the caller owns every ring the device may know), then DRIVER_OK.
+fn start_queues(
+    transport: &mut Transport,
+    notifier: &Notifier,
+    dma: &os::Dma,
+    msix: bool,
+    qf: QueueFeatures,
+    slots: &mut [Option<CommandQueue<os::Dma>>; 2],
+) -> DdiResult<()> {
+    for (q, slot) in [CONTROL_QUEUE, CURSOR_QUEUE]
+        .into_iter()
+        .zip(slots.iter_mut())
+    {
         let size = transport.queue_max_size(q).ddi()?.min(MAX_RING);
         let ring = SplitQueue::new(dma, size, qf).ddi()?;
-        setup_queue(transport, Some(notifier), q, &ring, msix)?;
-        CommandQueue::new(dma, ring).ddi()
-    };
-    let control = make(CONTROL_QUEUE)?;
-    let cursor = make(CURSOR_QUEUE)?;
+        let queue = slot.insert(CommandQueue::new(dma, ring).ddi()?);
+        setup_queue(transport, Some(notifier), q, queue.queue(), msix)?;
+    }
     if msix && transport.set_config_msix_vector(MSIX_VECTOR).is_none() {
         crate::trace!("device refused MSI-X vector for config changes");
     }
-    transport.driver_ok().ddi()?;
-    let num_scanouts = transport.num_scanouts().ddi()?.min(MAX_SCANOUTS);
-    Ok((features, [control, cursor], num_scanouts))
+    transport.driver_ok().ddi()
 }
 
 /// Programs queue `q` with `ring`'s addresses and records its doorbell in `notifier`.

@@ -65,6 +65,19 @@ impl AllocPolicy {
         max_entries: 4096,
     };
 
+    /// A policy that allows only one physically contiguous chunk of `bytes` (rounded up to
+    /// whole pages): for a framebuffer someone else reads linearly through its first byte's
+    /// address (the next owner of the display after the driver stops). Allocation fails with
+    /// [`Error::NoDmaMemory`] when the platform has no such block, and with
+    /// [`Error::ModeTooLarge`] for a framebuffer larger than `bytes`.
+    pub const fn contiguous(bytes: usize) -> Self {
+        Self {
+            max_chunk: bytes,
+            min_chunk: bytes,
+            max_entries: 1,
+        }
+    }
+
     /// Number of mem entries a `width` x `height` framebuffer takes when every chunk gets the
     /// full `max_chunk` size: the fewest possible. A mode list can drop modes for which this
     /// fails.

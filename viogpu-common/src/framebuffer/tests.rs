@@ -107,6 +107,24 @@ fn eight_k_takes_eight_entries_and_frees_everything() {
 }
 
 #[test]
+fn the_contiguous_policy_gives_one_block_or_nothing() {
+    let hal = TestHal::new();
+    // 8K is eight bands by default; with the policy it is one block of the exact size.
+    let bytes = 7680 * 4320 * 4;
+    let mut fb = allocate(&hal, 7680, 4320, &AllocPolicy::contiguous(bytes)).unwrap();
+    assert_eq!(fb.entry_count(), 1);
+    assert_eq!(fb.entries().next().unwrap().1 as usize, bytes);
+    check_layout(&mut fb, &hal);
+    drop(fb);
+    // A framebuffer larger than the block is refused before anything is allocated.
+    assert_eq!(
+        allocate(&hal, 7680, 4321, &AllocPolicy::contiguous(bytes)).unwrap_err(),
+        Error::ModeTooLarge
+    );
+    assert_eq!(hal.live_regions(), 0);
+}
+
+#[test]
 fn xga_fits_one_entry() {
     let hal = TestHal::new();
     let mut fb = allocate(&hal, 1024, 768, &AllocPolicy::DEFAULT).unwrap();

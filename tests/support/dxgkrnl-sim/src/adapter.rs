@@ -156,6 +156,8 @@ pub struct AdapterState {
     pub(crate) pdo: Box<[u64; 4]>,
     pub(crate) registry: Mutex<HashMap<String, u32>>,
     events: Mutex<Vec<Event>>,
+    /// Interrupt messages raised by the test, not by the device (see `Sim::inject_interrupt`).
+    injected: Mutex<Vec<u32>>,
     mappings: Mutex<BTreeMap<usize, Mapping>>,
     trace: Mutex<Vec<String>>,
     echo_trace: bool,
@@ -206,6 +208,7 @@ impl AdapterState {
             pdo: Box::new([0; 4]),
             registry: Mutex::new(HashMap::new()),
             events: Mutex::new(Vec::new()),
+            injected: Mutex::new(Vec::new()),
             mappings: Mutex::new(BTreeMap::new()),
             trace: Mutex::new(Vec::new()),
             echo_trace: std::env::var_os("DXGKRNL_SIM_TRACE").is_some(),
@@ -268,6 +271,11 @@ impl AdapterState {
             .collect()
     }
 
+    /// Queues an interrupt on `message` that the device did not raise, for the next delivery.
+    pub(crate) fn inject_interrupt(&self, message: u32) {
+        lock(&self.injected).push(message);
+    }
+
     /// Delivers the device's pending interrupts (and the DPCs they queue) to the driver, like
     /// a CPU taking them. Returns how many ISR and DPC calls were made. Does nothing when
     /// called from inside an interrupt or DPC (they do not nest on one CPU).
@@ -285,7 +293,8 @@ impl AdapterState {
                 ));
                 break;
             }
-            let messages = self.machine.take_interrupts();
+            let mut messages = self.machine.take_interrupts();
+            messages.extend(lock(&self.injected).drain(..));
             let context = self.context.load(Ordering::SeqCst);
             if !self.connected.load(Ordering::SeqCst) || context.is_null() {
                 if !messages.is_empty() {

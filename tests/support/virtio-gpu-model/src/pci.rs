@@ -189,6 +189,8 @@ struct DeviceState {
     interrupts: Vec<Interrupt>,
     /// (queue index from the doorbell address, value written) for every notify write.
     notifies: Vec<(u16, u16)>,
+    /// A hung device: writing 0 to the status does not reset it.
+    ignore_reset: bool,
 }
 
 /// The emulated virtio-gpu-pci function. Clones share the device.
@@ -230,6 +232,7 @@ impl VirtioGpuPci {
             events_read: 0,
             interrupts: Vec::new(),
             notifies: Vec::new(),
+            ignore_reset: false,
             config,
         };
         Self {
@@ -313,6 +316,18 @@ impl VirtioGpuPci {
         if let Some(slot) = self.lock().queues.get_mut(usize::from(q)) {
             slot.notify_off = notify_off;
         }
+    }
+
+    /// Refuse FEATURES_OK from now on (`true`), or accept it again (`false`), as
+    /// [`ModelConfig::reject_features`] does from the start.
+    pub fn set_reject_features(&self, reject: bool) {
+        self.lock().config.reject_features = reject;
+    }
+
+    /// A hung device (`true`): a status write of 0 is ignored, so a reset never completes
+    /// and the device keeps its queues; `false` makes it reset normally again.
+    pub fn set_ignore_reset(&self, ignore: bool) {
+        self.lock().ignore_reset = ignore;
     }
 
     /// Changes `num_scanouts` as the device reports it.
@@ -677,7 +692,9 @@ impl DeviceState {
 
     fn write_status(&mut self, value: u8) {
         if value == 0 {
-            self.reset();
+            if !self.ignore_reset {
+                self.reset();
+            }
             return;
         }
         let mut value = value;

@@ -9,13 +9,14 @@
 //! message interrupts, as Windows does before the driver starts.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess, PAGE_SIZE};
 use viogpu_common::transport::{PciConfigAccess, NO_VECTOR};
 use virtio_gpu_model::pci::{ModelConfig, QueueHandler, VirtioGpuPci};
 use virtio_gpu_model::{GuestMemoryHal, Interrupt};
+use virtio_queue::QueueT;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::{Bar, InterruptMode, Machine};
@@ -82,6 +83,11 @@ pub struct ModelMachine {
     clock: AtomicU64,
     stray_accesses: AtomicU64,
     dropped_interrupts: AtomicU64,
+    /// Frees of memory holding a ring the device had enabled (see [`Machine::dma_free`]).
+    device_memory_freed: AtomicU64,
+    /// The device was pulled out ([`ModelMachine::surprise_remove`]).
+    removed: AtomicBool,
+    removed_accesses: AtomicU64,
 }
 
 impl std::fmt::Debug for ModelMachine {
@@ -119,6 +125,9 @@ impl ModelMachine {
             clock: AtomicU64::new(0),
             stray_accesses: AtomicU64::new(0),
             dropped_interrupts: AtomicU64::new(0),
+            device_memory_freed: AtomicU64::new(0),
+            removed: AtomicBool::new(false),
+            removed_accesses: AtomicU64::new(0),
         };
         if let InterruptMode::Msix { .. } = interrupts {
             machine.enable_msix()?;
@@ -145,6 +154,48 @@ impl ModelMachine {
     /// or a vector beyond the granted messages).
     pub fn dropped_interrupts(&self) -> u64 {
         self.dropped_interrupts.load(Ordering::Relaxed)
+    }
+
+    /// Frees of DMA memory that held a ring of a queue the device still had enabled (device
+    /// status not reset): the device could have written into freed memory. Each one is a
+    /// driver bug.
+    pub fn device_memory_freed(&self) -> u64 {
+        self.device_memory_freed.load(Ordering::Relaxed)
+    }
+
+    /// The device is pulled out of the machine (a surprise removal): from now on its
+    /// registers read all-ones and ignore writes, as a PCI read of an absent function does,
+    /// it raises no interrupts, and it can no longer reach guest memory.
+    pub fn surprise_remove(&self) {
+        self.removed.store(true, Ordering::SeqCst);
+    }
+
+    /// Register accesses (reads and writes) made after [`surprise_remove`](Self::surprise_remove).
+    pub fn removed_accesses(&self) -> u64 {
+        self.removed_accesses.load(Ordering::Relaxed)
+    }
+
+    fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
+    }
+
+    /// True if `region` holds the start of a ring of a queue the device has enabled.
+    fn holds_live_ring(&self, region: &DmaRegion) -> bool {
+        if self.is_removed() || self.device.status() == 0 {
+            return false;
+        }
+        let start = region.phys;
+        let end = start.saturating_add(region.len as u64);
+        (0..2u16).any(|q| {
+            self.device
+                .with_queue(q, |queue| {
+                    queue.ready()
+                        && [queue.desc_table(), queue.avail_ring(), queue.used_ring()]
+                            .iter()
+                            .any(|&a| (start..end).contains(&a))
+                })
+                .unwrap_or(false)
+        })
     }
 
     /// Number of live BAR mappings.
@@ -290,6 +341,10 @@ impl Machine for ModelMachine {
     }
 
     fn mmio_read(&self, address: usize, width: u8) -> u32 {
+        if self.is_removed() {
+            self.removed_accesses.fetch_add(1, Ordering::Relaxed);
+            return u32::MAX;
+        }
         let Some((bar, offset)) = self.resolve(address, width) else {
             self.stray_accesses.fetch_add(1, Ordering::Relaxed);
             return u32::MAX;
@@ -307,6 +362,10 @@ impl Machine for ModelMachine {
     }
 
     fn mmio_write(&self, address: usize, width: u8, value: u32) {
+        if self.is_removed() {
+            self.removed_accesses.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let Some((bar, offset)) = self.resolve(address, width) else {
             self.stray_accesses.fetch_add(1, Ordering::Relaxed);
             return;
@@ -327,6 +386,9 @@ impl Machine for ModelMachine {
     }
 
     unsafe fn dma_free(&self, region: DmaRegion) {
+        if self.holds_live_ring(&region) {
+            self.device_memory_freed.fetch_add(1, Ordering::Relaxed);
+        }
         // SAFETY: the caller keeps Hal::dma_free's contract (same as ours).
         unsafe { self.hal.dma_free(region) }
     }
@@ -344,6 +406,10 @@ impl Machine for ModelMachine {
 
     fn take_interrupts(&self) -> Vec<u32> {
         let mut messages: Vec<u32> = Vec::new();
+        if self.is_removed() {
+            drop(self.device.take_interrupts());
+            return messages;
+        }
         for interrupt in self.device.take_interrupts() {
             let vector = match interrupt {
                 Interrupt::Queue { vector, .. } | Interrupt::Config { vector } => vector,

@@ -378,6 +378,15 @@ impl<M: Machine + 'static> Sim<M> {
         self.adapter.deliver_interrupts()
     }
 
+    /// An interrupt on `message` that the device did not raise (another device on a shared
+    /// line, or a device that vanished mid-interrupt), delivered now with whatever the device
+    /// has pending; returns the number of driver routines run. The driver's answer is in
+    /// the [`Event::Isr`] events.
+    pub fn inject_interrupt(&self, message: u32) -> usize {
+        self.adapter.inject_interrupt(message);
+        self.adapter.deliver_interrupts()
+    }
+
     /// Lets `us` microseconds pass on the machine and delivers what arrived.
     pub fn advance(&self, us: u64) -> usize {
         self.machine.advance(us);
@@ -734,7 +743,8 @@ impl<M: Machine + 'static> Sim<M> {
 
     /// `DxgkDdiStopDeviceAndReleasePostDisplayOwnership` for `target`: the driver stops and
     /// leaves its current picture on screen for the next (basic display) driver, described by
-    /// the returned information.
+    /// the returned information. If the driver fails the call, the adapter is still started:
+    /// dxgkrnl then calls `DxgkDdiStopDevice` (the DDI page), which is [`stop`](Self::stop).
     pub fn stop_and_release_post_display(
         &mut self,
         target: u32,
@@ -756,10 +766,27 @@ impl<M: Machine + 'static> Sim<M> {
             "DxgkDdiStopDeviceAndReleasePostDisplayOwnership",
             || unsafe { f(context, target, &mut info) },
         );
+        Self::check("DxgkDdiStopDeviceAndReleasePostDisplayOwnership", status)?;
         self.adapter.connected.store(false, Ordering::SeqCst);
         self.phase = Phase::Stopped;
-        Self::check("DxgkDdiStopDeviceAndReleasePostDisplayOwnership", status)?;
         Ok(info)
+    }
+
+    /// `DxgkDdiNotifySurpriseRemoval(DxgkRemovalHibernation)`: the device is gone. The
+    /// adapter stays started as far as the OS is concerned; StopDevice and RemoveDevice
+    /// follow, and the driver must not touch the hardware in them.
+    pub fn notify_surprise_removal(&mut self) -> Result<(), SimError> {
+        self.expect_phase("NotifySurpriseRemoval", &[Phase::Started])?;
+        let f = self
+            .init
+            .DxgkDdiNotifySurpriseRemoval
+            .ok_or(SimError::MissingDdi("DxgkDdiNotifySurpriseRemoval"))?;
+        let context = self.context();
+        // SAFETY: the driver's DDI with its context and a valid removal type.
+        let status = self.ddi("DxgkDdiNotifySurpriseRemoval", || unsafe {
+            f(context, DxgkRemovalHibernation)
+        });
+        Self::check("DxgkDdiNotifySurpriseRemoval", status)
     }
 
     /// `DxgkDdiRemoveDevice`: the driver frees its adapter context.

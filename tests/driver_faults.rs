@@ -1,0 +1,150 @@
+//! Broken and vanishing devices: a StartDevice that fails leaves a reset device, no memory
+//! and a stopped adapter; a surprise-removed device is never touched again.
+#![allow(clippy::unwrap_used)]
+
+mod sim_support;
+
+use std::ptr;
+
+use dxgkrnl_sim::{Event, Machine, PointerShape, Surface};
+use sim_support::Rig;
+use viogpudo::ddi::*;
+use virtio_queue::QueueT;
+
+#[test]
+fn a_bad_scanout_count_fails_start_before_the_device_knows_any_ring() {
+    for bad in [0u32, 17] {
+        let mut rig = Rig::load(&[(1024, 768)]);
+        rig.sim.machine().device().set_num_scanouts(bad);
+        let dma_before = rig.sim.machine().dma_allocated_bytes();
+        rig.sim.add_device().unwrap();
+        let err = rig.sim.start_device().unwrap_err();
+        assert_eq!(
+            err.status(),
+            Some(STATUS_DEVICE_HARDWARE_ERROR),
+            "num_scanouts {bad}"
+        );
+        let device = rig.sim.machine().device();
+        assert_eq!(device.status(), 0, "device left reset");
+        for q in 0..2 {
+            assert_eq!(
+                device.with_queue(q, |queue| queue.desc_table()),
+                Some(0),
+                "queue {q} never programmed"
+            );
+        }
+        assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+        assert!(rig.sim.live_mappings().is_empty(), "BARs unmapped");
+        // Also checks that no ring memory was freed while the device had the ring enabled.
+        rig.assert_clean();
+    }
+}
+
+#[test]
+fn after_a_failed_start_the_adapter_answers_as_stopped() {
+    let mut rig = Rig::load(&[(1024, 768)]);
+    rig.sim.machine().device().set_num_scanouts(0);
+    rig.sim.add_device().unwrap();
+    assert!(rig.sim.start_device().is_err());
+    // A null VidPN is supported by a started adapter; a stopped one has no interface to
+    // inspect VidPNs with.
+    assert_eq!(
+        rig.sim.is_supported_vidpn_raw(ptr::null_mut()).unwrap(),
+        (STATUS_DEVICE_NOT_READY, false)
+    );
+    // The device recovers: the next start works.
+    rig.sim.machine().device().set_num_scanouts(1);
+    rig.sim.start_device().unwrap();
+    assert_eq!(
+        rig.sim.is_supported_vidpn_raw(ptr::null_mut()).unwrap(),
+        (STATUS_SUCCESS, true)
+    );
+    rig.assert_clean();
+}
+
+fn isr_answers(rig: &Rig) -> Vec<bool> {
+    rig.sim
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Isr { claimed, .. } => Some(*claimed),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ran_dpc(rig: &Rig) -> bool {
+    rig.sim.events().iter().any(|e| matches!(e, Event::Dpc))
+}
+
+#[test]
+fn after_a_surprise_removal_nothing_touches_the_device() {
+    let mut rig = Rig::load(&[(1024, 768)]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.boot().unwrap();
+    let shape = PointerShape::color(32, 32, &[0xFF; 32 * 32 * 4], (0, 0));
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
+    rig.sim.set_pointer_position(0, 10, 10, true).unwrap();
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 1))
+        .unwrap();
+
+    // The device vanishes. An interrupt still arrives: the ISR byte reads all-ones, which is
+    // not ours, and no DPC runs.
+    rig.sim.machine().surprise_remove();
+    rig.sim.clear_events();
+    rig.sim.inject_interrupt(0);
+    assert_eq!(isr_answers(&rig), [false]);
+    assert!(!ran_dpc(&rig));
+
+    rig.sim.notify_surprise_removal().unwrap();
+    let accesses = rig.sim.machine().removed_accesses();
+    let commands = rig.gpu().log().len();
+    rig.sim.clear_events();
+
+    // Present and pointer: success, nothing done.
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 2))
+        .unwrap();
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
+    rig.sim.set_pointer_position(0, 20, 20, true).unwrap();
+    rig.sim.set_pointer_position(0, 20, 20, false).unwrap();
+    // A commit cannot be carried out.
+    assert_eq!(
+        rig.sim.set_mode(0, 800, 600).unwrap_err(),
+        dxgkrnl_sim::SimError::Status {
+            ddi: "DxgkDdiCommitVidPn",
+            status: STATUS_DEVICE_NOT_READY
+        }
+    );
+    // An interrupt now is not claimed either, without even a register read.
+    rig.sim.inject_interrupt(0);
+    assert_eq!(isr_answers(&rig), [false]);
+    assert!(!ran_dpc(&rig));
+    // Power changes do not reach the device.
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    assert_eq!(
+        rig.sim.machine().removed_accesses(),
+        accesses,
+        "no register access"
+    );
+
+    // The OS tears the adapter down: no reset, no waiting, and the memory is freed (the
+    // device can no longer reach it).
+    rig.sim.stop().unwrap();
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    assert_eq!(
+        rig.sim.machine().removed_accesses(),
+        accesses,
+        "no register access"
+    );
+    assert_eq!(
+        rig.gpu().log().len(),
+        commands,
+        "no command reached the device"
+    );
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    assert_eq!(rig.sim.machine().live_mappings(), 0);
+    rig.assert_clean();
+}
