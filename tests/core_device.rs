@@ -405,7 +405,9 @@ fn polled_mode_skips_work_when_another_processor_holds_the_queue() {
     );
     // The lock released, the same call goes through.
     assert!(d.gpu().get_display_info(WaitMode::Polled).is_ok());
+}
 
+#[test]
 fn reallocating_as_one_block_keeps_the_picture_and_frees_the_bands() {
     let mut d = Display::new();
     // 24 MB: two 16 MiB bands under the default policy.
