@@ -141,13 +141,23 @@ impl VirtioMonitor {
 
     /// The driver read `value` at `offset` of the common configuration.
     pub fn common_read(&mut self, offset: u32, width: u8, value: u32) {
-        if offset == DEVICE_FEATURE && width == 4 {
-            let shift = match self.device_feature_select {
-                0 => 0,
-                1 => 32,
-                _ => return,
-            };
-            self.offered = merge(self.offered, shift, 4, value);
+        match offset {
+            DEVICE_FEATURE if width == 4 => {
+                let shift = match self.device_feature_select {
+                    0 => 0,
+                    1 => 32,
+                    _ => return,
+                };
+                self.offered = merge(self.offered, shift, 4, value);
+            }
+            // A driver that keeps the device's (maximum) size never writes it: what it read
+            // is the ring's size.
+            QUEUE_SIZE => {
+                if let Some(q) = self.queues.get_mut(usize::from(self.queue_select)) {
+                    q.size = value as u16;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -341,7 +351,11 @@ mod tests {
         m.common_write(DRIVER_FEATURE_SELECT, 4, 0);
         m.common_write(DRIVER_FEATURE, 4, 0x2000_0002);
         assert_eq!(m.negotiated_features(), 0x1_2000_0002);
+        m.common_write(QUEUE_SELECT, 2, 0);
+        m.common_read(QUEUE_SIZE, 2, 256);
+        assert_eq!(m.queues[0].size, 256);
         m.common_write(QUEUE_SELECT, 2, 1);
+        m.common_read(QUEUE_SIZE, 2, 256);
         m.common_write(QUEUE_SIZE, 2, 64);
         m.common_write(QUEUE_MSIX_VECTOR, 2, 0);
         m.common_write(QUEUE_DEVICE, 4, 0x3000_2000);
