@@ -442,6 +442,7 @@ fn default_device_two_heads() {
     // the driver puts both pictures back by itself, before the OS presents anything.
     let answer = guest.command("power-cycle").unwrap();
     assert_eq!(field(&answer, "heads"), "2", "{answer}");
+    assert_eq!(field(&answer, "resets"), "1", "{answer}");
     record(
         T,
         "power cycle: D3, D0, 2 heads restored by the driver",

@@ -126,9 +126,9 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
             Ok(format!("{x0} {y0} {x1} {y1}"))
         }
         ["power-cycle"] => {
-            let heads = session.power_cycle()?;
+            let (heads, resets) = session.power_cycle()?;
             Ok(format!(
-                "heads={heads} ms={}",
+                "heads={heads} resets={resets} ms={}",
                 ms(session.timings().mode_change)
             ))
         }

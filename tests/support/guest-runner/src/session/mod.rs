@@ -291,17 +291,19 @@ impl Session {
 
     /// D0 -> D3 -> D0 of the whole adapter (children first on the way down, adapter first on
     /// the way up). The driver must put every picture back by itself. Returns the number of
-    /// sources with a committed mode.
-    pub fn power_cycle(&mut self) -> Outcome<usize> {
+    /// sources with a committed mode and the device resets the driver made meanwhile.
+    pub fn power_cycle(&mut self) -> Outcome<(usize, u64)> {
         self.running()?;
         let started = Instant::now();
+        let resets = self.machine().monitor().resets();
         let down = self.sim.set_power(PowerDeviceD3);
         self.sim("power down (D3)", down)?;
         let up = self.sim.set_power(PowerDeviceD0);
         self.sim("power up (D0)", up)?;
         self.finish()?;
         self.timings.mode_change = Some(started.elapsed());
-        Ok(self.desktops.iter().filter(|d| d.is_some()).count())
+        let heads = self.desktops.iter().filter(|d| d.is_some()).count();
+        Ok((heads, self.machine().monitor().resets() - resets))
     }
 
     /// StopDevice (skipped after a bugcheck: nothing stops a crashed system), RemoveDevice and

@@ -91,6 +91,7 @@ pub struct VirtioMonitor {
     queue_select: u16,
     queues: [QueueState; WATCHED_QUEUES],
     transfers: TransferCount,
+    resets: u64,
 }
 
 impl Default for VirtioMonitor {
@@ -104,6 +105,7 @@ impl Default for VirtioMonitor {
             queue_select: 0,
             queues: [QueueState::reset(); WATCHED_QUEUES],
             transfers: TransferCount::default(),
+            resets: 0,
         }
     }
 }
@@ -132,6 +134,11 @@ impl VirtioMonitor {
     /// The MSI-X vector of configuration changes (`NO_VECTOR` when none).
     pub fn config_vector(&self) -> u16 {
         self.config_vector
+    }
+
+    /// Device resets the driver made (writes of 0 to `device_status`).
+    pub fn resets(&self) -> u64 {
+        self.resets
     }
 
     /// Transfers decoded so far.
@@ -178,10 +185,10 @@ impl VirtioMonitor {
             CONFIG_MSIX_VECTOR => self.config_vector = value as u16,
             DEVICE_STATUS if value & 0xFF == 0 => {
                 // Reset: the device forgets queues and features.
-                let transfers = self.transfers;
                 *self = Self {
                     offered: self.offered,
-                    transfers,
+                    transfers: self.transfers,
+                    resets: self.resets + 1,
                     ..Self::default()
                 };
             }
@@ -369,6 +376,7 @@ mod tests {
         );
         assert_eq!(m.config_vector(), 0);
         m.common_write(DEVICE_STATUS, 1, 0);
+        assert_eq!(m.resets(), 1);
         assert!(!m.queues[1].enabled);
         assert_eq!(m.config_vector(), NO_VECTOR);
         assert_eq!(m.negotiated_features(), 0);
