@@ -63,7 +63,7 @@ impl DevMemHal {
 
     /// Takes ownership of a mapping of `len` bytes (page multiple) whose bus address is
     /// `phys`; it is unmapped when the last clone goes away.
-    fn from_mapping(base: NonNull<u8>, phys: u64, len: usize) -> Self {
+    pub(crate) fn from_mapping(base: NonNull<u8>, phys: u64, len: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 base,

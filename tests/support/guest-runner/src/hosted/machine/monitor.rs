@@ -342,8 +342,157 @@ fn transfer_of(dma: &DevMemHal, q: &QueueState, head: u16) -> Option<TransferToH
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use viogpu_common::hal::{DmaBuffer, PAGE_SIZE};
+    use viogpu_common::protocol::{CtrlHeader, Rect};
+    use zerocopy::IntoBytes;
+
+    const BASE: u64 = 0x3000_0000;
+    const SIZE: u16 = 8;
+
+    /// A control queue of `SIZE` entries in fake DMA memory, programmed as a driver does.
+    struct Ring {
+        hal: DevMemHal,
+        desc: DmaBuffer<DevMemHal>,
+        avail: DmaBuffer<DevMemHal>,
+        used: DmaBuffer<DevMemHal>,
+        monitor: VirtioMonitor,
+    }
+
+    impl Ring {
+        fn new() -> Self {
+            let len = 16 * PAGE_SIZE;
+            let base = crate::hosted::bar::map_anonymous(len).unwrap();
+            let hal = DevMemHal::from_mapping(base, BASE, len);
+            let desc = DmaBuffer::new(&hal, PAGE_SIZE).unwrap();
+            let avail = DmaBuffer::new(&hal, PAGE_SIZE).unwrap();
+            let used = DmaBuffer::new(&hal, PAGE_SIZE).unwrap();
+            let mut monitor = VirtioMonitor::default();
+            monitor.common_write(QUEUE_SELECT, 2, 0);
+            monitor.common_read(QUEUE_SIZE, 2, u32::from(SIZE));
+            for (reg, addr) in [
+                (QUEUE_DESC, desc.phys()),
+                (QUEUE_DRIVER, avail.phys()),
+                (QUEUE_DEVICE, used.phys()),
+            ] {
+                monitor.common_write(reg, 4, addr as u32);
+                monitor.common_write(reg + 4, 4, (addr >> 32) as u32);
+            }
+            monitor.common_write(QUEUE_MSIX_VECTOR, 2, 0);
+            monitor.common_write(QUEUE_ENABLE, 2, 1);
+            Self {
+                hal,
+                desc,
+                avail,
+                used,
+                monitor,
+            }
+        }
+
+        fn set_desc(
+            &mut self,
+            table: Option<&mut DmaBuffer<DevMemHal>>,
+            i: u16,
+            d: (u64, u32, u16),
+        ) {
+            let table = table.unwrap_or(&mut self.desc);
+            let mut raw = [0u8; DESC_SIZE];
+            raw[0..8].copy_from_slice(&d.0.to_le_bytes());
+            raw[8..12].copy_from_slice(&d.1.to_le_bytes());
+            raw[12..14].copy_from_slice(&d.2.to_le_bytes());
+            table.write_bytes(usize::from(i) * DESC_SIZE, &raw).unwrap();
+        }
+
+        /// Publishes descriptor `head` as the next avail entry.
+        fn publish(&mut self, head: u16) {
+            let idx = self.hal.read_u16(self.avail.phys() + 2).unwrap();
+            let slot = 4 + 2 * usize::from(idx % SIZE);
+            self.avail.write_bytes(slot, &head.to_le_bytes()).unwrap();
+            self.avail
+                .write_bytes(2, &idx.wrapping_add(1).to_le_bytes())
+                .unwrap();
+        }
+
+        fn complete(&mut self, n: u16) {
+            self.used.write_bytes(2, &n.to_le_bytes()).unwrap();
+        }
+    }
+
+    fn request(hal: &DevMemHal, ty: CommandType, r: Rect) -> DmaBuffer<DevMemHal> {
+        let mut buffer = DmaBuffer::new(hal, PAGE_SIZE).unwrap();
+        let req = TransferToHost2d {
+            hdr: CtrlHeader::command(ty),
+            r,
+            offset: 0,
+            resource_id: 1,
+            padding: 0,
+        };
+        buffer.write_bytes(0, req.as_bytes()).unwrap();
+        buffer
+    }
+
+    #[test]
+    fn transfers_are_decoded_direct_and_indirect_and_completions_seen_once() {
+        let mut ring = Ring::new();
+        let len = std::mem::size_of::<TransferToHost2d>() as u32;
+        let a = request(
+            &ring.hal,
+            CommandType::TRANSFER_TO_HOST_2D,
+            Rect::new(0, 0, 10, 20),
+        );
+        let b = request(
+            &ring.hal,
+            CommandType::RESOURCE_FLUSH,
+            Rect::new(0, 0, 10, 20),
+        );
+        let c = request(
+            &ring.hal,
+            CommandType::TRANSFER_TO_HOST_2D,
+            Rect::new(5, 5, 3, 7),
+        );
+        let mut table = DmaBuffer::new(&ring.hal, PAGE_SIZE).unwrap();
+        ring.set_desc(None, 0, (a.phys(), len, 0));
+        ring.set_desc(None, 1, (b.phys(), len, 0));
+        ring.set_desc(Some(&mut table), 0, (c.phys(), len, 0));
+        ring.set_desc(
+            None,
+            2,
+            (table.phys(), 2 * DESC_SIZE as u32, DESC_F_INDIRECT),
+        );
+        for head in [0, 1, 2] {
+            ring.publish(head);
+        }
+        assert_eq!(ring.monitor.in_flight(&ring.hal), [3, 0]);
+        assert_eq!(ring.monitor.published(&ring.hal, CONTROL_QUEUE), 3);
+        ring.monitor.scan(&ring.hal);
+        ring.monitor.scan(&ring.hal);
+        assert_eq!(
+            ring.monitor.transfers(),
+            TransferCount {
+                transfers: 2,
+                bytes: (10 * 20 + 3 * 7) * 4
+            }
+        );
+        assert_eq!(ring.monitor.moved_queues(&ring.hal), Vec::<u16>::new());
+        ring.complete(2);
+        assert_eq!(ring.monitor.in_flight(&ring.hal), [1, 0]);
+        assert_eq!(ring.monitor.moved_queues(&ring.hal), vec![0]);
+        assert_eq!(ring.monitor.moved_queues(&ring.hal), Vec::<u16>::new());
+        ring.complete(3);
+        assert_eq!(ring.monitor.in_flight(&ring.hal), [0, 0]);
+    }
+
+    #[test]
+    fn descriptors_outside_dma_memory_or_the_ring_are_not_decoded() {
+        let mut ring = Ring::new();
+        ring.set_desc(None, 0, (0x1000, 56, 0));
+        ring.publish(0);
+        ring.publish(SIZE);
+        ring.monitor.scan(&ring.hal);
+        assert_eq!(ring.monitor.transfers(), TransferCount::default());
+    }
 
     #[test]
     fn writes_build_queue_addresses_features_and_reset_clears_them() {
