@@ -44,20 +44,25 @@ const SETTLE_POLL_US: u64 = 100;
 /// Trace lines of the driver quoted in a failure.
 const QUOTED_TRACE_LINES: usize = 3;
 
-/// A simulator step's failure as text, with the driver's last trace lines.
+/// A simulator step's failure as text, with the callback misuse the simulator saw and the
+/// driver's last trace lines. The step's events are dropped, so the next command starts clean.
 fn sim_failure(sim: &Sim<GuestMachine>, what: &str, e: SimError) -> Failure {
+    let mut text = format!("{what}: {e}");
+    let errors = sim.errors();
+    if !errors.is_empty() {
+        text.push_str(&format!(" (callback misuse: {})", errors.join("; ")));
+    }
+    sim.clear_events();
     let trace = sim.trace_lines();
-    let tail = trace
+    let tail: Vec<&str> = trace
         .iter()
         .skip(trace.len().saturating_sub(QUOTED_TRACE_LINES))
         .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(" | ");
-    if tail.is_empty() {
-        format!("{what}: {e}")
-    } else {
-        format!("{what}: {e} (driver trace: {tail})")
+        .collect();
+    if !tail.is_empty() {
+        text.push_str(&format!(" (driver trace: {})", tail.join(" | ")));
     }
+    text
 }
 
 /// What `stop` leaves behind.
