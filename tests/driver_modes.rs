@@ -119,3 +119,57 @@ fn the_running_driver_enumerates_modes_around_a_pinned_source_mode() {
     assert_eq!((rect.width, rect.height), (1920, 1080));
     rig.assert_clean();
 }
+
+#[test]
+fn a_size_no_monitor_lists_is_offered_after_the_custom_mode_escape() {
+    use viogpudo::adapter::{
+        EscapeCustomMode, EscapeHeader, ESCAPE_MAGIC, ESCAPE_SET_CUSTOM_MODE, ESCAPE_VERSION,
+    };
+    use zerocopy::{FromBytes, IntoBytes};
+
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    // An odd host-window size is in no mode list: the VidPN manager finds no target mode.
+    assert!(matches!(
+        rig.sim.set_mode(0, 1366, 700),
+        Err(dxgkrnl_sim::SimError::ModeNotOffered {
+            width: 1366,
+            height: 700,
+            ..
+        })
+    ));
+    // The resolution agent's escape adds it; the driver reports the monitor unplugged and
+    // plugged again so the OS re-reads its modes.
+    rig.sim.clear_events();
+    let request = EscapeCustomMode {
+        header: EscapeHeader {
+            magic: ESCAPE_MAGIC,
+            version: ESCAPE_VERSION,
+            command: ESCAPE_SET_CUSTOM_MODE,
+            size: std::mem::size_of::<EscapeCustomMode>() as u32,
+            status: 0,
+            reserved: 0,
+        },
+        scanout: 0,
+        width: 1366,
+        height: 700,
+        reserved: 0,
+    };
+    let mut bytes = request.as_bytes().to_vec();
+    assert_eq!(rig.sim.escape_raw(&mut bytes).unwrap(), STATUS_SUCCESS);
+    let reply = EscapeCustomMode::read_from_bytes(&bytes).unwrap();
+    assert_eq!(reply.header.status, STATUS_SUCCESS);
+    let indicated: Vec<(u32, u8)> = rig
+        .sim
+        .indicated_child_status()
+        .iter()
+        .map(|s| (s.child_uid, s.status))
+        .collect();
+    assert_eq!(indicated, [(0, 0), (0, 1)]);
+    assert!(rig.sim.refresh_child(0).unwrap().connected);
+    rig.sim.recommend_monitor_modes(0).unwrap();
+    rig.sim.set_mode(0, 1366, 700).unwrap();
+    let surface = Surface::pattern(1366, 700, 4);
+    rig.sim.present_full(0, &surface).unwrap();
+    assert_shows(&rig.screen(0), &surface, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}

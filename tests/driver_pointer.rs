@@ -152,3 +152,37 @@ fn moving_the_pointer_on_a_source_without_a_mode_changes_nothing() {
     assert_eq!(rig.gpu().cursor(1).unwrap().updates, 0);
     rig.assert_clean();
 }
+
+#[test]
+fn a_pointer_that_goes_to_another_source_is_defined_there_and_hidden_where_it_was() {
+    // The host keeps a cursor per scanout (QEMU moves only `scanout[id]`'s cursor on
+    // MOVE_CURSOR): the image must be defined on the scanout the pointer enters.
+    let mut rig = Rig::booted(&[(1024, 768), (800, 600)]);
+    let bgra = [0xFFu8; 32 * 32 * 4];
+    rig.sim
+        .set_pointer_shape(0, &PointerShape::color(32, 32, &bgra, (3, 4)))
+        .unwrap();
+    rig.sim.set_pointer_position(0, 100, 50, true).unwrap();
+    rig.sim.set_pointer_position(1, 10, 20, true).unwrap();
+    rig.sim.set_pointer_position(1, 30, 40, true).unwrap();
+    {
+        let gpu = rig.gpu();
+        let (on0, on1) = (gpu.cursor(0).unwrap(), gpu.cursor(1).unwrap());
+        assert!(
+            !on0.visible,
+            "left behind on scanout 0 at ({}, {})",
+            on0.x, on0.y
+        );
+        assert!(on1.visible);
+        assert_eq!((on1.x, on1.y, on1.hot_x, on1.hot_y), (30, 40, 3, 4));
+        assert_eq!((on1.updates, on1.moves, on1.rejected_images), (1, 1, 0));
+        let image = on1.image.as_ref().unwrap();
+        assert_eq!(image[0], 0xFFFF_FFFF, "the shape's pixels on scanout 1");
+    }
+    // Hiding the pointer of the source it left changes nothing; hiding it where it is does.
+    rig.sim.set_pointer_position(0, 0, 0, false).unwrap();
+    assert!(rig.gpu().cursor(1).unwrap().visible);
+    rig.sim.set_pointer_position(1, 30, 40, false).unwrap();
+    assert!(!rig.gpu().cursor(1).unwrap().visible);
+    rig.assert_clean();
+}

@@ -4,8 +4,11 @@
 //! The cursor image is one 64x64 B8G8R8A8 host resource created at start. A new shape is
 //! converted into its backing (`cursor::convert`), transferred to the host (waited for, so
 //! the host never shows a half-written image), and shown with UPDATE_CURSOR. A move is
-//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0. After a surprise removal both DDIs
-//! succeed without doing anything.
+//! MOVE_CURSOR; hiding is UPDATE_CURSOR with resource 0. The host keeps a cursor per scanout
+//! (QEMU: `virtio_gpu_update_cursor` works on `scanout[pos.scanout_id]`), so a pointer that
+//! goes to another source is hidden on the scanout it leaves and defined with UPDATE_CURSOR on
+//! the one it enters; MOVE_CURSOR only ever moves it within one scanout. After a surprise
+//! removal both DDIs succeed without doing anything.
 //!
 //! Positions: `DXGKARG_SETPOINTERPOSITION` X/Y are the top-left corner of the pointer image
 //! on the desktop (a driver that programs hardware "can ignore" XHot/YHot, per
@@ -182,34 +185,44 @@ impl Adapter {
         if cursor_img.resource_id == 0 || state.power != PowerDeviceD0 {
             return Ok(());
         }
-        let (x, y) = head_cursor_position(
-            &state.heads,
-            args.VidPnSourceId,
-            args.X,
-            args.Y,
-            cursor_img.hot,
-        );
-        cursor_img.os_pos = (args.VidPnSourceId, args.X, args.Y);
-        let pos = CursorPos {
-            scanout_id: args.VidPnSourceId,
+        if state.heads.get(args.VidPnSourceId as usize).is_none() {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let source = args.VidPnSourceId;
+        let visible = args.Flags.visible() && cursor_img.has_shape;
+        let was = cursor_img.visible;
+        // The scanout the image is defined and shown on. The host keeps one cursor per
+        // scanout: MOVE_CURSOR moves only that scanout's cursor, so a pointer going to another
+        // source is hidden where it was and defined anew where it goes.
+        let (shown_on, old_x, old_y) = cursor_img.pos;
+        if !visible && was && shown_on != source {
+            // The OS hides the pointer of a source it is not on: nothing to do.
+            return Ok(());
+        }
+        let (x, y) = head_cursor_position(&state.heads, source, args.X, args.Y, cursor_img.hot);
+        cursor_img.os_pos = (source, args.X, args.Y);
+        let at = |scanout_id, x, y| CursorPos {
+            scanout_id,
             x,
             y,
             padding: 0,
         };
-        let visible = args.Flags.visible() && cursor_img.has_shape;
-        let was = cursor_img.visible;
         cursor_img.visible = visible;
-        cursor_img.pos = (args.VidPnSourceId, x, y);
+        cursor_img.pos = (source, x, y);
         let (hot_x, hot_y) = cursor_img.hot;
+        let id = cursor_img.resource_id;
+        let gpu = &hw.gpu;
         let result = match (was, visible) {
-            (true, true) => hw
-                .gpu
-                .move_cursor(pos, cursor_img.resource_id, WaitMode::Wait),
-            (_, true) => {
-                hw.gpu
-                    .update_cursor(pos, cursor_img.resource_id, hot_x, hot_y, WaitMode::Wait)
+            (true, true) if shown_on == source => {
+                gpu.move_cursor(at(source, x, y), id, WaitMode::Wait)
             }
-            (true, false) => hw.gpu.update_cursor(pos, 0, 0, 0, WaitMode::Wait),
+            (true, true) => gpu
+                .update_cursor(at(shown_on, old_x, old_y), 0, 0, 0, WaitMode::Wait)
+                .and_then(|()| {
+                    gpu.update_cursor(at(source, x, y), id, hot_x, hot_y, WaitMode::Wait)
+                }),
+            (false, true) => gpu.update_cursor(at(source, x, y), id, hot_x, hot_y, WaitMode::Wait),
+            (true, false) => gpu.update_cursor(at(source, x, y), 0, 0, 0, WaitMode::Wait),
             (false, false) => Ok(()),
         };
         result.ddi()

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use viogpu_common::blit::{Point, Rect, Rotation};
-use viogpu_common::present::PresentStats;
 use viogpu_guest_runner::scene::{self, PointerName};
 
-use crate::session::{Outcome, Session};
+use crate::session::{Outcome, PresentReport, Session};
 
 fn number<T: std::str::FromStr>(word: &str, what: &str) -> Outcome<T> {
     word.parse()
@@ -37,12 +36,12 @@ fn ms(duration: Option<Duration>) -> String {
     )
 }
 
-fn present_answer(stats: &PresentStats, session: &Session) -> String {
+fn present_answer(report: &PresentReport, session: &Session) -> String {
     format!(
         "rects={} transfers={} bytes={} ms={}",
-        stats.rects,
-        stats.transfers,
-        stats.bytes,
+        report.rects,
+        report.transfers,
+        report.bytes,
         ms(session.timings().present)
     )
 }
@@ -55,16 +54,10 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
         ["info"] => session.describe(),
         ["dma-free"] => Ok(format!("{}", session.dma_free())),
         ["display-info"] => {
-            let info = session.display_info()?;
-            let heads: Vec<String> = info
-                .pmodes
+            let heads: Vec<String> = session
+                .display_info()
                 .iter()
-                .enumerate()
-                .filter(|(_, m)| m.enabled != 0 || m.r.width != 0 || m.r.height != 0)
-                .map(|(i, m)| {
-                    let on = if m.enabled != 0 { "on" } else { "off" };
-                    format!("{i}:{}x{}:{on}", m.r.width, m.r.height)
-                })
+                .map(|(uid, (w, h))| format!("{uid}:{w}x{h}:on"))
                 .collect();
             Ok(heads.join(" "))
         }
@@ -74,35 +67,34 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
         }
         ["mode", s, w, h, c] => {
             let (w, h) = (number(w, "width")?, number(h, "height")?);
-            session.set_mode(number(s, "scanout")?, w, h, color(c)?)?;
-            Ok(format!("{w}x{h} ms={}", ms(session.timings().mode_change)))
+            let custom = session.set_mode(number(s, "scanout")?, w, h, color(c)?)?;
+            Ok(format!(
+                "{w}x{h} custom={} ms={}",
+                u8::from(custom),
+                ms(session.timings().mode_change)
+            ))
         }
         ["pattern", s] => {
             let scanout = number(s, "scanout")?;
-            let stats = session.pattern(scanout)?;
+            let report = session.pattern(scanout)?;
             let (w, h) = session.desktop_size(scanout)?.unwrap_or((0, 0));
-            Ok(format!(
-                "{w}x{h} transfers={} bytes={} ms={}",
-                stats.transfers,
-                stats.bytes,
-                ms(session.timings().present)
-            ))
+            Ok(format!("{w}x{h} {}", present_answer(&report, session)))
         }
         ["present", s, rest @ ..] if !rest.is_empty() && rest.len() % 5 == 0 => {
             let fills = rest
                 .chunks_exact(5)
                 .map(|w| Ok((rect(&w[..4])?, color(w[4])?)))
                 .collect::<Outcome<Vec<_>>>()?;
-            let stats = session.fill_and_present(number(s, "scanout")?, &fills)?;
-            Ok(present_answer(&stats, session))
+            let report = session.fill_and_present(number(s, "scanout")?, &fills)?;
+            Ok(present_answer(&report, session))
         }
         ["move", s, sx, sy, r @ ..] if r.len() == 4 => {
             let from = Point {
                 x: number(sx, "sx")?,
                 y: number(sy, "sy")?,
             };
-            let stats = session.move_and_present(number(s, "scanout")?, from, rect(r)?)?;
-            Ok(present_answer(&stats, session))
+            let report = session.move_and_present(number(s, "scanout")?, from, rect(r)?)?;
+            Ok(present_answer(&report, session))
         }
         ["rotate", s, degrees] => {
             let rotation = match *degrees {
@@ -125,32 +117,26 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
                 number(y, "y")?,
             )?;
             Ok(format!(
-                "resource={} hot={},{} sent={} in_flight={} faults={} error_responses={}",
-                report.resource_id,
-                report.hot.0,
-                report.hot.1,
-                report.sent,
-                report.in_flight,
-                report.device_faults,
-                report.error_responses
+                "hot={},{} sent={} in_flight={}",
+                report.hot.0, report.hot.1, report.sent, report.in_flight
             ))
         }
         ["bugcheck", s] => {
-            let r = session.bugcheck(number(s, "scanout")?)?;
-            Ok(format!("{} {} {} {}", r.left, r.top, r.right, r.bottom))
+            let (x0, y0, x1, y1) = session.bugcheck(number(s, "scanout")?)?;
+            Ok(format!("{x0} {y0} {x1} {y1}"))
         }
         ["power-cycle"] => {
-            let restored = session.power_cycle()?;
+            let (heads, resets) = session.power_cycle()?;
             Ok(format!(
-                "restored={restored} ms={}",
+                "heads={heads} resets={resets} ms={}",
                 ms(session.timings().mode_change)
             ))
         }
         ["stop"] => {
             let left = session.stop()?;
             Ok(format!(
-                "resources={} dma={}",
-                left.resources, left.dma_bytes
+                "dma={} mappings={} status={}",
+                left.dma_bytes, left.mappings, left.device_status
             ))
         }
         ["timings"] => {

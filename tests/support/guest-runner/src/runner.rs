@@ -78,6 +78,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The simulator echoes the driver's trace lines to stderr (the guest console) when this
+    // is set; the console log is what is left to read after a failure.
+    std::env::set_var("DXGKRNL_SIM_TRACE", "1");
     // A setup failure is reported as the answer to every command, so the host sees it.
     let mut state = DevMemHal::open(args.dma_base, args.dma_len)
         .map_err(|e| e.to_string())

@@ -652,6 +652,28 @@ impl<M: Machine + 'static> Sim<M> {
         Ok(self.ddi("DxgkDdiQueryAdapterInfo", || unsafe { f(context, args) }))
     }
 
+    /// `DxgkDdiEscape` with `data` as the private driver data (copied in and out, as dxgkrnl
+    /// does with a user-mode escape); returns the NTSTATUS.
+    pub fn escape_raw(&mut self, data: &mut [u8]) -> Result<NTSTATUS, SimError> {
+        let f = self
+            .init
+            .DxgkDdiEscape
+            .ok_or(SimError::MissingDdi("DxgkDdiEscape"))?;
+        let mut buffer = data.to_vec();
+        let args = DXGKARG_ESCAPE {
+            hDevice: ptr::null_mut(),
+            Flags: D3DDDI_ESCAPEFLAGS::default(),
+            pPrivateDriverData: buffer.as_mut_ptr().cast(),
+            PrivateDriverDataSize: buffer.len() as u32,
+            hContext: ptr::null_mut(),
+        };
+        let context = self.context();
+        // SAFETY: the driver's DDI with a private data buffer of PrivateDriverDataSize bytes.
+        let status = self.ddi("DxgkDdiEscape", || unsafe { f(context, &args) });
+        data.copy_from_slice(&buffer);
+        Ok(status)
+    }
+
     /// The OS's answer to an indicated child status: re-queries the child's connection and
     /// (if connected) its EDID, as the monitor stack does after `DxgkCbIndicateChildStatus`.
     pub fn refresh_child(&mut self, uid: u32) -> Result<Child, SimError> {

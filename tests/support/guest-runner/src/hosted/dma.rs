@@ -63,7 +63,7 @@ impl DevMemHal {
 
     /// Takes ownership of a mapping of `len` bytes (page multiple) whose bus address is
     /// `phys`; it is unmapped when the last clone goes away.
-    fn from_mapping(base: NonNull<u8>, phys: u64, len: usize) -> Self {
+    pub(crate) fn from_mapping(base: NonNull<u8>, phys: u64, len: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 base,
@@ -92,6 +92,50 @@ impl DevMemHal {
     /// Bytes currently free (for leak checks in tests).
     pub fn free_bytes(&self) -> usize {
         self.inner.free_list().free_bytes()
+    }
+
+    /// Bytes currently allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        self.inner.len - self.free_bytes()
+    }
+
+    /// Offset of `phys..phys + len` inside the managed range, if it lies inside.
+    fn offset_of(&self, phys: u64, len: usize) -> Option<usize> {
+        let offset = usize::try_from(phys.checked_sub(self.inner.phys)?).ok()?;
+        (offset.checked_add(len)? <= self.inner.len).then_some(offset)
+    }
+
+    /// Copies `buf.len()` bytes at physical address `phys` out of the managed range; false
+    /// when the range is not inside it. The device may be writing the same bytes meanwhile
+    /// (a snapshot of bytes, each one old or new, is what a bus observer gets too).
+    pub fn read_phys(&self, phys: u64, buf: &mut [u8]) -> bool {
+        let Some(offset) = self.offset_of(phys, buf.len()) else {
+            return false;
+        };
+        for (i, byte) in buf.iter_mut().enumerate() {
+            // SAFETY: `offset + i < offset + buf.len() <= len` (checked by `offset_of`), so the
+            // pointer is inside the live mapping; a byte read of shared memory cannot see an
+            // invalid value, and volatile keeps the compiler from assuming nobody else writes.
+            *byte = unsafe { self.inner.base.as_ptr().add(offset + i).read_volatile() };
+        }
+        true
+    }
+
+    /// Reads the little-endian `u16` at physical address `phys` (2-byte aligned) in one
+    /// access, as the device writes ring indices; `None` outside the range or misaligned.
+    pub fn read_u16(&self, phys: u64) -> Option<u16> {
+        let offset = self.offset_of(phys, 2).filter(|o| o % 2 == 0)?;
+        // SAFETY: inside the live mapping (checked by `offset_of`) and 2-byte aligned (the
+        // mapping is page aligned and `offset` even).
+        let value = unsafe {
+            self.inner
+                .base
+                .as_ptr()
+                .add(offset)
+                .cast::<u16>()
+                .read_volatile()
+        };
+        Some(u16::from_le(value))
     }
 }
 
@@ -263,8 +307,26 @@ mod tests {
         assert_eq!(c.phys(), 0x3000_0000);
         assert!(c.as_slice().iter().all(|&byte| byte == 0));
         assert!(DmaBuffer::new(&hal, 6 * PAGE_SIZE).is_err());
+        assert_eq!(hal.allocated_bytes(), 3 * PAGE_SIZE);
         drop((b, c));
         assert_eq!(hal.free_bytes(), len);
+    }
+
+    #[test]
+    fn physical_reads_see_the_bytes_and_refuse_foreign_ranges() {
+        let len = 2 * PAGE_SIZE;
+        let base = crate::hosted::bar::map_anonymous(len).unwrap();
+        let hal = DevMemHal::from_mapping(base, 0x3000_0000, len);
+        let mut a = DmaBuffer::new(&hal, PAGE_SIZE).unwrap();
+        a.write_bytes(6, &[0x34, 0x12, 0xab]).unwrap();
+        let mut buf = [0u8; 3];
+        assert!(hal.read_phys(0x3000_0006, &mut buf));
+        assert_eq!(buf, [0x34, 0x12, 0xab]);
+        assert_eq!(hal.read_u16(0x3000_0006), Some(0x1234));
+        assert_eq!(hal.read_u16(0x3000_0007), None);
+        assert_eq!(hal.read_u16(0x3000_0000 + len as u64 - 1), None);
+        assert!(!hal.read_phys(0x2fff_ffff, &mut buf));
+        assert!(!hal.read_phys(0x3000_0000 + len as u64 - 2, &mut buf));
     }
 
     #[test]

@@ -1,22 +1,20 @@
-//! The `hosted` guest platform: what a user-space driver in a small Linux guest needs to drive
-//! a PCI virtio device without a kernel driver and without interrupts.
+//! The `hosted` guest platform: what the dxgkrnl simulator needs to run the driver on a PCI
+//! virtio device from user space in a small Linux guest, without a kernel driver and without
+//! interrupts.
 //!
-//! - [`pci`]: the PCI function through sysfs (find it, enable memory decoding and bus
-//!   mastering, configuration space as the core's `PciConfigAccess`).
-//! - [`bar`]: a BAR mapped through sysfs `resourceN`, as a [`bar::RegisterWindow`] that
-//!   implements [`viogpu_common::hal::RegisterAccess`].
+//! - [`pci`]: the PCI function through sysfs (find it, enable memory decoding, bus mastering
+//!   and MSI-X, configuration space, BAR placement).
+//! - [`bar`]: a range of a BAR mapped through sysfs `resourceN`, with bounds-checked volatile
+//!   register accesses.
 //! - [`dma`]: [`dma::DevMemHal`], DMA memory in a physical range reserved with `memmap=` on the
-//!   kernel command line, mapped through `/dev/mem`, implementing [`viogpu_common::hal::Hal`].
-//! - [`platform`]: [`platform::PollingPlatform`], the core's `Platform` with a monotonic
-//!   clock and polling instead of interrupts.
-//! - [`device`]: the virtio-gpu function opened and its core transport built
-//!   ([`device::VirtioGpuFunction`]), ready for `viogpu_common::bring_up::bring_up`.
+//!   kernel command line, mapped through `/dev/mem`.
+//! - [`machine`]: [`machine::GuestMachine`], the simulator's `Machine` over all of the above,
+//!   with interrupts synthesised from what the device wrote to the rings.
 //!
 //! Setup steps return `std::io::Error`s with messages that name the file and the value that
-//! was wrong; the core traits keep their own no-panic contracts.
+//! was wrong; the machine's trait methods keep the simulator's no-panic contracts.
 
 pub mod bar;
-pub mod device;
 pub mod dma;
+pub mod machine;
 pub mod pci;
-pub mod platform;

@@ -1,8 +1,9 @@
 //! A PCI function seen through Linux sysfs (`/sys/bus/pci/devices/<address>/`): finding it by
 //! vendor and device id, reading and writing its configuration space through the `config`
 //! file (also as the core's [`PciConfigAccess`], so the core's own capability walk finds the
-//! virtio structures), turning on memory decoding and bus mastering, and reading BAR placement
-//! from the `resource` file.
+//! virtio structures), turning on memory decoding and bus mastering and MSI-X (the PCI bus
+//! driver's part of granting the device its resources), and reading BAR placement from the
+//! `resource` file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -17,6 +18,20 @@ pub const SYSFS_PCI_DEVICES: &str = "/sys/bus/pci/devices";
 const CONFIG_COMMAND: u64 = 0x04;
 const COMMAND_MEMORY_SPACE: u16 = 1 << 1;
 const COMMAND_BUS_MASTER: u16 = 1 << 2;
+const CONFIG_STATUS: u64 = 0x06;
+const STATUS_CAP_LIST: u16 = 1 << 4;
+const CONFIG_CAP_POINTER: u64 = 0x34;
+const CAP_ID_MSIX: u8 = 0x11;
+/// MSI-X message control: enable bit.
+const MSIX_ENABLE: u16 = 1 << 15;
+/// MSI-X message control: the table size minus one.
+const MSIX_TABLE_SIZE_MASK: u16 = 0x07FF;
+/// The kernel's `IORESOURCE_MEM`.
+const IORESOURCE_MEM: u64 = 0x0000_0200;
+/// The kernel's `IORESOURCE_PREFETCH`.
+const IORESOURCE_PREFETCH: u64 = 0x0000_2000;
+/// The kernel's `IORESOURCE_MEM_64`.
+const IORESOURCE_MEM_64: u64 = 0x0010_0000;
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
@@ -114,6 +129,17 @@ impl PciFunction {
         Ok(())
     }
 
+    /// Size of configuration space as the kernel exposes it (256, or 4096 with PCIe
+    /// extended space).
+    pub fn config_len(&self) -> io::Result<u64> {
+        Ok(self.config.metadata()?.len())
+    }
+
+    /// Writes `data` to configuration space at `offset`; returns the bytes written.
+    pub fn write_config(&self, offset: u64, data: &[u8]) -> io::Result<usize> {
+        self.config.write_at(data, offset)
+    }
+
     /// Vendor id from configuration space.
     pub fn vendor_id(&self) -> io::Result<u16> {
         self.read_config_u16(0x00)
@@ -140,6 +166,72 @@ impl PciFunction {
             )));
         }
         Ok(())
+    }
+
+    /// Config-space offset of the MSI-X capability, if the function has one.
+    fn msix_capability(&self) -> io::Result<Option<u64>> {
+        if self.read_config_u16(CONFIG_STATUS)? & STATUS_CAP_LIST == 0 {
+            return Ok(None);
+        }
+        let mut at = self.read_config_u8(CONFIG_CAP_POINTER)? & 0xFC;
+        // 48 capabilities fill the 192 bytes after the header: a longer list loops.
+        for _ in 0..48 {
+            if at == 0 {
+                break;
+            }
+            if self.read_config_u8(u64::from(at))? == CAP_ID_MSIX {
+                return Ok(Some(u64::from(at)));
+            }
+            at = self.read_config_u8(u64::from(at) + 1)? & 0xFC;
+        }
+        Ok(None)
+    }
+
+    /// Turns MSI-X on, as the PCI bus driver does when it grants a driver message interrupts,
+    /// and returns the number of table entries. The table is left as the device reset it
+    /// (every entry masked), so no message is ever written anywhere: a masked vector only
+    /// sets its pending bit. The virtio device then signals through its vectors instead of
+    /// the INTx line that no guest driver would acknowledge.
+    pub fn enable_msix(&self) -> io::Result<u16> {
+        let cap = self
+            .msix_capability()?
+            .ok_or_else(|| invalid(format!("{}: no MSI-X capability", self.address())))?;
+        let control = self.read_config_u16(cap + 2)?;
+        if control & MSIX_ENABLE == 0 {
+            self.write_config_u16(cap + 2, control | MSIX_ENABLE)?;
+        }
+        if self.read_config_u16(cap + 2)? & MSIX_ENABLE == 0 {
+            return Err(invalid(format!(
+                "{}: MSI-X enable bit does not stick",
+                self.address()
+            )));
+        }
+        Ok((control & MSIX_TABLE_SIZE_MASK) + 1)
+    }
+
+    /// Turns MSI-X off again (the device falls back to INTx).
+    pub fn disable_msix(&self) -> io::Result<()> {
+        if let Some(cap) = self.msix_capability()? {
+            let control = self.read_config_u16(cap + 2)?;
+            self.write_config_u16(cap + 2, control & !MSIX_ENABLE)?;
+        }
+        Ok(())
+    }
+
+    /// The memory BARs the kernel assigned, in BAR order (a 64-bit BAR has the index of its
+    /// low half; I/O BARs and unassigned ones are left out).
+    pub fn memory_bars(&self) -> io::Result<Vec<(u8, BarResource)>> {
+        let mut bars = Vec::new();
+        let mut index = 0u8;
+        while index < 6 {
+            let bar = self.bar_resource(index)?;
+            let is_64bit = bar.flags & IORESOURCE_MEM_64 != 0;
+            if bar.flags & IORESOURCE_MEM != 0 && bar.len != 0 {
+                bars.push((index, bar));
+            }
+            index += if is_64bit { 2 } else { 1 };
+        }
+        Ok(bars)
     }
 
     /// Placement of BAR `bar` as the kernel assigned it (sysfs `resource`, one line per BAR).
@@ -210,6 +302,18 @@ pub struct BarResource {
     pub len: u64,
     /// The kernel's `IORESOURCE_*` flags.
     pub flags: u64,
+}
+
+impl BarResource {
+    /// A 64-bit memory BAR.
+    pub fn is_64bit(&self) -> bool {
+        self.flags & IORESOURCE_MEM_64 != 0
+    }
+
+    /// A prefetchable memory BAR.
+    pub fn is_prefetchable(&self) -> bool {
+        self.flags & IORESOURCE_PREFETCH != 0
+    }
 }
 
 fn parse_hex_u64(s: &str) -> Result<u64, std::num::ParseIntError> {

@@ -1,255 +1,162 @@
-//! The runner's device session: the core driven directly, as the driver's DDIs will drive it
-//! (StartDevice = [`Session::start`], mode changes, presents, pointer, bugcheck, power, stop).
-//! When the driver proper exists, this module is what it replaces; the platform pieces it uses
-//! live in the library's `hosted` module.
+//! The runner's device session: the driver (`viogpudo`), loaded by the dxgkrnl simulator onto
+//! the [`GuestMachine`], driven through its DDIs the way Windows drives a display-only driver
+//! — the same code and the same simulator as the Linux scenario tests, on QEMU's real device.
 //!
-//! Each head keeps a *desktop*: the source surface the OS would hand to the present path
-//! (B8G8R8A8, in the desktop's orientation), plus the rotation of its path. Presents copy
-//! from it through the core's present path; a power cycle restores the picture from it.
+//! The session plays the OS: it boots the adapter ([`Sim::boot`]: AddDevice, StartDevice,
+//! children, EDIDs, driver caps, monitor modes, the preferred mode committed through the VidPN
+//! on each connected target), keeps each source's desktop ([`Desktop`]) and presents from it,
+//! changes modes and rotations through the VidPN, sets the pointer, powers the adapter down
+//! and up, shows the bugcheck screen, and stops and removes the device. Mode and present
+//! commands live in `display`, the pointer in `cursor`.
 //!
-//! Fire-and-forget work (presents, cursor commands) is reaped by polling the used rings
-//! ([`Session::settle`]): no interrupts in the guest. A command's timing includes that wait,
-//! so it measures until QEMU has the pixels.
+//! Every command ends by waiting until the device has given back every request (the machine
+//! sees the rings; the simulator delivers the synthesised interrupts meanwhile, so the driver
+//! reaps its completions in its DPC), then fails if the driver misused a dxgkrnl callback or
+//! touched an unmapped register. Timings include that wait, so they run until QEMU has the
+//! pixels.
 
 mod cursor;
 mod desktop;
+mod display;
 
 use std::time::{Duration, Instant};
 
-use viogpu_common::blit::{Point, Rect, Rotation, Surface};
-use viogpu_common::bring_up::bring_up;
-use viogpu_common::edid;
-use viogpu_common::framebuffer::AllocPolicy;
-use viogpu_common::gpu::{Platform, WaitMode, CONTROL_QUEUE, CURSOR_QUEUE};
-use viogpu_common::modes::ModeList;
-use viogpu_common::present::{present, send_region_polled, write_bitmap, MoveRect, PresentStats};
-use viogpu_common::protocol::RespDisplayInfo;
-use viogpu_common::resource_id::ResourceIdAllocator;
-use viogpu_common::scanout::Scanout;
-use viogpu_common::transport::Features;
-use viogpu_guest_runner::hosted::device::{HostedGpu, VirtioGpuFunction};
+use dxgkrnl_sim::{preferred_mode, Child, Phase, Sim, SimError};
 use viogpu_guest_runner::hosted::dma::DevMemHal;
-use viogpu_guest_runner::hosted::platform::PollingPlatform;
+use viogpu_guest_runner::hosted::machine::GuestMachine;
 use viogpu_guest_runner::scene;
+use viogpudo::ddi::{PowerDeviceD0, PowerDeviceD3};
 
-use cursor::CursorImage;
 use desktop::Desktop;
+
+pub use display::PresentReport;
 
 /// A runner error: one line of text for the `ERR` answer.
 pub type Failure = String;
 /// Result of session operations.
 pub type Outcome<T> = Result<T, Failure>;
 
-/// Adds what was being done to a core error.
-trait Context<T> {
-    fn ctx(self, what: &str) -> Outcome<T>;
-}
-
-impl<T> Context<T> for viogpu_common::Result<T> {
-    fn ctx(self, what: &str) -> Outcome<T> {
-        self.map_err(|e| format!("{what}: {e}"))
-    }
-}
-
-/// Most resource ids live at once (framebuffers of all heads, their replacements during a
-/// mode change, and the cursor).
-const MAX_LIVE_RESOURCES: u32 = 64;
-/// Longest wait for the device to give back fire-and-forget requests (an 8K transfer under
-/// TCG takes well under a second; this only bounds a hung device).
+/// Longest wait for the device to give back every request (an 8K transfer under TCG takes
+/// well under a second; this only bounds a hung device).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the session lets pass between two looks at the rings while it waits.
+const SETTLE_POLL_US: u64 = 100;
+/// Trace lines of the driver quoted in a failure.
+const QUOTED_TRACE_LINES: usize = 3;
 
-/// One scanout and what it shows.
-struct Head {
-    scanout: Scanout<DevMemHal>,
-    desktop: Option<Desktop>,
+/// A simulator step's failure as text, with the callback misuse the simulator saw and the
+/// driver's last trace lines. The step's events are dropped, so the next command starts clean.
+fn sim_failure(sim: &Sim<GuestMachine>, what: &str, e: SimError) -> Failure {
+    let mut text = format!("{what}: {e}");
+    let errors = sim.errors();
+    if !errors.is_empty() {
+        text.push_str(&format!(" (callback misuse: {})", errors.join("; ")));
+    }
+    sim.clear_events();
+    let trace = sim.trace_lines();
+    let tail: Vec<&str> = trace
+        .iter()
+        .skip(trace.len().saturating_sub(QUOTED_TRACE_LINES))
+        .map(String::as_str)
+        .collect();
+    if !tail.is_empty() {
+        text.push_str(&format!(" (driver trace: {})", tail.join(" | ")));
+    }
+    text
 }
 
-/// What `stop` leaves behind, by the runner's own bookkeeping.
+/// What `stop` leaves behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leftovers {
-    /// Resource ids still live (host resources not unreferenced), retired framebuffers
-    /// included.
-    pub resources: u32,
-    /// DMA bytes still allocated after the device was reset and dropped.
+    /// DMA bytes still allocated after RemoveDevice and Unload.
     pub dma_bytes: usize,
+    /// BAR mappings still live.
+    pub mappings: usize,
+    /// The device status register (0: the driver reset the device).
+    pub device_status: u8,
 }
 
 /// The last measured durations.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Timings {
-    /// The last present (copy, transfer, flush, until the device gave everything back).
+    /// The last present (until the device gave everything back).
     pub present: Option<Duration>,
-    /// The last mode change (including the first full transfer of the new framebuffer).
+    /// The last mode change (VidPN commit, the OS's repaint and the new desktop presented).
     pub mode_change: Option<Duration>,
 }
 
-/// Error counters of the device layer at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Counters {
-    faults: u32,
-    errors: u32,
-    timeouts: u32,
-}
-
-/// The runner's device session.
+/// The runner's device session (see the module documentation).
 pub struct Session {
-    function: VirtioGpuFunction,
-    hal: DevMemHal,
-    gpu: Option<HostedGpu>,
-    features: Features,
-    heads: Vec<Head>,
-    ids: ResourceIdAllocator,
-    cursor: Option<CursorImage>,
+    sim: Sim<GuestMachine>,
+    /// The children as the OS last enumerated them.
+    children: Vec<Child>,
+    /// Each source's desktop (None: no mode committed).
+    desktops: Vec<Option<Desktop>>,
+    stopped: bool,
+    /// Stray register accesses already reported.
+    strays_seen: u64,
     timings: Timings,
 }
 
 impl Session {
-    /// Opens the device and brings it up (the driver's StartDevice).
-    pub fn open(hal: DevMemHal) -> Outcome<Self> {
-        let function = VirtioGpuFunction::open().map_err(|e| e.to_string())?;
+    /// Opens the device and boots the adapter as Windows does.
+    pub fn open(dma: DevMemHal) -> Outcome<Self> {
+        let machine = GuestMachine::open(dma).map_err(|e| e.to_string())?;
+        let mut sim = Sim::load(viogpudo::entry::initialization_data(), machine)
+            .map_err(|e| format!("loading the driver: {e}"))?;
+        let boot = match sim.boot() {
+            Ok(boot) => boot,
+            Err(e) => return Err(sim_failure(&sim, "boot", e)),
+        };
+        let desktops = (0..boot.sources)
+            .map(|s| {
+                sim.committed_mode(s)
+                    .map(|(w, h, _)| Desktop::filled(w, h, 0))
+            })
+            .collect();
         let mut session = Self {
-            function,
-            hal,
-            gpu: None,
-            features: Features::empty(),
-            heads: Vec::new(),
-            ids: ResourceIdAllocator::new(MAX_LIVE_RESOURCES),
-            cursor: None,
+            sim,
+            children: boot.children,
+            desktops,
+            stopped: false,
+            strays_seen: 0,
             timings: Timings::default(),
         };
-        session.start()?;
+        session.finish()?;
         Ok(session)
     }
 
-    /// Brings the device up: reset, features, queues, DRIVER_OK; one head per scanout.
-    fn start(&mut self) -> Outcome<()> {
-        let notifier = self.function.transport.notifier();
-        let mut transport = self.function.transport.lock();
-        let (gpu, features) =
-            bring_up(&self.hal, PollingPlatform, notifier, &mut transport).ctx("bring-up")?;
-        let scanouts = transport.num_scanouts().ctx("num_scanouts")?;
-        drop(transport);
-        self.gpu = Some(gpu);
-        self.features = features;
-        while self.heads.len() < scanouts as usize {
-            let index = self.heads.len() as u32;
-            self.heads.push(Head {
-                scanout: Scanout::new(index, AllocPolicy::DEFAULT),
-                desktop: None,
-            });
-        }
-        self.heads.truncate(scanouts as usize);
-        Ok(())
+    fn machine(&self) -> &GuestMachine {
+        self.sim.machine()
     }
 
-    fn gpu(&self) -> Outcome<&HostedGpu> {
-        self.gpu
-            .as_ref()
-            .ok_or_else(|| "the device is stopped (power-cycle starts it)".to_string())
-    }
-
-    fn head_index(&self, scanout: u32) -> Outcome<usize> {
-        let index = scanout as usize;
-        if index < self.heads.len() {
-            Ok(index)
+    /// Fails when the device was stopped.
+    fn running(&self) -> Outcome<()> {
+        if self.stopped {
+            Err("the device is stopped".into())
         } else {
-            Err(format!(
-                "no scanout {scanout} (the device has {})",
-                self.heads.len()
-            ))
+            Ok(())
         }
     }
 
-    /// The PCI function, layout and features, for `info`.
-    pub fn describe(&mut self) -> Outcome<String> {
-        let pci = &self.function.pci;
-        let address = pci.address();
-        let vendor = pci.vendor_id().map_err(|e| e.to_string())?;
-        let device = pci.device_id().map_err(|e| e.to_string())?;
-        let layout = self.function.layout;
-        let offered = self.function.transport.lock().device_features();
-        let counters = self.counters();
-        Ok(format!(
-            "pci={address} id={vendor:04x}:{device:04x} bar={} features={:#x} negotiated={:#x} \
-             scanouts={} msix={} dma_in_use={} faults={} error_responses={} timeouts={}",
-            layout.common.bar,
-            offered.bits(),
-            self.features.bits(),
-            self.heads.len(),
-            layout.msix_table_size.unwrap_or(0),
-            self.dma_in_use(),
-            counters.faults,
-            counters.errors,
-            counters.timeouts,
-        ))
+    /// `r`, or the failure with the driver's trace.
+    fn sim<T>(&self, what: &str, r: Result<T, SimError>) -> Outcome<T> {
+        r.map_err(|e| sim_failure(&self.sim, what, e))
     }
 
-    /// DMA bytes allocated right now.
-    pub fn dma_in_use(&self) -> usize {
-        self.hal.len() - self.hal.free_bytes()
-    }
-
-    /// DMA bytes free right now.
-    pub fn dma_free(&self) -> usize {
-        self.hal.free_bytes()
-    }
-
-    /// GET_DISPLAY_INFO.
-    pub fn display_info(&self) -> Outcome<RespDisplayInfo> {
-        self.gpu()?
-            .get_display_info(WaitMode::Wait)
-            .ctx("GET_DISPLAY_INFO")
-    }
-
-    /// The mode a driver boots scanout `scanout` into: the first of the mode list built from
-    /// the device's preferred size (GET_DISPLAY_INFO) and the EDID.
-    pub fn preferred_mode(&self, scanout: u32) -> Outcome<(u32, u32)> {
-        let gpu = self.gpu()?;
-        let info = self.display_info()?;
-        let preferred = info
-            .pmodes
-            .get(scanout as usize)
-            .filter(|m| m.enabled != 0 && m.r.width != 0 && m.r.height != 0)
-            .map(|m| (m.r.width, m.r.height));
-        let parsed = if self.features.contains(Features::GPU_EDID) {
-            gpu.get_edid(scanout, WaitMode::Wait)
-                .ok()
-                .and_then(|resp| resp.edid_bytes().ok().and_then(|b| edid::parse(b).ok()))
-        } else {
-            None
-        };
-        let list = ModeList::build(preferred, parsed.as_ref(), self.hal.len() as u64);
-        list.preferred()
-            .map(|m| (m.width, m.height))
-            .ok_or_else(|| format!("no usable mode for scanout {scanout}"))
-    }
-
-    fn counters(&self) -> Counters {
-        use std::sync::atomic::Ordering::Relaxed;
-        match &self.gpu {
-            Some(gpu) => Counters {
-                faults: gpu.stats.device_faults.load(Relaxed),
-                errors: gpu.stats.error_responses.load(Relaxed),
-                timeouts: gpu.stats.timeouts.load(Relaxed),
-            },
-            None => Counters {
-                faults: 0,
-                errors: 0,
-                timeouts: 0,
-            },
-        }
-    }
-
-    /// Polls the used rings until the device has given back every request (no interrupts in
-    /// the guest). `polled` spins (bugcheck); otherwise each round sleeps briefly.
-    fn settle(&self, polled: bool) -> Outcome<()> {
-        let gpu = self.gpu()?;
+    /// Waits until the device has given back every request, letting the driver reap them.
+    fn settle(&self) -> Outcome<()> {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         loop {
-            gpu.process_completions();
-            let busy = gpu.with_queue(CONTROL_QUEUE, |q| q.in_flight())
-                + gpu.with_queue(CURSOR_QUEUE, |q| q.in_flight());
+            let busy: u32 = self
+                .machine()
+                .in_flight()
+                .iter()
+                .map(|&n| u32::from(n))
+                .sum();
             if busy == 0 {
+                // The last completions' interrupts.
+                self.sim.interrupt();
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -257,262 +164,173 @@ impl Session {
                     "the device still holds {busy} requests after {SETTLE_TIMEOUT:?}"
                 ));
             }
-            if polled {
-                gpu.platform().stall_us(10);
-            } else {
-                gpu.platform().wait_for_completion(100);
-            }
+            self.sim.advance(SETTLE_POLL_US);
         }
     }
 
-    /// Settles, then fails if the device reported errors since `before`.
-    fn settle_clean(&self, before: Counters, polled: bool) -> Outcome<()> {
-        self.settle(polled)?;
-        let after = self.counters();
-        if after != before {
+    /// Ends a command: settles, then fails if the driver misused a callback, called one the
+    /// simulator does not provide, or touched an unmapped register meanwhile.
+    fn finish(&mut self) -> Outcome<()> {
+        let settled = self.settle();
+        let errors = self.sim.errors();
+        let unexpected = self.sim.unexpected_calls();
+        self.sim.clear_events();
+        let strays = self.machine().stray_accesses();
+        let new_strays = strays - self.strays_seen;
+        self.strays_seen = strays;
+        settled?;
+        if !errors.is_empty() {
             return Err(format!(
-                "device errors: {} error responses, {} faults, {} timeouts",
-                after.errors - before.errors,
-                after.faults - before.faults,
-                after.timeouts - before.timeouts
+                "the driver misused callbacks: {}",
+                errors.join("; ")
+            ));
+        }
+        if !unexpected.is_empty() {
+            return Err(format!("the driver called {unexpected:?}"));
+        }
+        if new_strays != 0 {
+            return Err(format!(
+                "the driver made {new_strays} register accesses outside its mappings"
             ));
         }
         Ok(())
     }
 
-    /// Sets scanout `scanout` to a `width` x `height` framebuffer and desktop filled with
-    /// `color`.
-    pub fn set_mode(&mut self, scanout: u32, width: u32, height: u32, color: u32) -> Outcome<()> {
-        let index = self.head_index(scanout)?;
-        let before = self.counters();
-        let started = Instant::now();
-        let gpu = self.gpu.as_ref().ok_or("the device is stopped")?;
-        let head = &mut self.heads[index];
-        head.scanout
-            .set_mode(gpu, &mut self.ids, width, height, color)
-            .ctx(&format!("mode {width}x{height}"))?;
-        head.desktop = Some(Desktop::filled(width, height, color));
-        self.settle_clean(before, false)?;
-        self.timings.mode_change = Some(started.elapsed());
-        Ok(())
+    /// The PCI function, the virtio layout, the features as the driver negotiated them, and
+    /// what the driver reported, for `info`.
+    pub fn describe(&self) -> Outcome<String> {
+        let machine = self.machine();
+        let pci = machine.pci();
+        let vendor = pci.vendor_id().map_err(|e| e.to_string())?;
+        let device = pci.device_id().map_err(|e| e.to_string())?;
+        let layout = machine.layout();
+        let monitor = machine.monitor();
+        Ok(format!(
+            "pci={} id={vendor:04x}:{device:04x} bar={} features={:#x} negotiated={:#x} \
+             scanouts={} msix={} dma_in_use={} phase={:?}",
+            pci.address(),
+            layout.common.bar,
+            monitor.offered_features(),
+            monitor.negotiated_features(),
+            self.sim.source_count(),
+            layout.msix_table_size.unwrap_or(0),
+            machine.dma().allocated_bytes(),
+            self.sim.phase(),
+        ))
     }
 
-    /// The desktop size of a head, if it has a mode.
-    pub fn desktop_size(&self, scanout: u32) -> Outcome<Option<(u32, u32)>> {
-        let index = self.head_index(scanout)?;
-        Ok(self.heads[index]
-            .desktop
+    /// DMA bytes free right now.
+    pub fn dma_free(&self) -> usize {
+        self.machine().dma().free_bytes()
+    }
+
+    /// The connected children and their monitors' preferred sizes (from their EDIDs), as the
+    /// OS enumerated them.
+    pub fn display_info(&self) -> Vec<(u32, (u32, u32))> {
+        self.children
+            .iter()
+            .filter(|c| c.connected)
+            .map(|c| (c.uid, preferred_mode(c.edid.as_deref())))
+            .collect()
+    }
+
+    /// The mode the OS boots target `target` into: its monitor's preferred mode (EDID).
+    pub fn preferred_mode(&self, target: u32) -> Outcome<(u32, u32)> {
+        let child = self
+            .children
+            .iter()
+            .find(|c| c.uid == target)
+            .ok_or_else(|| {
+                format!(
+                    "no target {target} (the adapter has {})",
+                    self.children.len()
+                )
+            })?;
+        Ok(preferred_mode(child.edid.as_deref()))
+    }
+
+    /// The desktop size of a source, if it has a mode.
+    pub fn desktop_size(&self, source: u32) -> Outcome<Option<(u32, u32)>> {
+        Ok(self
+            .desktop_slot(source)?
             .as_ref()
-            .map(|d| (d.width, d.height)))
+            .map(|d| (d.width(), d.height())))
     }
 
-    fn desktop_mut(&mut self, scanout: u32) -> Outcome<&mut Desktop> {
-        let index = self.head_index(scanout)?;
-        self.heads[index]
-            .desktop
-            .as_mut()
-            .ok_or_else(|| format!("scanout {scanout} has no mode"))
+    fn desktop_slot(&self, source: u32) -> Outcome<&Option<Desktop>> {
+        self.desktops.get(source as usize).ok_or_else(|| {
+            format!(
+                "no source {source} (the adapter has {})",
+                self.desktops.len()
+            )
+        })
     }
 
-    /// Presents through the core's present path and waits until the device has it all.
-    fn present_head(
-        &mut self,
-        scanout: u32,
-        moves: &[MoveRect],
-        dirty: &[Rect],
-    ) -> Outcome<PresentStats> {
-        let index = self.head_index(scanout)?;
-        let before = self.counters();
-        let started = Instant::now();
-        let gpu = self.gpu.as_ref().ok_or("the device is stopped")?;
-        let head = &mut self.heads[index];
-        let desktop = head
-            .desktop
-            .as_ref()
-            .ok_or_else(|| format!("scanout {scanout} has no mode"))?;
-        let fb = head
-            .scanout
-            .current_mut()
-            .ok_or_else(|| format!("scanout {scanout} has no framebuffer"))?;
-        let stats =
-            present(gpu, fb, &desktop.surface()?, moves, dirty, desktop.rotation).ctx("present")?;
-        self.settle_clean(before, false)?;
-        self.timings.present = Some(started.elapsed());
-        Ok(stats)
+    fn desktop_mut(&mut self, source: u32) -> Outcome<&mut Desktop> {
+        self.desktops
+            .get_mut(source as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| format!("source {source} has no mode"))
     }
 
-    /// Draws the test pattern on the whole desktop and presents it. A head without a mode is
-    /// first set to its preferred mode (what a driver does at boot).
-    pub fn pattern(&mut self, scanout: u32) -> Outcome<PresentStats> {
-        if self.desktop_size(scanout)?.is_none() {
-            let (w, h) = self.preferred_mode(scanout)?;
-            self.set_mode(scanout, w, h, 0)?;
-        }
-        let desktop = self.desktop_mut(scanout)?;
-        let (w, h) = (desktop.width, desktop.height);
-        desktop.pixels = scene::image(w, h, |x, y| scene::pattern_pixel(x, y, w, h));
-        let full = desktop.full_rect();
-        self.present_head(scanout, &[], &[full])
-    }
-
-    /// Fills each rect of the desktop with its color and presents exactly those rects.
-    pub fn fill_and_present(
-        &mut self,
-        scanout: u32,
-        fills: &[(Rect, u32)],
-    ) -> Outcome<PresentStats> {
-        let desktop = self.desktop_mut(scanout)?;
-        for (rect, _) in fills {
-            desktop.check(rect)?;
-        }
-        for (rect, color) in fills {
-            desktop.fill_rect(rect, *color);
-        }
-        let dirty: Vec<Rect> = fills.iter().map(|(r, _)| *r).collect();
-        self.present_head(scanout, &[], &dirty)
-    }
-
-    /// Scrolls the desktop (pixels at `from` appear at `dest`) and presents it as a move rect.
-    pub fn move_and_present(
-        &mut self,
-        scanout: u32,
-        from: Point,
-        dest: Rect,
-    ) -> Outcome<PresentStats> {
-        let desktop = self.desktop_mut(scanout)?;
-        desktop.check(&dest)?;
-        let source = Rect::new(
-            from.x,
-            from.y,
-            from.x.saturating_add(dest.width() as i32),
-            from.y.saturating_add(dest.height() as i32),
-        );
-        desktop.check(&source)?;
-        desktop.move_rect(from, &dest);
-        let moves = [MoveRect { source: from, dest }];
-        self.present_head(scanout, &moves, &[])
-    }
-
-    /// Re-modes the framebuffer for `rotation` and presents the whole desktop under it.
-    pub fn rotate(&mut self, scanout: u32, rotation: Rotation) -> Outcome<(u32, u32)> {
-        let index = self.head_index(scanout)?;
-        let started = Instant::now();
-        let (w, h) = {
-            let desktop = self.desktop_mut(scanout)?;
-            (desktop.width, desktop.height)
-        };
-        let (fw, fh) = rotation.framebuffer_size(w, h);
-        let before = self.counters();
-        let gpu = self.gpu.as_ref().ok_or("the device is stopped")?;
-        let head = &mut self.heads[index];
-        head.scanout
-            .set_mode(gpu, &mut self.ids, fw, fh, 0)
-            .ctx(&format!("mode {fw}x{fh}"))?;
-        self.settle_clean(before, false)?;
-        if let Some(desktop) = self.heads[index].desktop.as_mut() {
-            desktop.rotation = rotation;
-        }
-        let full = Rect::new(0, 0, w as i32, h as i32);
-        self.present_head(scanout, &[], &[full])?;
-        self.timings.mode_change = Some(started.elapsed());
-        Ok((fw, fh))
-    }
-
-    /// The bugcheck screen: the bitmap written into the framebuffer of `scanout` (centered,
-    /// unrotated) and sent with polled commands only. Returns the framebuffer rect written.
-    pub fn bugcheck(&mut self, scanout: u32) -> Outcome<Rect> {
-        let index = self.head_index(scanout)?;
+    /// The bugcheck screen on `target`: `DxgkDdiSystemDisplayEnable`, then the bitmap written
+    /// centered with `DxgkDdiSystemDisplayWrite` (interrupts off, the driver polls). Returns the
+    /// rect the bitmap covers on the surface enable reported.
+    pub fn bugcheck(&mut self, target: u32) -> Outcome<(u32, u32, u32, u32)> {
+        self.running()?;
         let (bw, bh) = (scene::BUGCHECK_WIDTH, scene::BUGCHECK_HEIGHT);
-        let bitmap = scene::image(bw, bh, scene::bugcheck_pixel);
-        let surface = Surface::new(&bitmap, bw, bh, bw * 4).ctx("bitmap")?;
-        let before = self.counters();
-        let gpu = self.gpu.as_ref().ok_or("the device is stopped")?;
-        let fb = self.heads[index]
-            .scanout
-            .current_mut()
-            .ok_or_else(|| format!("scanout {scanout} has no framebuffer"))?;
-        let (fw, fh) = (fb.backing().width(), fb.backing().height());
-        let (x, y) = (fw.saturating_sub(bw) / 2, fh.saturating_sub(bh) / 2);
-        let rect = write_bitmap(fb.backing_mut(), &surface, x, y).ctx("write_bitmap")?;
-        send_region_polled(gpu, fb, &rect).ctx("send_region_polled")?;
-        self.settle_clean(before, true)?;
-        Ok(rect)
+        let bitmap = dxgkrnl_sim::Surface {
+            width: bw,
+            height: bh,
+            pitch: bw * 4,
+            bytes: scene::image(bw, bh, scene::bugcheck_pixel),
+        };
+        let enabled = self.sim.system_display_enable(target);
+        let (w, h, _) = self.sim("DxgkDdiSystemDisplayEnable", enabled)?;
+        let (x, y) = (w.saturating_sub(bw) / 2, h.saturating_sub(bh) / 2);
+        let written = self.sim.system_display_write(&bitmap, x, y);
+        self.sim("DxgkDdiSystemDisplayWrite", written)?;
+        self.finish()?;
+        Ok((x, y, (x + bw).min(w), (y + bh).min(h)))
     }
 
-    /// Takes the device down as D0 -> D3 does (reset; the host forgets every resource), then
-    /// brings it up again and restores every head's mode and picture (D3 -> D0).
-    pub fn power_cycle(&mut self) -> Outcome<usize> {
+    /// D0 -> D3 -> D0 of the whole adapter (children first on the way down, adapter first on
+    /// the way up). The driver must put every picture back by itself. Returns the number of
+    /// sources with a committed mode and the device resets the driver made meanwhile.
+    pub fn power_cycle(&mut self) -> Outcome<(usize, u64)> {
+        self.running()?;
         let started = Instant::now();
-        self.power_down();
-        self.start()?;
-        let mut restored = 0;
-        for scanout in 0..self.heads.len() as u32 {
-            let index = scanout as usize;
-            let Some((w, h, rotation)) = self.heads[index]
-                .desktop
-                .as_ref()
-                .map(|d| (d.width, d.height, d.rotation))
-            else {
-                continue;
-            };
-            let (fw, fh) = rotation.framebuffer_size(w, h);
-            let before = self.counters();
-            let gpu = self.gpu.as_ref().ok_or("the device is stopped")?;
-            self.heads[index]
-                .scanout
-                .set_mode(gpu, &mut self.ids, fw, fh, 0)
-                .ctx(&format!("restoring {fw}x{fh} on scanout {scanout}"))?;
-            self.settle_clean(before, false)?;
-            let full = Rect::new(0, 0, w as i32, h as i32);
-            self.present_head(scanout, &[], &[full])?;
-            restored += 1;
-        }
+        let resets = self.machine().monitor().resets();
+        let down = self.sim.set_power(PowerDeviceD3);
+        self.sim("power down (D3)", down)?;
+        let up = self.sim.set_power(PowerDeviceD0);
+        self.sim("power up (D0)", up)?;
+        self.finish()?;
         self.timings.mode_change = Some(started.elapsed());
-        Ok(restored)
+        let heads = self.desktops.iter().filter(|d| d.is_some()).count();
+        Ok((heads, self.machine().monitor().resets() - resets))
     }
 
-    /// Resets the device and drops everything it held; desktops are kept.
-    fn power_down(&mut self) {
-        let Some(gpu) = self.gpu.take() else { return };
-        let _ = self.function.transport.lock().reset();
-        gpu.reset_queues();
-        for head in &mut self.heads {
-            head.scanout.forget_after_reset(&mut self.ids);
-        }
-        if let Some(cursor) = self.cursor.take() {
-            let _ = self.ids.free(cursor.resource_id);
-        }
-        // The rings and request buffers are freed here, after the reset.
-        drop(gpu);
-    }
-
-    /// Disables every scanout, unreferences every resource, resets the device and frees its
-    /// memory; reports what the bookkeeping says is left.
+    /// StopDevice (skipped after a bugcheck: nothing stops a crashed system), RemoveDevice and
+    /// Unload; reports what is left.
     pub fn stop(&mut self) -> Outcome<Leftovers> {
-        let before = self.counters();
-        let gpu = self.gpu.as_ref().ok_or("the device is already stopped")?;
-        for head in &mut self.heads {
-            if head.scanout.current().is_some() {
-                head.scanout
-                    .disable(gpu, &mut self.ids)
-                    .ctx(&format!("disabling scanout {}", head.scanout.index()))?;
-            }
-            head.scanout.reap_retired(gpu, &mut self.ids);
-            head.desktop = None;
+        self.running()?;
+        if self.sim.phase() == Phase::Started {
+            let stopped = self.sim.stop();
+            self.sim("DxgkDdiStopDevice", stopped)?;
         }
-        if let Some(cursor) = self.cursor.take() {
-            gpu.detach_backing(cursor.resource_id, WaitMode::Wait)
-                .ctx("cursor DETACH_BACKING")?;
-            gpu.resource_unref(cursor.resource_id, WaitMode::Wait)
-                .ctx("cursor RESOURCE_UNREF")?;
-            let _ = self.ids.free(cursor.resource_id);
-        }
-        self.settle_clean(before, false)?;
-        let resources = self.ids.live_count();
-        self.power_down();
+        let removed = self.sim.remove();
+        self.sim("DxgkDdiRemoveDevice", removed)?;
+        let unloaded = self.sim.unload();
+        self.sim("DxgkDdiUnload", unloaded)?;
+        self.stopped = true;
+        self.desktops.iter_mut().for_each(|d| *d = None);
+        self.finish()?;
+        let machine = self.machine();
         Ok(Leftovers {
-            resources,
-            dma_bytes: self.dma_in_use(),
+            dma_bytes: machine.dma().allocated_bytes(),
+            mappings: machine.live_mappings(),
+            device_status: machine.device_status(),
         })
     }
 

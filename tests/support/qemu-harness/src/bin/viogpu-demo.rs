@@ -1,6 +1,7 @@
-//! The demo behind `scripts/demo`: boots the QEMU guest with two heads, walks the driver core
-//! through a few modes with the test pattern, saves a screenshot of each step as PNG under
-//! `target/demo/`, and prints a summary (mode, time the guest took, file).
+//! The demo behind `scripts/demo`: boots the QEMU guest with two heads, where the guest runner
+//! loads the driver through the dxgkrnl simulator, walks it through a few modes with the test
+//! pattern, saves a screenshot of each step as PNG under `target/demo/`, and prints a summary
+//! (mode, time the guest took, file).
 //!
 //! Prerequisites as for the end-to-end tests (`scripts/setup-e2e`).
 
