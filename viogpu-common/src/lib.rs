@@ -15,7 +15,6 @@
 extern crate alloc;
 
 pub mod blit;
-pub mod bring_up;
 pub mod command;
 pub mod cursor;
 pub mod edid;

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use viogpu_common::bring_up::bring_up;
+use crate::bring_up::bring_up;
 use viogpu_common::gpu::{GpuDevice, Notify, Platform};
 use viogpu_common::transport::{
     Features, RegionWindow, VirtioPciLayout, VirtioPciTransport, GPU_DEVICE_CFG_LEN,

@@ -1,17 +1,19 @@
-//! Bringing a virtio-gpu device from reset to a running [`GpuDevice`]: the one sequence the
-//! driver's StartDevice, its power-up path and the tests all use.
+//! Bringing a virtio-gpu device from reset to a running [`GpuDevice`] for the core's tests.
+//! The driver has its own sequence (`viogpudo/adapter/start.rs`: its doorbell bookkeeping,
+//! one MSI-X vector, rings kept across power cycles); this one is the plain spec order the
+//! testbed needs.
 //!
 //! Order per the virtio spec (3.1.1): reset, ACKNOWLEDGE, DRIVER, feature negotiation,
 //! FEATURES_OK, queue setup, DRIVER_OK. A failure at any step sets FAILED and returns the error;
 //! the queues built so far are dropped only after the device was reset, so no ring memory the
 //! device might still read is freed early.
 
-use crate::command::CommandQueue;
-use crate::gpu::{GpuDevice, Notify, Platform, CONTROL_QUEUE, CURSOR_QUEUE};
-use crate::hal::{Hal, RegisterAccess};
-use crate::transport::{Features, QueueConfig, VirtioPciTransport, NO_VECTOR};
-use crate::virtqueue::{QueueFeatures, SplitQueue};
-use crate::{Error, Result};
+use viogpu_common::command::CommandQueue;
+use viogpu_common::gpu::{GpuDevice, Notify, Platform, CONTROL_QUEUE, CURSOR_QUEUE};
+use viogpu_common::hal::{Hal, RegisterAccess};
+use viogpu_common::transport::{Features, QueueConfig, VirtioPciTransport, NO_VECTOR};
+use viogpu_common::virtqueue::{QueueFeatures, SplitQueue};
+use viogpu_common::{Error, Result};
 
 /// Largest control queue the driver asks for (QEMU offers 64).
 pub const CONTROL_QUEUE_SIZE: u16 = 64;
