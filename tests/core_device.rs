@@ -523,7 +523,9 @@ impl TwoHeads {
     /// they differ).
     fn picture(&self, index: u32) -> (u32, u32, Option<u32>) {
         let backend = self.bed.backend.lock();
-        let image = backend.scanout_image(index).expect("scanout shows something");
+        let image = backend
+            .scanout_image(index)
+            .expect("scanout shows something");
         let (w, h) = (image.width, image.height);
         let first = image.pixel(0, 0);
         let same = [(w - 1, 0), (0, h - 1), (w - 1, h - 1), (w / 2, h / 2)]

@@ -224,12 +224,10 @@ impl<M: Machine + 'static> Sim<M> {
         self.expect_phase("CommitVidPn", &[Phase::Started])?;
         let mut wanted = self.modes.clone();
         for &(source, mode) in changes {
-            let slot = wanted
-                .get_mut(source as usize)
-                .ok_or(SimError::VidPn {
-                    step: "add the path",
-                    status: STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE,
-                })?;
+            let slot = wanted.get_mut(source as usize).ok_or(SimError::VidPn {
+                step: "add the path",
+                status: STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE,
+            })?;
             *slot = mode.map(|(w, h)| (w, h, D3DKMDT_VPPR_IDENTITY));
         }
         let model = VidPnModel::new(self.sources);
