@@ -468,3 +468,201 @@ fn a_reallocation_without_the_memory_keeps_the_old_framebuffer() {
         Err(Error::InvalidArgument)
     );
 }
+
+/// Two heads showing 1024x768 BLUE and 1280x800 RED, for the two-phase mode change.
+struct TwoHeads {
+    bed: Testbed,
+    ids: ResourceIdAllocator,
+    heads: [Scanout<virtio_gpu_model::GuestMemoryHal>; 2],
+    dma: usize,
+    hostmem: u64,
+}
+
+impl TwoHeads {
+    fn new() -> Self {
+        let config = GpuConfig {
+            num_scanouts: 2,
+            displays: vec![
+                PreferredDisplay::enabled(1024, 768),
+                PreferredDisplay::enabled(1280, 800),
+            ],
+            ..GpuConfig::default()
+        };
+        let bed = Testbed::with_config(config);
+        let mut ids = ResourceIdAllocator::new(1024);
+        let mut heads = [
+            Scanout::new(0, AllocPolicy::default()),
+            Scanout::new(1, AllocPolicy::default()),
+        ];
+        heads[0]
+            .set_mode(&bed.gpu, &mut ids, 1024, 768, BLUE)
+            .unwrap();
+        heads[1]
+            .set_mode(&bed.gpu, &mut ids, 1280, 800, RED)
+            .unwrap();
+        let dma = bed.dma_bytes();
+        let hostmem = bed.backend.lock().hostmem_used();
+        Self {
+            bed,
+            ids,
+            heads,
+            dma,
+            hostmem,
+        }
+    }
+
+    fn prepare(&mut self, head: usize, w: u32, h: u32, fill: u32) -> Result<(), Error> {
+        self.heads[head].prepare(&self.bed.gpu, &mut self.ids, w, h, fill)
+    }
+
+    fn switch(&mut self, head: usize) -> Result<(), Error> {
+        self.heads[head].switch_to_prepared(&self.bed.gpu, &mut self.ids)
+    }
+
+    /// What scanout `index` shows: size and the color of its corners and middle (None if
+    /// they differ).
+    fn picture(&self, index: u32) -> (u32, u32, Option<u32>) {
+        let backend = self.bed.backend.lock();
+        let image = backend
+            .scanout_image(index)
+            .expect("scanout shows something");
+        let (w, h) = (image.width, image.height);
+        let first = image.pixel(0, 0);
+        let same = [(w - 1, 0), (0, h - 1), (w - 1, h - 1), (w / 2, h / 2)]
+            .iter()
+            .all(|&(x, y)| image.pixel(x, y) == first);
+        (w, h, first.filter(|_| same))
+    }
+
+    /// Both heads still show (and record) their first pictures, and the host resources and
+    /// guest DMA memory are what they were with them.
+    fn assert_unchanged(&self) {
+        assert_eq!(self.picture(0), (1024, 768, Some(BLUE)));
+        assert_eq!(self.picture(1), (1280, 800, Some(RED)));
+        assert_eq!(self.heads[0].mode(), Some((1024, 768)));
+        assert_eq!(self.heads[1].mode(), Some((1280, 800)));
+        for head in &self.heads {
+            assert_eq!(head.prepared_mode(), None);
+            assert!(!head.switch_pending());
+            assert_eq!(head.retired_count(), 0);
+        }
+        assert_eq!(self.bed.backend.lock().resource_count(), 2);
+        assert_eq!(self.bed.backend.lock().hostmem_used(), self.hostmem);
+        assert_eq!(self.bed.dma_bytes(), self.dma);
+    }
+}
+
+#[test]
+fn two_phase_mode_change_switches_both_heads_only_at_the_switch() {
+    let mut t = TwoHeads::new();
+    t.prepare(0, 1920, 1080, GREEN).unwrap();
+    t.prepare(1, 800, 600, BLUE).unwrap();
+    assert_eq!(t.heads[0].prepared_mode(), Some((1920, 1080)));
+    // Prepared, not shown: the host has the new resources, the screens are unchanged.
+    assert_eq!(t.bed.backend.lock().resource_count(), 4);
+    assert_eq!(t.picture(0), (1024, 768, Some(BLUE)));
+    assert_eq!(t.picture(1), (1280, 800, Some(RED)));
+    t.switch(0).unwrap();
+    t.switch(1).unwrap();
+    assert_eq!(t.picture(0), (1920, 1080, Some(GREEN)));
+    assert_eq!(t.picture(1), (800, 600, Some(BLUE)));
+    // The old framebuffers are kept until the switch is confirmed.
+    assert_eq!(t.bed.backend.lock().resource_count(), 4);
+    for head in &mut t.heads {
+        head.confirm_switch(&t.bed.gpu, &mut t.ids);
+        assert!(!head.switch_pending());
+    }
+    assert_eq!(t.bed.backend.lock().resource_count(), 2);
+    assert_eq!(t.heads[0].mode(), Some((1920, 1080)));
+    assert_eq!(t.heads[1].mode(), Some((800, 600)));
+}
+
+#[test]
+fn a_failed_second_prepare_leaves_both_heads_as_they_were() {
+    // The device refuses the second head's resource.
+    let mut t = TwoHeads::new();
+    t.prepare(0, 1920, 1080, GREEN).unwrap();
+    t.bed.backend.lock().fail_next(
+        CommandType::RESOURCE_CREATE_2D,
+        ResponseType::ERR_OUT_OF_MEMORY,
+    );
+    let err = t.prepare(1, 800, 600, BLUE).unwrap_err();
+    assert_eq!(err, Error::DeviceError(ResponseType::ERR_OUT_OF_MEMORY.0));
+    t.heads[0].discard_prepared(&t.bed.gpu, &mut t.ids);
+    t.heads[1].discard_prepared(&t.bed.gpu, &mut t.ids);
+    t.assert_unchanged();
+
+    // No DMA memory for the second head's framebuffer.
+    let mut t = TwoHeads::new();
+    t.prepare(0, 1920, 1080, GREEN).unwrap();
+    t.bed.hal.fail_allocations_after(Some(0));
+    let err = t.prepare(1, 800, 600, BLUE).unwrap_err();
+    t.bed.hal.fail_allocations_after(None);
+    assert_eq!(err, Error::NoDmaMemory);
+    t.heads[0].discard_prepared(&t.bed.gpu, &mut t.ids);
+    t.assert_unchanged();
+}
+
+#[test]
+fn a_failed_second_switch_switches_the_first_head_back() {
+    let mut t = TwoHeads::new();
+    t.prepare(0, 1920, 1080, GREEN).unwrap();
+    t.prepare(1, 800, 600, BLUE).unwrap();
+    t.bed.backend.lock().fail_nth(
+        2,
+        CommandType::SET_SCANOUT,
+        ResponseType::ERR_INVALID_PARAMETER,
+    );
+    t.switch(0).unwrap();
+    assert_eq!(t.picture(0), (1920, 1080, Some(GREEN)));
+    let err = t.switch(1).unwrap_err();
+    assert_eq!(
+        err,
+        Error::DeviceError(ResponseType::ERR_INVALID_PARAMETER.0)
+    );
+    // The refused switch took its own framebuffer down; the first one is reverted.
+    assert!(!t.heads[1].switch_pending());
+    t.heads[0].revert_switch(&t.bed.gpu, &mut t.ids).unwrap();
+    t.assert_unchanged();
+}
+
+#[test]
+fn a_failed_switch_off_switches_the_first_head_back() {
+    let mut t = TwoHeads::new();
+    t.prepare(0, 1920, 1080, GREEN).unwrap();
+    t.switch(0).unwrap();
+    t.bed.backend.lock().fail_next(
+        CommandType::SET_SCANOUT,
+        ResponseType::ERR_INVALID_PARAMETER,
+    );
+    assert!(t.heads[1].switch_off(&t.bed.gpu).is_err());
+    assert!(!t.heads[1].switch_pending());
+    t.heads[0].revert_switch(&t.bed.gpu, &mut t.ids).unwrap();
+    t.assert_unchanged();
+
+    // A switch-off that worked is reverted too: the old picture comes back.
+    t.heads[1].switch_off(&t.bed.gpu).unwrap();
+    assert!(t.bed.backend.lock().scanout_image(1).is_none());
+    t.heads[1].revert_switch(&t.bed.gpu, &mut t.ids).unwrap();
+    t.assert_unchanged();
+}
+
+#[test]
+fn a_pending_switch_blocks_a_new_mode_change() {
+    let mut t = TwoHeads::new();
+    t.prepare(0, 1920, 1080, GREEN).unwrap();
+    assert_eq!(t.switch(1), Err(Error::InvalidArgument), "nothing prepared");
+    t.switch(0).unwrap();
+    assert_eq!(
+        t.prepare(0, 800, 600, RED),
+        Err(Error::InvalidArgument),
+        "switch pending"
+    );
+    t.heads[0].revert_switch(&t.bed.gpu, &mut t.ids).unwrap();
+    // Preparing twice replaces the first framebuffer.
+    t.prepare(0, 800, 600, RED).unwrap();
+    t.prepare(0, 640, 480, RED).unwrap();
+    assert_eq!(t.bed.backend.lock().resource_count(), 3);
+    t.heads[0].discard_prepared(&t.bed.gpu, &mut t.ids);
+    t.assert_unchanged();
+}

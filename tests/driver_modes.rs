@@ -173,3 +173,186 @@ fn a_size_no_monitor_lists_is_offered_after_the_custom_mode_escape() {
     assert_shows(&rig.screen(0), &surface, D3DKMDT_VPPR_IDENTITY);
     rig.assert_clean();
 }
+
+/// Two sources at 1024x768 and 1280x800, each showing its own pattern, and what the machine
+/// holds with them.
+struct TwoSources {
+    rig: Rig,
+    surfaces: [Surface; 2],
+    resources: usize,
+    hostmem: u64,
+    dma: usize,
+}
+
+impl TwoSources {
+    fn new() -> Self {
+        let mut rig = Rig::booted(&[(1024, 768), (1280, 800)]);
+        let surfaces = [
+            Surface::pattern(1024, 768, 5),
+            Surface::pattern(1280, 800, 6),
+        ];
+        for (source, surface) in surfaces.iter().enumerate() {
+            rig.sim.present_full(source as u32, surface).unwrap();
+        }
+        let resources = rig.gpu().resource_count();
+        let hostmem = rig.gpu().hostmem_used();
+        let dma = rig.sim.machine().dma_allocated_bytes();
+        Self {
+            rig,
+            surfaces,
+            resources,
+            hostmem,
+            dma,
+        }
+    }
+
+    /// Both sources to new modes in one commit.
+    fn commit_both(&mut self) -> Result<(), dxgkrnl_sim::SimError> {
+        self.rig
+            .sim
+            .set_modes(&[(0, Some((1920, 1080))), (1, Some((1024, 768)))])
+    }
+
+    /// After a refused commit: both sources keep their committed modes and pictures, nothing
+    /// leaked, and presents at the old sizes still work.
+    fn assert_unchanged(&mut self) {
+        let rig = &mut self.rig;
+        assert_eq!(
+            rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+            Some((1024, 768))
+        );
+        assert_eq!(
+            rig.sim.committed_mode(1).map(|m| (m.0, m.1)),
+            Some((1280, 800))
+        );
+        for (source, surface) in self.surfaces.iter().enumerate() {
+            assert_shows(&rig.screen(source as u32), surface, D3DKMDT_VPPR_IDENTITY);
+        }
+        assert_eq!(rig.gpu().resource_count(), self.resources);
+        assert_eq!(rig.gpu().hostmem_used(), self.hostmem);
+        assert_eq!(rig.sim.machine().dma_allocated_bytes(), self.dma);
+        // The driver's source sizes still match the OS's surfaces.
+        for (source, seed) in [(0u32, 7u32), (1, 8)] {
+            let (w, h) = if source == 0 {
+                (1024, 768)
+            } else {
+                (1280, 800)
+            };
+            let surface = Surface::pattern(w, h, seed);
+            rig.sim.present_full(source, &surface).unwrap();
+            assert_shows(&rig.screen(source), &surface, D3DKMDT_VPPR_IDENTITY);
+            self.surfaces[source as usize] = surface;
+        }
+        rig.assert_clean();
+    }
+
+    /// The commit that failed can be done once the fault is gone.
+    fn assert_commit_works(&mut self) {
+        self.commit_both().unwrap();
+        for (source, (w, h)) in [(0u32, (1920u32, 1080u32)), (1, (1024, 768))] {
+            let surface = Surface::pattern(w, h, 9 + source);
+            self.rig.sim.present_full(source, &surface).unwrap();
+            assert_shows(&self.rig.screen(source), &surface, D3DKMDT_VPPR_IDENTITY);
+        }
+        assert_eq!(self.rig.gpu().resource_count(), self.resources);
+        self.rig.assert_clean();
+    }
+}
+
+fn commit_status(result: Result<(), dxgkrnl_sim::SimError>) -> NTSTATUS {
+    match result {
+        Err(dxgkrnl_sim::SimError::Status {
+            ddi: "DxgkDdiCommitVidPn",
+            status,
+        }) => status,
+        other => panic!("expected a failed CommitVidPn, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_commit_of_two_sources_switches_both() {
+    let mut t = TwoSources::new();
+    t.assert_commit_works();
+    assert_eq!(
+        t.rig.sim.committed_mode(1).map(|m| (m.0, m.1)),
+        Some((1024, 768))
+    );
+}
+
+#[test]
+fn a_commit_whose_second_framebuffer_the_device_refuses_changes_neither_source() {
+    let mut t = TwoSources::new();
+    t.rig.gpu().fail_nth(
+        2,
+        CommandType::RESOURCE_CREATE_2D,
+        ResponseType::ERR_OUT_OF_MEMORY,
+    );
+    let status = commit_status(t.commit_both());
+    assert_eq!(status, STATUS_DEVICE_HARDWARE_ERROR);
+    t.assert_unchanged();
+    t.assert_commit_works();
+}
+
+#[test]
+fn a_commit_whose_second_switch_the_device_refuses_switches_the_first_source_back() {
+    let mut t = TwoSources::new();
+    t.rig.gpu().fail_nth(
+        2,
+        CommandType::SET_SCANOUT,
+        ResponseType::ERR_INVALID_PARAMETER,
+    );
+    let status = commit_status(t.commit_both());
+    assert_eq!(status, STATUS_DEVICE_HARDWARE_ERROR);
+    t.assert_unchanged();
+    t.assert_commit_works();
+}
+
+#[test]
+fn a_commit_that_turns_a_source_off_is_undone_when_the_device_refuses_it() {
+    let mut t = TwoSources::new();
+    // Source 0's switch goes through, turning source 1 off does not.
+    t.rig.gpu().fail_nth(
+        2,
+        CommandType::SET_SCANOUT,
+        ResponseType::ERR_INVALID_PARAMETER,
+    );
+    let result = t.rig.sim.set_modes(&[(0, Some((1920, 1080))), (1, None)]);
+    assert_eq!(commit_status(result), STATUS_DEVICE_HARDWARE_ERROR);
+    t.assert_unchanged();
+    // Without the fault: source 0 at the new size, source 1 off and its framebuffer gone.
+    t.rig
+        .sim
+        .set_modes(&[(0, Some((1920, 1080))), (1, None)])
+        .unwrap();
+    assert_eq!(t.rig.sim.committed_mode(1), None);
+    assert!(t.rig.gpu().scanout_image(1).is_none());
+    assert_eq!(t.rig.gpu().resource_count(), t.resources - 1);
+    let surface = Surface::pattern(1920, 1080, 12);
+    t.rig.sim.present_full(0, &surface).unwrap();
+    assert_shows(&t.rig.screen(0), &surface, D3DKMDT_VPPR_IDENTITY);
+    t.rig.assert_clean();
+}
+
+#[test]
+fn a_commit_of_two_sources_without_dma_memory_changes_neither_source() {
+    let mut t = TwoSources::new();
+    for n in 0..256 {
+        t.rig.sim.machine().hal().fail_allocations_after(Some(n));
+        let result = t.commit_both();
+        t.rig.sim.machine().hal().fail_allocations_after(None);
+        if result.is_ok() {
+            assert!(n > 1, "both framebuffers need memory");
+            for (source, (w, h)) in [(0u32, (1920u32, 1080u32)), (1, (1024, 768))] {
+                let surface = Surface::pattern(w, h, 20 + source);
+                t.rig.sim.present_full(source, &surface).unwrap();
+                assert_shows(&t.rig.screen(source), &surface, D3DKMDT_VPPR_IDENTITY);
+            }
+            assert_eq!(t.rig.gpu().resource_count(), t.resources);
+            t.rig.assert_clean();
+            return;
+        }
+        assert_eq!(commit_status(result), STATUS_NO_MEMORY, "allocation {n}");
+        t.assert_unchanged();
+    }
+    panic!("the commit never succeeded");
+}

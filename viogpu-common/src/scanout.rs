@@ -7,6 +7,12 @@
 //! its memory freed. If any step of the new mode fails, everything built so far is undone in
 //! reverse order and the old mode stays on screen; nothing leaks on the guest or the host.
 //!
+//! A change that spans several scanouts is done in two phases so that it is all-or-nothing:
+//! [`Scanout::prepare`] builds the new framebuffer of each scanout without showing it, then
+//! [`Scanout::switch_to_prepared`] (or [`Scanout::switch_off`]) points each scanout at its new
+//! picture while the old framebuffer is kept, so that [`Scanout::revert_switch`] can put it back
+//! if a later scanout fails. Only [`Scanout::confirm_switch`] takes the old one down.
+//!
 //! The C++ driver lost the display after a large mode and then a smaller one because it reused
 //! memory while an asynchronous detach was still pending, and reused a resource id at once.
 //! Here the detach is waited for; if the device does not confirm it, the old framebuffer is
@@ -23,6 +29,14 @@ use crate::{Error, Result};
 
 /// The pixel format of every framebuffer: 32-bit BGRX, what Windows' display-only desktop uses.
 pub const FRAMEBUFFER_FORMAT: Format = Format::B8G8R8X8_UNORM;
+
+/// The rectangle of a scanout that shows nothing.
+const EMPTY_RECT: Rect = Rect {
+    x: 0,
+    y: 0,
+    width: 0,
+    height: 0,
+};
 
 /// A host resource with its guest backing.
 pub struct Framebuffer<H: Hal> {
@@ -62,6 +76,11 @@ pub struct Scanout<H: Hal> {
     index: u32,
     policy: AllocPolicy,
     current: Option<Framebuffer<H>>,
+    /// A complete framebuffer built by [`Scanout::prepare`], not shown yet.
+    staged: Option<Framebuffer<H>>,
+    /// While a switch is not confirmed: what was on screen before it (`Some(None)`: nothing),
+    /// kept so the switch can be reverted.
+    previous: Option<Option<Framebuffer<H>>>,
     /// Framebuffers whose detach the device never confirmed: their memory may still be read by
     /// the host, so it is kept until the device is reset.
     retired: Vec<(Framebuffer<H>, Built)>,
@@ -85,6 +104,8 @@ impl<H: Hal> Scanout<H> {
             index,
             policy,
             current: None,
+            staged: None,
+            previous: None,
             retired: Vec::new(),
         }
     }
@@ -117,7 +138,9 @@ impl<H: Hal> Scanout<H> {
     }
 
     /// Switches to a `width` x `height` framebuffer filled with `fill` (BGRX). On error the
-    /// previous mode is still displayed and nothing was leaked.
+    /// previous mode is still displayed and nothing was leaked. The same as
+    /// [`prepare`](Self::prepare), [`switch_to_prepared`](Self::switch_to_prepared) and
+    /// [`confirm_switch`](Self::confirm_switch).
     pub fn set_mode<P: Platform, N: Notify>(
         &mut self,
         gpu: &GpuDevice<H, P, N>,
@@ -126,15 +149,133 @@ impl<H: Hal> Scanout<H> {
         height: u32,
         fill: u32,
     ) -> Result<()> {
+        self.prepare(gpu, ids, width, height, fill)?;
+        self.switch_to_prepared(gpu, ids)?;
+        self.confirm_switch(gpu, ids);
+        Ok(())
+    }
+
+    /// Builds a complete `width` x `height` framebuffer filled with `fill` (BGRX) on the host
+    /// without showing it: the first phase of a mode change. A framebuffer prepared earlier and
+    /// not switched to is taken down first. On error nothing was leaked and nothing is staged.
+    /// [`Error::InvalidArgument`] while a switch is neither confirmed nor reverted.
+    pub fn prepare<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+        width: u32,
+        height: u32,
+        fill: u32,
+    ) -> Result<()> {
+        if self.previous.is_some() {
+            return Err(Error::InvalidArgument);
+        }
+        self.discard_prepared(gpu, ids);
         self.reap_retired(gpu, ids);
-        let fb = match build_framebuffer(gpu, ids, width, height, &self.policy, |b| b.fill(fill)) {
-            Ok(fb) => fb,
+        match build_framebuffer(gpu, ids, width, height, &self.policy, |b| b.fill(fill)) {
+            Ok(fb) => {
+                self.staged = Some(fb);
+                Ok(())
+            }
             Err((e, stuck)) => {
                 self.retired.extend(stuck);
-                return Err(e);
+                Err(e)
             }
+        }
+    }
+
+    /// The size of the framebuffer [`prepare`](Self::prepare) staged, if one is.
+    pub fn prepared_mode(&self) -> Option<(u32, u32)> {
+        self.staged
+            .as_ref()
+            .map(|fb| (fb.backing.width(), fb.backing.height()))
+    }
+
+    /// Whether a switch waits for [`confirm_switch`](Self::confirm_switch) or
+    /// [`revert_switch`](Self::revert_switch).
+    pub fn switch_pending(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// Points the scanout at the prepared framebuffer. The framebuffer shown so far is kept
+    /// until [`confirm_switch`](Self::confirm_switch) or [`revert_switch`](Self::revert_switch).
+    /// If the device refuses, the previous picture is put back, the prepared framebuffer is
+    /// taken down and no switch is pending. [`Error::InvalidArgument`] when nothing is
+    /// prepared or a switch is already pending.
+    pub fn switch_to_prepared<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+    ) -> Result<()> {
+        if self.previous.is_some() {
+            return Err(Error::InvalidArgument);
+        }
+        let fb = self.staged.take().ok_or(Error::InvalidArgument)?;
+        self.switch_to(gpu, ids, fb)
+    }
+
+    /// Turns the scanout off, keeping its framebuffer until
+    /// [`confirm_switch`](Self::confirm_switch) or [`revert_switch`](Self::revert_switch). If
+    /// the device refuses, the previous picture is put back and no switch is pending.
+    /// [`Error::InvalidArgument`] while a switch is already pending.
+    pub fn switch_off<P: Platform, N: Notify>(&mut self, gpu: &GpuDevice<H, P, N>) -> Result<()> {
+        if self.previous.is_some() {
+            return Err(Error::InvalidArgument);
+        }
+        if let Err(e) = gpu.set_scanout(self.index, 0, EMPTY_RECT, WaitMode::Wait) {
+            // The scanout may or may not be off: show the old picture again.
+            self.show_again(gpu, self.current.as_ref());
+            return Err(e);
+        }
+        self.previous = Some(self.current.take());
+        Ok(())
+    }
+
+    /// Ends a pending switch: the framebuffer shown before it is taken down. Nothing to do
+    /// without a pending switch.
+    pub fn confirm_switch<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+    ) {
+        if let Some(Some(old)) = self.previous.take() {
+            self.teardown(gpu, ids, old, Built::Attached);
+        }
+    }
+
+    /// Undoes a pending switch: the scanout is pointed at the framebuffer shown before it (or
+    /// turned off if it showed nothing) and the new framebuffer is taken down. Nothing to do
+    /// without a pending switch. The driver's state is restored even if the device refuses to
+    /// switch back; the error is returned then.
+    pub fn revert_switch<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+    ) -> Result<()> {
+        let Some(previous) = self.previous.take() else {
+            return Ok(());
         };
-        self.show(gpu, ids, fb)
+        let result = match &previous {
+            Some(old) => {
+                gpu.set_scanout(self.index, old.resource_id, old.full_rect(), WaitMode::Wait)
+            }
+            None => gpu.set_scanout(self.index, 0, EMPTY_RECT, WaitMode::Wait),
+        };
+        if let Some(new) = core::mem::replace(&mut self.current, previous) {
+            self.teardown(gpu, ids, new, Built::Attached);
+        }
+        result
+    }
+
+    /// Takes down the framebuffer [`prepare`](Self::prepare) staged, if any.
+    pub fn discard_prepared<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+    ) {
+        if let Some(fb) = self.staged.take() {
+            self.teardown(gpu, ids, fb, Built::Attached);
+        }
     }
 
     /// Replaces the framebuffer on screen by a copy of it allocated with `policy` (same size,
@@ -148,6 +289,9 @@ impl<H: Hal> Scanout<H> {
         ids: &mut ResourceIdAllocator,
         policy: &AllocPolicy,
     ) -> Result<()> {
+        if self.previous.is_some() {
+            return Err(Error::InvalidArgument);
+        }
         self.reap_retired(gpu, ids);
         let old = self
             .current
@@ -174,40 +318,57 @@ impl<H: Hal> Scanout<H> {
         ids: &mut ResourceIdAllocator,
         fb: Framebuffer<H>,
     ) -> Result<()> {
+        self.switch_to(gpu, ids, fb)?;
+        self.confirm_switch(gpu, ids);
+        Ok(())
+    }
+
+    /// Points the scanout at the complete framebuffer `fb` and keeps the previous one as the
+    /// pending switch's. If the device refuses, the previous one is put back and `fb` taken
+    /// down.
+    fn switch_to<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+        fb: Framebuffer<H>,
+    ) -> Result<()> {
         let rect = fb.full_rect();
         if let Err(e) = gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait) {
             // The scanout may or may not have switched; put the old one back on screen
             // before tearing the new one down.
-            if let Some(old) = &self.current {
-                let _ =
-                    gpu.set_scanout(self.index, old.resource_id, old.full_rect(), WaitMode::Wait);
-            }
+            self.show_again(gpu, self.current.as_ref());
             self.teardown(gpu, ids, fb, Built::Attached);
             return Err(e);
         }
         let _ = gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait);
-        if let Some(old) = self.current.replace(fb) {
-            self.teardown(gpu, ids, old, Built::Attached);
-        }
+        self.previous = Some(self.current.replace(fb));
         Ok(())
     }
 
-    /// Turns the scanout off and frees its framebuffer.
+    /// Best effort after a refused switch: points the scanout at `old` again (or turns it off
+    /// if nothing was shown).
+    fn show_again<P: Platform, N: Notify>(
+        &self,
+        gpu: &GpuDevice<H, P, N>,
+        old: Option<&Framebuffer<H>>,
+    ) {
+        let _ = match old {
+            Some(old) => {
+                gpu.set_scanout(self.index, old.resource_id, old.full_rect(), WaitMode::Wait)
+            }
+            None => gpu.set_scanout(self.index, 0, EMPTY_RECT, WaitMode::Wait),
+        };
+    }
+
+    /// Turns the scanout off and frees its framebuffer: [`switch_off`](Self::switch_off) and
+    /// [`confirm_switch`](Self::confirm_switch).
     pub fn disable<P: Platform, N: Notify>(
         &mut self,
         gpu: &GpuDevice<H, P, N>,
         ids: &mut ResourceIdAllocator,
     ) -> Result<()> {
-        let zero = Rect {
-            x: 0,
-            y: 0,
-            width: 0,
-            height: 0,
-        };
-        gpu.set_scanout(self.index, 0, zero, WaitMode::Wait)?;
-        if let Some(old) = self.current.take() {
-            self.teardown(gpu, ids, old, Built::Attached);
-        }
+        self.switch_off(gpu)?;
+        self.confirm_switch(gpu, ids);
         Ok(())
     }
 
@@ -228,8 +389,21 @@ impl<H: Hal> Scanout<H> {
     /// After a device reset the host has forgotten every resource and holds no memory: drop
     /// everything, including retired framebuffers, and release their ids.
     pub fn forget_after_reset(&mut self, ids: &mut ResourceIdAllocator) {
+        self.forget_unshown(ids);
+        if let Some(fb) = self.current.take() {
+            if fb.resource_id != 0 {
+                let _ = ids.free(fb.resource_id);
+            }
+        }
+    }
+
+    /// After a device reset: releases the ids of the framebuffers not on screen (retired,
+    /// prepared, or kept for a pending switch, which the reset ends) and frees their memory.
+    fn forget_unshown(&mut self, ids: &mut ResourceIdAllocator) {
         let retired = self.retired.drain(..).map(|(fb, _)| fb);
-        for fb in self.current.take().into_iter().chain(retired) {
+        let staged = self.staged.take();
+        let previous = self.previous.take().flatten();
+        for fb in retired.chain(staged).chain(previous) {
             let _ = ids.free(fb.resource_id);
         }
     }
@@ -239,9 +413,7 @@ impl<H: Hal> Scanout<H> {
     /// the current framebuffer's memory is kept (its resource id becomes 0 until
     /// [`Scanout::resume_after_reset`]).
     pub fn suspend_after_reset(&mut self, ids: &mut ResourceIdAllocator) {
-        for (fb, _) in self.retired.drain(..) {
-            let _ = ids.free(fb.resource_id);
-        }
+        self.forget_unshown(ids);
         if let Some(fb) = self.current.as_mut() {
             if fb.resource_id != 0 {
                 let _ = ids.free(fb.resource_id);

@@ -492,44 +492,36 @@ impl Adapter {
     }
 
     /// Applies what CommitVidPn or UpdateActiveVidPnPresentPath decided: a new framebuffer
-    /// per changed source (`Scanout::set_mode`), or the source disabled. While the device is
-    /// powered down the modes are only remembered and set at power-up.
+    /// per changed source, or the source disabled. All-or-nothing: every new framebuffer is
+    /// built before any scanout switches, and if one switch fails the scanouts switched so far
+    /// get their old framebuffers back (kept until every switch succeeded), so on error every
+    /// source still shows, and records, its previous mode. While the device is powered down
+    /// the modes are only remembered and set at power-up.
     pub fn apply_commits(&self, commits: &[SourceCommit]) -> DdiResult<()> {
         if self.is_removed() {
             return Err(STATUS_DEVICE_NOT_READY);
         }
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        for (i, commit) in commits.iter().enumerate() {
+            if state.heads.get(commit.source as usize).is_none() {
+                return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE);
+            }
+            if commits.iter().take(i).any(|c| c.source == commit.source) {
+                return Err(STATUS_INVALID_PARAMETER);
+            }
+        }
         let powered = state.power == PowerDeviceD0;
+        let State { hw, heads, ids, .. } = state;
+        if let Some(hw) = hw.as_deref().filter(|_| powered) {
+            switch_all(&hw.gpu, heads, ids, commits)?;
+        }
+        // Switched (or powered down: remembered, applied by power-up).
         for commit in commits {
-            let head = state
-                .heads
-                .get_mut(commit.source as usize)
-                .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)?;
-            let Some(hw) = state.hw.as_deref().filter(|_| powered) else {
-                // Powered down: remembered, applied by power-up.
+            if let Some(head) = heads.get_mut(commit.source as usize) {
                 head.rotation = commit.rotation;
                 head.source_mode = commit.mode;
-                continue;
-            };
-            match commit.mode {
-                None => {
-                    if head.scanout.mode().is_some() {
-                        head.scanout.disable(&hw.gpu, &mut state.ids).ddi()?;
-                    }
-                }
-                Some((w, h)) => {
-                    let (fw, fh) = commit.rotation.framebuffer_size(w, h);
-                    if head.scanout.mode() != Some((fw, fh)) {
-                        // On failure the previous mode stays on screen and recorded.
-                        head.scanout
-                            .set_mode(&hw.gpu, &mut state.ids, fw, fh, BLACK)
-                            .ddi()?;
-                    }
-                }
             }
-            head.rotation = commit.rotation;
-            head.source_mode = commit.mode;
         }
         Ok(())
     }
@@ -581,6 +573,93 @@ impl Adapter {
             .get(source as usize)
             .and_then(|h| h.scanout.mode())
     }
+}
+
+/// What a commit does to a scanout.
+#[derive(Clone, Copy)]
+enum Change {
+    /// A new framebuffer of this size.
+    Mode(u32, u32),
+    /// Turned off.
+    Off,
+}
+
+/// The scanout changes of `commits` (sources checked by the caller), all or none of them:
+/// framebuffers prepared, then scanouts switched (mode changes first, then the ones turned
+/// off), then the old framebuffers taken down. On error nothing changed and nothing leaked.
+fn switch_all(
+    gpu: &Gpu,
+    heads: &mut [Head],
+    ids: &mut ResourceIdAllocator,
+    commits: &[SourceCommit],
+) -> DdiResult<()> {
+    let mut changes = Vec::new();
+    for commit in commits {
+        let Some(head) = heads.get(commit.source as usize) else {
+            continue;
+        };
+        let current = head.scanout.mode();
+        let change = match commit.mode {
+            None if current.is_some() => Change::Off,
+            None => continue,
+            Some((w, h)) => {
+                let (fw, fh) = commit.rotation.framebuffer_size(w, h);
+                if current == Some((fw, fh)) {
+                    continue;
+                }
+                Change::Mode(fw, fh)
+            }
+        };
+        changes.push((commit.source as usize, change));
+    }
+    // Turning a scanout off comes after every mode change.
+    changes.sort_by_key(|&(_, change)| matches!(change, Change::Off));
+
+    let discard_all = |heads: &mut [Head], ids: &mut ResourceIdAllocator| {
+        for &(index, _) in &changes {
+            if let Some(head) = heads.get_mut(index) {
+                head.scanout.discard_prepared(gpu, ids);
+            }
+        }
+    };
+    for &(index, change) in &changes {
+        let (Some(head), Change::Mode(w, h)) = (heads.get_mut(index), change) else {
+            continue;
+        };
+        if let Err(e) = head.scanout.prepare(gpu, ids, w, h, BLACK) {
+            discard_all(heads, ids);
+            return Err(status_of(e));
+        }
+    }
+
+    let mut switched: Vec<usize> = Vec::new();
+    for &(index, change) in &changes {
+        let Some(head) = heads.get_mut(index) else {
+            continue;
+        };
+        let result = match change {
+            Change::Mode(..) => head.scanout.switch_to_prepared(gpu, ids),
+            Change::Off => head.scanout.switch_off(gpu),
+        };
+        if let Err(e) = result {
+            for &undo in switched.iter().rev() {
+                if let Some(head) = heads.get_mut(undo) {
+                    if let Err(e) = head.scanout.revert_switch(gpu, ids) {
+                        crate::trace!("scanout {undo}: switching back failed: {e}");
+                    }
+                }
+            }
+            discard_all(heads, ids);
+            return Err(status_of(e));
+        }
+        switched.push(index);
+    }
+    for index in switched {
+        if let Some(head) = heads.get_mut(index) {
+            head.scanout.confirm_switch(gpu, ids);
+        }
+    }
+    Ok(())
 }
 
 impl VidPnHost for Adapter {

@@ -212,6 +212,65 @@ impl<M: Machine + 'static> Sim<M> {
         self.present_full(source, &Surface::new(width, height))
     }
 
+    /// Commits several sources at once, as the VidPN manager does for a topology change
+    /// (e.g. "extend these displays"): one functional VidPN in which each `(source, mode)` of
+    /// `changes` has its path with identity rotation and scaling and `mode` pinned on both
+    /// ends (`None`: no path, the source is turned off), and every other active source keeps
+    /// its path with its committed modes; `DxgkDdiIsSupportedVidPn` (must say TRUE), then one
+    /// `DxgkDdiCommitVidPn` for all sources (`D3DDDI_ID_ALL`, connectivity checks enforced).
+    /// After it succeeded, each source given a mode is made visible and painted black. On any
+    /// failure every source keeps its previously committed mode recorded.
+    pub fn set_modes(&mut self, changes: &[(u32, Option<(u32, u32)>)]) -> Result<(), SimError> {
+        self.expect_phase("CommitVidPn", &[Phase::Started])?;
+        let mut wanted = self.modes.clone();
+        for &(source, mode) in changes {
+            let slot = wanted.get_mut(source as usize).ok_or(SimError::VidPn {
+                step: "add the path",
+                status: STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE,
+            })?;
+            *slot = mode.map(|(w, h)| (w, h, D3DKMDT_VPPR_IDENTITY));
+        }
+        let model = VidPnModel::new(self.sources);
+        for (source, mode) in wanted.iter().enumerate() {
+            let source = source as u32;
+            let Some((w, h, r)) = *mode else { continue };
+            let (tw, th) = target_size(r, w, h);
+            vidpn_step("add a path", model.add_path(source, source))?;
+            vidpn_step("pin its rotation", model.set_rotation(source, source, r))?;
+            vidpn_step(
+                "pin its scaling",
+                model.set_scaling(source, source, D3DKMDT_VPPS_IDENTITY),
+            )?;
+            vidpn_step("pin its source mode", model.pin_source_mode(source, w, h))?;
+            vidpn_step("pin its target mode", model.pin_target_mode(source, tw, th))?;
+        }
+        let handle = model.handle();
+        let (status, supported) = self.is_supported_vidpn_raw(handle)?;
+        Self::check("DxgkDdiIsSupportedVidPn", status)?;
+        Self::check_released("DxgkDdiIsSupportedVidPn", &model)?;
+        if !supported {
+            return Err(SimError::VidPnNotSupported);
+        }
+        let commit = DXGKARG_COMMITVIDPN {
+            hFunctionalVidPn: handle,
+            AffectedVidPnSourceId: D3DDDI_ID_ALL,
+            MonitorConnectivityChecks: D3DKMDT_MCC_ENFORCE,
+            hPrimaryAllocation: std::ptr::null_mut(),
+            Flags: DXGKARG_COMMITVIDPN_FLAGS::default(),
+        };
+        let status = self.commit_vidpn_raw(&commit)?;
+        Self::check_released("DxgkDdiCommitVidPn", &model)?;
+        Self::check("DxgkDdiCommitVidPn", status)?;
+        self.modes = wanted;
+        for &(source, mode) in changes {
+            if let Some((w, h)) = mode {
+                self.set_source_visibility(source, true)?;
+                self.present_full(source, &Surface::new(w, h))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The VidPN of a mode change on `source`: its path with `rotation` pinned and the desktop
     /// size pinned as source mode, and every other active source's path fully pinned.
     fn build_vidpn(
