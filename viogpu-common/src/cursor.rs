@@ -617,8 +617,11 @@ mod rotate_tests {
         out
     }
 
+    /// (image pixel, the shape pixel it shows).
+    type Moved = ((usize, usize), (usize, usize));
+
     /// Checks `out` holds exactly `expected` ((x, y) -> shape pixel) and nothing else.
-    fn assert_image(out: &[u8; CURSOR_BYTES], expected: &[((usize, usize), (usize, usize))]) {
+    fn assert_image(out: &[u8; CURSOR_BYTES], expected: &[Moved]) {
         for y in 0..SIZE {
             for x in 0..SIZE {
                 let want = expected
@@ -635,13 +638,7 @@ mod rotate_tests {
         let src = three_by_two();
         let hot = HotSpot { x: 2, y: 0 };
         // (rotation, rotated box, rotated hot spot, [(image pixel, shape pixel)]).
-        #[allow(clippy::type_complexity)]
-        let cases: [(
-            Rotation,
-            (u32, u32),
-            (u32, u32),
-            [((usize, usize), (usize, usize)); 6],
-        ); 4] = [
+        let cases = [
             (
                 Rotation::Identity,
                 (3, 2),
