@@ -26,7 +26,13 @@
 //! transparent pixel next to one (left, right, above, below) becomes opaque white. On a light
 //! background the pointer then looks like the real inversion; on a dark one the white outline
 //! keeps it visible. This is the usual approximation for hosts without XOR cursors.
+//!
+//! On a rotated present path the framebuffer holds the desktop turned (see [`crate::blit`]),
+//! so the pointer image must be turned the same way: [`rotate_cursor`] rotates a converted
+//! image and its hot spot with the blit's pixel mapping, keeping the result in the top-left
+//! corner so the hot spot still addresses it.
 
+use crate::blit::Rotation;
 use crate::error::{Error, Result};
 
 /// Width and height of the cursor image, in pixels.
@@ -188,6 +194,86 @@ pub fn convert_pointer(shape: &PointerShape<'_>, out: &mut [u8; CURSOR_BYTES]) -
         x: shape.hot_x,
         y: shape.hot_y,
     })
+}
+
+/// What [`rotate_cursor`] made of an image: its hot spot and the box its content occupies
+/// (top-left corner of the 64x64 image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotatedCursor {
+    /// The hot spot inside the rotated image.
+    pub hot: HotSpot,
+    /// Width of the rotated content box.
+    pub width: u32,
+    /// Height of the rotated content box.
+    pub height: u32,
+}
+
+/// Rotates `src`, an image from [`convert_pointer`] for a `width` x `height` shape with hot spot
+/// `hot`, by `rotation` into `out` (the rest of `out` transparent), for a present path whose
+/// framebuffer shows the desktop rotated (see [`crate::blit`]). The content box is rotated
+/// with the blit's mapping and stays at the top-left corner: with `Rotate90`, shape pixel
+/// `(x, y)` lands at `(y, W - 1 - x)`, and the returned hot spot is where the mapping takes
+/// `hot`, so the device, which puts the hot spot on the pointer's position, shows the tip of
+/// the rotated image there.
+///
+/// The box is the shape grown by one column (row) when [`convert_pointer`]'s white outline of
+/// an inverting pixel reaches past its right (bottom) edge, so that outline turns with it.
+///
+/// Fails with [`Error::InvalidArgument`] for a zero or larger-than-64 size or a hot spot
+/// outside the shape; `out` is then untouched.
+pub fn rotate_cursor(
+    src: &[u8; CURSOR_BYTES],
+    width: u32,
+    height: u32,
+    hot: HotSpot,
+    rotation: Rotation,
+    out: &mut [u8; CURSOR_BYTES],
+) -> Result<RotatedCursor> {
+    if width == 0 || height == 0 || width > CURSOR_SIZE || height > CURSOR_SIZE {
+        return Err(Error::InvalidArgument);
+    }
+    if hot.x >= width || hot.y >= height {
+        return Err(Error::InvalidArgument);
+    }
+    let (w, h) = (width as usize, height as usize);
+    let drawn = |x: usize, y: usize| pixel(src, x, y).is_some_and(|p| p[3] != 0);
+    let w = w + usize::from(w < SIZE && (0..h).any(|y| drawn(w, y)));
+    let h = h + usize::from(h < SIZE && (0..w).any(|x| drawn(x, h)));
+    // Both are at most 64 here, and every mapped coordinate is below them.
+    let map = |x: usize, y: usize| match rotation {
+        Rotation::Identity => (x, y),
+        Rotation::Rotate90 => (y, w - 1 - x),
+        Rotation::Rotate180 => (w - 1 - x, h - 1 - y),
+        Rotation::Rotate270 => (h - 1 - y, x),
+    };
+    out.fill(0);
+    for y in 0..h {
+        for x in 0..w {
+            if let Some(p) = pixel(src, x, y) {
+                let (dx, dy) = map(x, y);
+                put(out, dx, dy, p);
+            }
+        }
+    }
+    let (hx, hy) = map(hot.x as usize, hot.y as usize);
+    let (rw, rh) = rotation.framebuffer_size(w as u32, h as u32);
+    Ok(RotatedCursor {
+        hot: HotSpot {
+            x: hx as u32,
+            y: hy as u32,
+        },
+        width: rw,
+        height: rh,
+    })
+}
+
+/// Reads one pixel of the cursor image (None outside it).
+fn pixel(image: &[u8; CURSOR_BYTES], x: usize, y: usize) -> Option<[u8; 4]> {
+    if x >= SIZE {
+        return None;
+    }
+    let o = (y * SIZE + x) * 4;
+    image.get(o..o + 4).and_then(|p| p.try_into().ok())
 }
 
 /// Writes one pixel of the cursor image; `x` and `y` are below 64 at every call site.
@@ -478,5 +564,287 @@ mod tests {
             Err(Error::InvalidArgument)
         );
         assert!(out.iter().all(|&b| b == 0xAB));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod rotate_tests {
+    use super::*;
+    use crate::blit::{rotate_rect, Rect};
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    const ROTATIONS: [Rotation; 4] = [
+        Rotation::Identity,
+        Rotation::Rotate90,
+        Rotation::Rotate180,
+        Rotation::Rotate270,
+    ];
+
+    fn at(out: &[u8; CURSOR_BYTES], x: usize, y: usize) -> [u8; 4] {
+        pixel(out, x, y).unwrap()
+    }
+
+    /// Opaque, distinct colour of shape pixel `(x, y)`.
+    fn colour(x: usize, y: usize) -> [u8; 4] {
+        [x as u8 + 1, y as u8 + 1, 0x80, 0xFF]
+    }
+
+    /// A 3x2 colour shape whose six pixels all differ, hot spot at its top-right pixel.
+    fn three_by_two() -> [u8; CURSOR_BYTES] {
+        let mut bgra = Vec::new();
+        for y in 0..2 {
+            for x in 0..3 {
+                bgra.extend_from_slice(&colour(x, y));
+            }
+        }
+        let mut out = [0; CURSOR_BYTES];
+        let hot = convert_pointer(
+            &PointerShape {
+                kind: PointerKind::Color,
+                width: 3,
+                height: 2,
+                pitch: 12,
+                hot_x: 2,
+                hot_y: 0,
+                pixels: &bgra,
+            },
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(hot, HotSpot { x: 2, y: 0 });
+        out
+    }
+
+    /// (image pixel, the shape pixel it shows).
+    type Moved = ((usize, usize), (usize, usize));
+
+    /// Checks `out` holds exactly `expected` ((x, y) -> shape pixel) and nothing else.
+    fn assert_image(out: &[u8; CURSOR_BYTES], expected: &[Moved]) {
+        for y in 0..SIZE {
+            for x in 0..SIZE {
+                let want = expected
+                    .iter()
+                    .find(|(at, _)| *at == (x, y))
+                    .map_or(TRANSPARENT, |(_, (sx, sy))| colour(*sx, *sy));
+                assert_eq!(at(out, x, y), want, "({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn each_rotation_moves_exact_pixels_and_the_hot_spot() {
+        let src = three_by_two();
+        let hot = HotSpot { x: 2, y: 0 };
+        // (rotation, rotated box, rotated hot spot, [(image pixel, shape pixel)]).
+        let cases = [
+            (
+                Rotation::Identity,
+                (3, 2),
+                (2, 0),
+                [
+                    ((0, 0), (0, 0)),
+                    ((1, 0), (1, 0)),
+                    ((2, 0), (2, 0)),
+                    ((0, 1), (0, 1)),
+                    ((1, 1), (1, 1)),
+                    ((2, 1), (2, 1)),
+                ],
+            ),
+            (
+                // (x, y) -> (y, 2 - x): the top row becomes the left column, bottom to top.
+                Rotation::Rotate90,
+                (2, 3),
+                (0, 0),
+                [
+                    ((0, 0), (2, 0)),
+                    ((1, 0), (2, 1)),
+                    ((0, 1), (1, 0)),
+                    ((1, 1), (1, 1)),
+                    ((0, 2), (0, 0)),
+                    ((1, 2), (0, 1)),
+                ],
+            ),
+            (
+                // (x, y) -> (2 - x, 1 - y).
+                Rotation::Rotate180,
+                (3, 2),
+                (0, 1),
+                [
+                    ((2, 1), (0, 0)),
+                    ((1, 1), (1, 0)),
+                    ((0, 1), (2, 0)),
+                    ((2, 0), (0, 1)),
+                    ((1, 0), (1, 1)),
+                    ((0, 0), (2, 1)),
+                ],
+            ),
+            (
+                // (x, y) -> (1 - y, x).
+                Rotation::Rotate270,
+                (2, 3),
+                (1, 2),
+                [
+                    ((1, 0), (0, 0)),
+                    ((1, 1), (1, 0)),
+                    ((1, 2), (2, 0)),
+                    ((0, 0), (0, 1)),
+                    ((0, 1), (1, 1)),
+                    ((0, 2), (2, 1)),
+                ],
+            ),
+        ];
+        for (rotation, size, rotated_hot, pixels) in cases {
+            let mut out = [0xAB; CURSOR_BYTES];
+            let r = rotate_cursor(&src, 3, 2, hot, rotation, &mut out).unwrap();
+            assert_eq!((r.width, r.height), size, "{rotation:?}");
+            assert_eq!((r.hot.x, r.hot.y), rotated_hot, "{rotation:?}");
+            assert_image(&out, &pixels);
+            // The hot spot goes where the present path's blit takes that pixel.
+            let moved = rotate_rect(&Rect::new(2, 0, 3, 1), rotation, 3, 2);
+            assert_eq!((moved.left as u32, moved.top as u32), rotated_hot);
+        }
+    }
+
+    #[test]
+    fn an_inversion_outline_past_the_shape_turns_with_it() {
+        // 2x1 monochrome: pixel 0 black, pixel 1 inverts. The outline goes to (2, 0) and
+        // (1, 1), outside the 2x1 shape; the rotated box is 2x3 (3x2 grown, turned).
+        let pixels = [0b0100_0000, 0b0100_0000];
+        let mut src = [0; CURSOR_BYTES];
+        convert_pointer(
+            &PointerShape {
+                kind: PointerKind::Monochrome,
+                width: 2,
+                height: 1,
+                pitch: 1,
+                hot_x: 0,
+                hot_y: 0,
+                pixels: &pixels,
+            },
+            &mut src,
+        )
+        .unwrap();
+        assert_eq!(at(&src, 2, 0), OPAQUE_WHITE);
+        assert_eq!(at(&src, 1, 1), OPAQUE_WHITE);
+        let mut out = [0; CURSOR_BYTES];
+        let r = rotate_cursor(
+            &src,
+            2,
+            1,
+            HotSpot { x: 0, y: 0 },
+            Rotation::Rotate90,
+            &mut out,
+        )
+        .unwrap();
+        // Box 3x2 -> (x, y) to (y, 2 - x).
+        assert_eq!((r.width, r.height, r.hot), (2, 3, HotSpot { x: 0, y: 2 }));
+        assert_eq!(at(&out, 0, 2), OPAQUE_BLACK, "shape pixel (0, 0)");
+        assert_eq!(at(&out, 0, 1), OPAQUE_BLACK, "the inverting pixel (1, 0)");
+        assert_eq!(at(&out, 0, 0), OPAQUE_WHITE, "outline (2, 0)");
+        assert_eq!(at(&out, 1, 1), OPAQUE_WHITE, "outline (1, 1)");
+        assert_eq!(at(&out, 1, 2), TRANSPARENT, "(0, 1)");
+        assert_eq!(at(&out, 1, 0), TRANSPARENT, "(2, 1)");
+    }
+
+    #[test]
+    fn bad_sizes_and_hot_spots_are_rejected_untouched() {
+        let src = three_by_two();
+        let mut out = [0xAB; CURSOR_BYTES];
+        let hot = HotSpot { x: 0, y: 0 };
+        for (w, h, hot) in [
+            (0, 2, hot),
+            (3, 0, hot),
+            (65, 2, hot),
+            (3, 65, hot),
+            (3, 2, HotSpot { x: 3, y: 0 }),
+            (3, 2, HotSpot { x: 0, y: 2 }),
+        ] {
+            assert_eq!(
+                rotate_cursor(&src, w, h, hot, Rotation::Rotate90, &mut out),
+                Err(Error::InvalidArgument)
+            );
+        }
+        assert!(out.iter().all(|&b| b == 0xAB));
+    }
+
+    #[test]
+    fn a_full_64x64_image_rotates_without_growing() {
+        let mut src = [0; CURSOR_BYTES];
+        for y in 0..SIZE {
+            for x in 0..SIZE {
+                put(&mut src, x, y, colour(x, y));
+            }
+        }
+        for rotation in ROTATIONS {
+            let mut out = [0; CURSOR_BYTES];
+            let hot = HotSpot { x: 63, y: 0 };
+            let r = rotate_cursor(&src, 64, 64, hot, rotation, &mut out).unwrap();
+            assert_eq!((r.width, r.height), (64, 64));
+            let moved = rotate_rect(&Rect::new(63, 0, 64, 1), rotation, 64, 64);
+            assert_eq!((r.hot.x, r.hot.y), (moved.left as u32, moved.top as u32));
+            assert_eq!(at(&out, r.hot.x as usize, r.hot.y as usize), colour(63, 0));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn four_quarter_turns_give_the_original(
+            w in 1u32..=64,
+            h in 1u32..=64,
+            hot in (0u32..64, 0u32..64),
+            seed in any::<u64>(),
+        ) {
+            let hot = HotSpot { x: hot.0 % w, y: hot.1 % h };
+            // Straight-alpha colour pixels (alpha never 0, so none is dropped) from `seed`.
+            let mut bgra = Vec::new();
+            let mut state = seed | 1;
+            for _ in 0..w * h {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let [b, g, r, a, ..] = state.to_le_bytes();
+                bgra.extend_from_slice(&[b, g, r, a | 1]);
+            }
+            let mut image = [0; CURSOR_BYTES];
+            convert_pointer(
+                &PointerShape {
+                    kind: PointerKind::Color,
+                    width: w,
+                    height: h,
+                    pitch: w * 4,
+                    hot_x: hot.x,
+                    hot_y: hot.y,
+                    pixels: &bgra,
+                },
+                &mut image,
+            )
+            .unwrap();
+            let original = image;
+            let mut turned = RotatedCursor { hot, width: w, height: h };
+            for turns in 1..=4 {
+                let mut out = [0xAB; CURSOR_BYTES];
+                let before = turned;
+                turned = rotate_cursor(
+                    &image, before.width, before.height, before.hot, Rotation::Rotate90, &mut out,
+                )
+                .unwrap();
+                prop_assert_eq!((turned.width, turned.height), (before.height, before.width));
+                image = out;
+                // n quarter turns are one turn by n * 90 degrees.
+                let mut direct = [0; CURSOR_BYTES];
+                let once = rotate_cursor(
+                    &original, w, h, hot, ROTATIONS[turns % 4], &mut direct,
+                )
+                .unwrap();
+                prop_assert_eq!(once, turned);
+                prop_assert!(direct == image);
+            }
+            prop_assert_eq!(turned, RotatedCursor { hot, width: w, height: h });
+            prop_assert!(image == original);
+        }
     }
 }

@@ -216,13 +216,22 @@ impl Head {
 pub struct CursorImage {
     /// Host resource id (0 while the device is powered down).
     resource_id: u32,
-    /// Guest backing (B8G8R8A8).
+    /// Guest backing (B8G8R8A8): the shape as the device shows it, rotated for its source.
     buffer: DmaBuffer<os::Dma>,
+    /// The converted shape before rotation (`CURSOR_BYTES`), kept to redo the rotation
+    /// when the pointer's source turns.
+    shape: Vec<u8>,
+    /// Width and height of the OS shape.
+    shape_size: (u32, u32),
+    /// Hot spot of the OS shape.
+    shape_hot: (u32, u32),
+    /// The rotation `buffer` holds the shape in.
+    rotation: Rotation,
     /// A shape was uploaded since the resource was created.
     has_shape: bool,
     /// The pointer is shown.
     visible: bool,
-    /// Hot spot of the current shape.
+    /// Hot spot of the uploaded (rotated) image, what UPDATE_CURSOR carries.
     hot: (u32, u32),
     /// Last position (scanout, x, y) sent: the image's top-left corner in framebuffer
     /// coordinates.
@@ -523,6 +532,7 @@ impl Adapter {
                 head.source_mode = commit.mode;
             }
         }
+        pointer::follow_rotation(state);
         Ok(())
     }
 

@@ -16,30 +16,39 @@
 //! cursor image on the scanout, with the hot spot passed separately (what the Linux
 //! virtio-gpu driver and virtio-win send, and what hosts expect: they add the hot spot to
 //! find the pointer). On an unrotated path the OS position is sent as is (clamped at 0: the
-//! wire field is unsigned). On a rotated path the image itself is not rotated, so it is
-//! placed where its hot spot lands on the hot spot's rotated desktop position.
+//! wire field is unsigned).
+//!
+//! Rotation: on a rotated path the framebuffer holds the desktop turned, so the image is
+//! turned the same way (`cursor::rotate_cursor`, the present blit's mapping) and its hot spot
+//! with it; the image is placed so that its rotated hot spot lands on the hot spot's rotated
+//! desktop position. The unrotated converted shape is kept, so when the pointer's source
+//! turns (a commit) or the pointer goes to a source with another rotation, the image is
+//! rotated anew and re-sent.
 
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::protocol::{CursorPos, Rect};
 
-use super::{Adapter, DdiResult, Head, IntoDdi};
+use super::{Adapter, CursorImage, DdiResult, Gpu, Head, IntoDdi, State};
 use crate::ddi::*;
 use viogpu_common::blit::Rotation;
-use viogpu_common::cursor::{convert_pointer, PointerKind, PointerShape, CURSOR_SIZE};
+use viogpu_common::cursor::{
+    convert_pointer, rotate_cursor, HotSpot, PointerKind, PointerShape, CURSOR_BYTES, CURSOR_SIZE,
+};
 
 /// Where the top-left corner of the cursor image goes in a framebuffer that shows a
 /// `src_w` x `src_h` desktop with `rotation`, for a pointer whose image has its top-left at
-/// OS position `(x, y)` and its hot spot at `hot`.
+/// OS position `(x, y)` and its hot spot at `hot` (in the OS shape), when the image the
+/// device shows (rotated with the path) has its hot spot at `shown_hot`.
 pub fn cursor_position(
     x: i32,
     y: i32,
     hot: (u32, u32),
+    shown_hot: (u32, u32),
     rotation: Rotation,
     src: (u32, u32),
 ) -> (u32, u32) {
-    let (hot_x, hot_y) = (i64::from(hot.0), i64::from(hot.1));
-    let hx = i64::from(x) + hot_x;
-    let hy = i64::from(y) + hot_y;
+    let hx = i64::from(x) + i64::from(hot.0);
+    let hy = i64::from(y) + i64::from(hot.1);
     let (w, h) = (i64::from(src.0), i64::from(src.1));
     let (fx, fy) = match rotation {
         Rotation::Identity => (hx, hy),
@@ -48,16 +57,20 @@ pub fn cursor_position(
         Rotation::Rotate270 => (h - 1 - hy, hx),
     };
     let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
-    (clamp(fx - hot_x), clamp(fy - hot_y))
+    (
+        clamp(fx - i64::from(shown_hot.0)),
+        clamp(fy - i64::from(shown_hot.1)),
+    )
 }
 
-/// [`cursor_position`] on `source` of `heads` (the origin for an unknown source).
+/// [`cursor_position`] of `cursor` on `source` of `heads` at OS position `(x, y)` (the
+/// origin for an unknown source).
 fn head_cursor_position(
     heads: &[Head],
     source: u32,
     x: i32,
     y: i32,
-    hot: (u32, u32),
+    cursor: &CursorImage,
 ) -> (u32, u32) {
     let Some(head) = heads.get(source as usize) else {
         return (0, 0);
@@ -66,7 +79,86 @@ fn head_cursor_position(
         .source_mode
         .or_else(|| head.scanout.mode())
         .unwrap_or((0, 0));
-    cursor_position(x, y, hot, head.rotation, src)
+    cursor_position(x, y, cursor.shape_hot, cursor.hot, head.rotation, src)
+}
+
+/// The rotation of `source` (identity for an unknown one).
+fn rotation_of(heads: &[Head], source: u32) -> Rotation {
+    heads
+        .get(source as usize)
+        .map_or(Rotation::Identity, |head| head.rotation)
+}
+
+impl CursorImage {
+    /// Rotates the kept shape by `rotation` into the device image and transfers it to the
+    /// host (waited for, so the host never shows a half-written image).
+    fn upload(&mut self, gpu: &Gpu, rotation: Rotation) -> DdiResult<()> {
+        let shape: &[u8; CURSOR_BYTES] = self
+            .shape
+            .as_slice()
+            .try_into()
+            .map_err(|_| STATUS_INVALID_PARAMETER)?;
+        let image: &mut [u8; CURSOR_BYTES] = self
+            .buffer
+            .as_mut_slice()
+            .get_mut(..CURSOR_BYTES)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(STATUS_INVALID_PARAMETER)?;
+        let (w, h) = self.shape_size;
+        let hot = HotSpot {
+            x: self.shape_hot.0,
+            y: self.shape_hot.1,
+        };
+        let rotated = rotate_cursor(shape, w, h, hot, rotation, image).ddi()?;
+        // Recorded before the transfer: the buffer holds this rotation whatever the host did.
+        self.rotation = rotation;
+        self.hot = (rotated.hot.x, rotated.hot.y);
+        let full = Rect::new(0, 0, CURSOR_SIZE, CURSOR_SIZE);
+        gpu.transfer_to_host_2d(self.resource_id, full, 0, WaitMode::Wait)
+            .ddi()
+    }
+}
+
+/// After a commit: when the source the pointer is shown on now has another rotation than
+/// its image, the image is rotated anew and shown again at the OS's last position. A failure
+/// is only traced (the commit itself succeeded; the next pointer move retries).
+pub(super) fn follow_rotation(state: &mut State) {
+    let State {
+        hw,
+        heads,
+        cursor,
+        power,
+        ..
+    } = state;
+    let (Some(hw), Some(c)) = (hw.as_deref(), cursor.as_mut()) else {
+        return;
+    };
+    if *power != PowerDeviceD0 || c.resource_id == 0 || !c.has_shape || !c.visible {
+        return;
+    }
+    let (source, os_x, os_y) = c.os_pos;
+    let Some(head) = heads.get(source as usize) else {
+        return;
+    };
+    if head.rotation == c.rotation || head.source_mode.is_none() || head.scanout.mode().is_none() {
+        return;
+    }
+    let result = c.upload(&hw.gpu, head.rotation).and_then(|()| {
+        let (x, y) = head_cursor_position(heads, source, os_x, os_y, c);
+        c.pos = (source, x, y);
+        let pos = CursorPos {
+            scanout_id: source,
+            x,
+            y,
+            padding: 0,
+        };
+        hw.gpu
+            .update_cursor(pos, c.resource_id, c.hot.0, c.hot.1, WaitMode::Wait)
+            .ddi()
+    });
+    if let Err(status) = result {
+        crate::trace!("cursor not re-rotated for source {source}: {status:#x}");
+    }
 }
 
 /// The shape kind of the flags, exactly one bit set.
@@ -125,22 +217,19 @@ impl Adapter {
         if cursor_img.resource_id == 0 || state.power != PowerDeviceD0 {
             return Err(STATUS_DEVICE_NOT_READY);
         }
-        let image: &mut [u8; viogpu_common::cursor::CURSOR_BYTES] = cursor_img
-            .buffer
+        let shape_buf: &mut [u8; CURSOR_BYTES] = cursor_img
+            .shape
             .as_mut_slice()
-            .get_mut(..viogpu_common::cursor::CURSOR_BYTES)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(STATUS_INVALID_PARAMETER)?;
-        convert_pointer(&shape, image).ddi()?;
-        let full = Rect::new(0, 0, CURSOR_SIZE, CURSOR_SIZE);
-        hw.gpu
-            .transfer_to_host_2d(cursor_img.resource_id, full, 0, WaitMode::Wait)
-            .ddi()?;
-        cursor_img.has_shape = true;
-        cursor_img.hot = (args.XHot, args.YHot);
-        // On a rotated path the image's place depends on its hot spot.
+            .try_into()
+            .map_err(|_| STATUS_INVALID_PARAMETER)?;
+        convert_pointer(&shape, shape_buf).ddi()?;
+        cursor_img.shape_size = (args.Width, args.Height);
+        cursor_img.shape_hot = (args.XHot, args.YHot);
+        // The image is shown, turned with the path, where the OS last put the pointer.
         let (source, os_x, os_y) = cursor_img.os_pos;
-        let (x, y) = head_cursor_position(&state.heads, source, os_x, os_y, cursor_img.hot);
+        cursor_img.upload(&hw.gpu, rotation_of(&state.heads, source))?;
+        cursor_img.has_shape = true;
+        let (x, y) = head_cursor_position(&state.heads, source, os_x, os_y, cursor_img);
         cursor_img.pos = (source, x, y);
         let scanout = source;
         let pos = CursorPos {
@@ -154,8 +243,9 @@ impl Adapter {
         } else {
             0
         };
+        let (hot_x, hot_y) = cursor_img.hot;
         hw.gpu
-            .update_cursor(pos, resource, args.XHot, args.YHot, WaitMode::Wait)
+            .update_cursor(pos, resource, hot_x, hot_y, WaitMode::Wait)
             .ddi()
     }
 
@@ -199,7 +289,13 @@ impl Adapter {
             // The OS hides the pointer of a source it is not on: nothing to do.
             return Ok(());
         }
-        let (x, y) = head_cursor_position(&state.heads, source, args.X, args.Y, cursor_img.hot);
+        // The image must be turned for the source it is shown on.
+        let rotation = rotation_of(&state.heads, source);
+        let reshaped = visible && cursor_img.rotation != rotation;
+        if reshaped {
+            cursor_img.upload(&hw.gpu, rotation)?;
+        }
+        let (x, y) = head_cursor_position(&state.heads, source, args.X, args.Y, cursor_img);
         cursor_img.os_pos = (source, args.X, args.Y);
         let at = |scanout_id, x, y| CursorPos {
             scanout_id,
@@ -213,8 +309,12 @@ impl Adapter {
         let id = cursor_img.resource_id;
         let gpu = &hw.gpu;
         let result = match (was, visible) {
-            (true, true) if shown_on == source => {
+            (true, true) if shown_on == source && !reshaped => {
                 gpu.move_cursor(at(source, x, y), id, WaitMode::Wait)
+            }
+            // Same scanout, new image: UPDATE_CURSOR makes the host read it again.
+            (true, true) if shown_on == source => {
+                gpu.update_cursor(at(source, x, y), id, hot_x, hot_y, WaitMode::Wait)
             }
             (true, true) => gpu
                 .update_cursor(at(shown_on, old_x, old_y), 0, 0, 0, WaitMode::Wait)
@@ -236,34 +336,38 @@ mod tests {
     #[test]
     fn unrotated_position_is_the_os_position_clamped() {
         assert_eq!(
-            cursor_position(10, 20, (3, 4), Rotation::Identity, (800, 600)),
+            cursor_position(10, 20, (3, 4), (3, 4), Rotation::Identity, (800, 600)),
             (10, 20)
         );
         assert_eq!(
-            cursor_position(-10, -20, (3, 4), Rotation::Identity, (800, 600)),
+            cursor_position(-10, -20, (3, 4), (3, 4), Rotation::Identity, (800, 600)),
             (0, 0)
         );
     }
 
     #[test]
-    fn rotated_position_puts_the_hot_spot_on_its_rotated_point() {
+    fn rotated_position_puts_the_rotated_hot_spot_on_its_rotated_point() {
         // 800x600 desktop; Rotate90 puts desktop (x, y) at (y, 799 - x).
         assert_eq!(
-            cursor_position(0, 0, (0, 0), Rotation::Rotate90, (800, 600)),
-            (0, 799)
+            cursor_position(0, 0, (0, 0), (0, 31), Rotation::Rotate90, (800, 600)),
+            (0, 768)
         );
-        // Hot spot (3, 4) at desktop (3, 4) lands on (4, 796); the image starts 3, 4 before.
+        // A 32x32 shape with hot spot (3, 4): rotated, the hot spot is (4, 28). The desktop
+        // point (3, 4) lands on (4, 796); the image starts (4, 28) before it.
         assert_eq!(
-            cursor_position(0, 0, (3, 4), Rotation::Rotate90, (800, 600)),
-            (1, 792)
+            cursor_position(0, 0, (3, 4), (4, 28), Rotation::Rotate90, (800, 600)),
+            (0, 768)
         );
+        // Rotate180: hot spot (31, 31) of a 32x32 shape is (0, 0) turned; desktop (799, 599)
+        // is framebuffer (0, 0).
         assert_eq!(
-            cursor_position(799, 599, (0, 0), Rotation::Rotate180, (800, 600)),
+            cursor_position(768, 568, (31, 31), (0, 0), Rotation::Rotate180, (800, 600)),
             (0, 0)
         );
+        // Rotate270 puts desktop (x, y) at (599 - y, x): (5, 7) -> (592, 5).
         assert_eq!(
-            cursor_position(5, 7, (0, 0), Rotation::Rotate270, (800, 600)),
-            (592, 5)
+            cursor_position(5, 7, (0, 0), (31, 0), Rotation::Rotate270, (800, 600)),
+            (561, 5)
         );
     }
 

@@ -191,6 +191,8 @@ impl Adapter {
                 Err(status) => crate::trace!("power-up: cursor not restored: {status:#x}"),
             }
         }
+        // A commit while powered down may have turned the pointer's source.
+        super::pointer::follow_rotation(state);
         Ok(())
     }
 }

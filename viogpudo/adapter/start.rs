@@ -33,6 +33,7 @@ use super::{
 };
 use crate::ddi::*;
 use crate::os;
+use viogpu_common::blit::Rotation;
 use viogpu_common::cursor::{CURSOR_BYTES, CURSOR_SIZE};
 
 /// Largest ring the driver asks for: 256 control requests in flight is far more than a
@@ -380,9 +381,18 @@ fn set_initial_modes(state: &mut State) -> DdiResult<()> {
 /// The 64x64 cursor resource with its backing attached.
 pub(super) fn create_cursor(state: &mut State, dma: &os::Dma) -> DdiResult<CursorImage> {
     let buffer = DmaBuffer::new(dma, CURSOR_BYTES).ddi()?;
+    let mut shape = Vec::new();
+    shape
+        .try_reserve_exact(CURSOR_BYTES)
+        .map_err(|_| STATUS_NO_MEMORY)?;
+    shape.resize(CURSOR_BYTES, 0);
     let mut cursor = CursorImage {
         resource_id: 0,
         buffer,
+        shape,
+        shape_size: (0, 0),
+        shape_hot: (0, 0),
+        rotation: Rotation::Identity,
         has_shape: false,
         visible: false,
         hot: (0, 0),
