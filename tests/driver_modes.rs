@@ -356,3 +356,44 @@ fn a_commit_of_two_sources_without_dma_memory_changes_neither_source() {
     }
     panic!("the commit never succeeded");
 }
+
+#[test]
+fn only_a_trusted_caller_may_set_a_custom_mode_through_the_escape() {
+    use viogpudo::adapter::escape::{
+        EscapeCustomMode, EscapeHeader, ESCAPE_MAGIC, ESCAPE_SET_CUSTOM_MODE, ESCAPE_VERSION,
+    };
+    use zerocopy::IntoBytes;
+    let mut rig = Rig::booted(&[(1280, 800)]);
+    let modes_before = rig.sim.recommend_monitor_modes(0).unwrap();
+    rig.sim.clear_events();
+    rig.sim.set_escape_caller_trusted(false);
+    let request = EscapeCustomMode {
+        header: EscapeHeader {
+            magic: ESCAPE_MAGIC,
+            version: ESCAPE_VERSION,
+            command: ESCAPE_SET_CUSTOM_MODE,
+            size: std::mem::size_of::<EscapeCustomMode>() as u32,
+            status: 0,
+            reserved: 0,
+        },
+        scanout: 0,
+        width: 1366,
+        height: 700,
+        reserved: 0,
+    };
+    let mut bytes = request.as_bytes().to_vec();
+    assert_eq!(
+        rig.sim.escape_raw(&mut bytes).unwrap(),
+        STATUS_ACCESS_DENIED
+    );
+    assert!(
+        rig.sim.indicated_child_status().is_empty(),
+        "no re-enumeration"
+    );
+    assert_eq!(rig.sim.recommend_monitor_modes(0).unwrap(), modes_before);
+    // The same request from the resolution service goes through.
+    rig.sim.set_escape_caller_trusted(true);
+    let mut bytes = request.as_bytes().to_vec();
+    assert_eq!(rig.sim.escape_raw(&mut bytes).unwrap(), STATUS_SUCCESS);
+    rig.assert_clean();
+}

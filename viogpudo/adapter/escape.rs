@@ -14,7 +14,9 @@
 //! - [`ESCAPE_SET_CUSTOM_MODE`] ([`EscapeCustomMode`]): makes `width` x `height` the preferred
 //!   mode of one scanout (checked with `modes::check_size`), then reports the child as
 //!   unplugged and plugged again so Windows re-reads its modes and switches to it. A size of
-//!   0 x 0 removes the custom mode.
+//!   0 x 0 removes the custom mode. Only a trusted caller may do this (a LocalSystem service,
+//!   see `os::caller_may_configure`); anyone else gets `STATUS_ACCESS_DENIED`, because any
+//!   process that can open the adapter can send an escape.
 //!
 //! All fields are little-endian `u32`/`i32`; structures have no padding.
 
@@ -214,6 +216,9 @@ impl Adapter {
                 Ok(())
             }
             EscapeRequest::SetCustomMode { scanout, size } => {
+                if !crate::os::caller_may_configure() {
+                    return Err(STATUS_ACCESS_DENIED);
+                }
                 let dxgk_if = {
                     let mut guard = self.state.lock();
                     let state = &mut *guard;

@@ -36,6 +36,11 @@ pub trait HostEnvironment: Send + Sync {
     fn wait(&self, timeout_us: u64);
     /// Wakes a waiter.
     fn signal(&self) {}
+    /// Whether the thread that called the current DDI (an escape) may change the display
+    /// configuration (on Windows: holds the TCB privilege, as a LocalSystem service does).
+    fn caller_is_trusted(&self) -> bool {
+        true
+    }
     /// A DWORD value of the driver's registry key, if set.
     fn registry_dword(&self, _name: &str) -> Option<u32> {
         None
@@ -71,6 +76,11 @@ pub fn trace_str(line: &str) {
         Some(env) => env.trace(line),
         None => std::eprintln!("{line}"),
     }
+}
+
+/// Whether the caller of the current escape may change the display configuration.
+pub fn caller_may_configure() -> bool {
+    current().is_some_and(|env| env.caller_is_trusted())
 }
 
 /// Reads a DWORD setting of the driver.

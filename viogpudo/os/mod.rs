@@ -14,12 +14,12 @@
 #[cfg(not(windows))]
 pub mod hosted;
 #[cfg(not(windows))]
-pub use hosted::{registry_dword, trace_str, Dma, Mmio, OsPlatform};
+pub use hosted::{caller_may_configure, registry_dword, trace_str, Dma, Mmio, OsPlatform};
 
 #[cfg(windows)]
 pub mod nt;
 #[cfg(windows)]
-pub use nt::{registry_dword, trace_str, Dma, Mmio, OsPlatform};
+pub use nt::{caller_may_configure, registry_dword, trace_str, Dma, Mmio, OsPlatform};
 
 /// Writes one line of driver trace output (DbgPrint on Windows, the environment's log here).
 #[macro_export]

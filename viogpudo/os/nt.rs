@@ -44,16 +44,16 @@ use wdk_sys::ntddk::{
     DbgPrintEx, KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql, KeInitializeEvent,
     KeInitializeSpinLock, KeQueryUnbiasedInterruptTime, KeReleaseSpinLock, KeSetEvent,
     KeStallExecutionProcessor, KeWaitForSingleObject, MmAllocateContiguousMemorySpecifyCache,
-    MmFreeContiguousMemory, MmGetPhysicalAddress, RtlQueryRegistryValues,
+    MmFreeContiguousMemory, MmGetPhysicalAddress, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
 };
 use wdk_sys::{
     _DPFLTR_TYPE::DPFLTR_IHVVIDEO_ID, _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive,
-    _MEMORY_CACHING_TYPE::MmCached, _MODE::KernelMode, APC_LEVEL, BOOLEAN, CLOCK_LEVEL,
-    DISPATCH_LEVEL, DPFLTR_INFO_LEVEL, IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE,
-    KSPIN_LOCK, LARGE_INTEGER, NT_SUCCESS, PASSIVE_LEVEL, PHYSICAL_ADDRESS, REG_DWORD, REG_NONE,
-    RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_REQUIRED, RTL_QUERY_REGISTRY_TABLE,
-    RTL_QUERY_REGISTRY_TYPECHECK, RTL_QUERY_REGISTRY_TYPECHECK_SHIFT, RTL_REGISTRY_ABSOLUTE,
-    SIZE_T, ULONG, UNICODE_STRING,
+    _MEMORY_CACHING_TYPE::MmCached, _MODE::KernelMode, _MODE::UserMode, APC_LEVEL, BOOLEAN,
+    CLOCK_LEVEL, DISPATCH_LEVEL, DPFLTR_INFO_LEVEL, IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY,
+    KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, LUID, NT_SUCCESS, PASSIVE_LEVEL, PHYSICAL_ADDRESS,
+    REG_DWORD, REG_NONE, RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_REQUIRED,
+    RTL_QUERY_REGISTRY_TABLE, RTL_QUERY_REGISTRY_TYPECHECK, RTL_QUERY_REGISTRY_TYPECHECK_SHIFT,
+    RTL_REGISTRY_ABSOLUTE, SIZE_T, ULONG, UNICODE_STRING,
 };
 
 /// BOOLEAN FALSE, for the kernel routines' flag arguments.
@@ -223,6 +223,27 @@ fn debug_print(text: &CStr) {
             text.as_ptr(),
         )
     };
+}
+
+/// Whether the thread that called the current DDI may change the display configuration: it
+/// must hold SeTcbPrivilege, enabled (LocalSystem services, such as a resolution agent, do;
+/// ordinary users and even elevated administrators' processes do not).
+///
+/// DxgkDdiEscape runs at PASSIVE_LEVEL in the context of the user-mode thread that called
+/// D3DKMTEscape, so the check applies to that thread's token. Anywhere else: `false`.
+pub fn caller_may_configure() -> bool {
+    /// SE_TCB_PRIVILEGE from wdm.h.
+    const SE_TCB_PRIVILEGE: u32 = 7;
+    if !irql_at_most(PASSIVE_LEVEL) {
+        return false;
+    }
+    let tcb = LUID {
+        LowPart: SE_TCB_PRIVILEGE,
+        HighPart: 0,
+    };
+    // SAFETY: SeSinglePrivilegeCheck must run at PASSIVE_LEVEL (checked above); with
+    // PreviousMode UserMode it checks the calling thread's (client's) token and only reads it.
+    unsafe { SeSinglePrivilegeCheck(tcb, UserMode as KPROCESSOR_MODE) != 0 }
 }
 
 /// Reads a REG_DWORD value of the driver's `Parameters` key (see the module docs).

@@ -155,6 +155,8 @@ pub struct AdapterState {
     /// What DXGK_DEVICE_INFO::PhysicalDeviceObject points to (never dereferenced).
     pub(crate) pdo: Box<[u64; 4]>,
     pub(crate) registry: Mutex<HashMap<String, u32>>,
+    /// Whether the thread calling an escape holds the privilege the driver asks for.
+    pub(crate) caller_trusted: std::sync::atomic::AtomicBool,
     events: Mutex<Vec<Event>>,
     /// Interrupt messages raised by the test, not by the device (see `Sim::inject_interrupt`).
     injected: Mutex<Vec<u32>>,
@@ -207,6 +209,7 @@ impl AdapterState {
             registry_path: path.encode_utf16().collect(),
             pdo: Box::new([0; 4]),
             registry: Mutex::new(HashMap::new()),
+            caller_trusted: std::sync::atomic::AtomicBool::new(true),
             events: Mutex::new(Vec::new()),
             injected: Mutex::new(Vec::new()),
             mappings: Mutex::new(BTreeMap::new()),

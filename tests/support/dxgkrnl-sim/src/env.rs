@@ -72,6 +72,12 @@ impl HostEnvironment for SimEnv {
         self.adapter.signalled.store(true, Ordering::SeqCst);
     }
 
+    fn caller_is_trusted(&self) -> bool {
+        self.adapter
+            .caller_trusted
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn registry_dword(&self, name: &str) -> Option<u32> {
         self.adapter
             .registry

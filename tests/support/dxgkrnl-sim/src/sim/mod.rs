@@ -652,6 +652,12 @@ impl<M: Machine + 'static> Sim<M> {
         Ok(self.ddi("DxgkDdiQueryAdapterInfo", || unsafe { f(context, args) }))
     }
 
+    /// Whether the user-mode thread of the next escapes runs as a trusted service (LocalSystem)
+    /// or as an ordinary user.
+    pub fn set_escape_caller_trusted(&mut self, trusted: bool) {
+        self.adapter.caller_trusted.store(trusted, Ordering::SeqCst);
+    }
+
     /// `DxgkDdiEscape` with `data` as the private driver data (copied in and out, as dxgkrnl
     /// does with a user-mode escape); returns the NTSTATUS.
     pub fn escape_raw(&mut self, data: &mut [u8]) -> Result<NTSTATUS, SimError> {
