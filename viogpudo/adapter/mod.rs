@@ -551,13 +551,18 @@ impl Adapter {
         Ok(())
     }
 
-    /// Re-reads display info and EDIDs when a display-change event marked them stale.
+    /// Re-reads display info and EDIDs when a display-change event marked them stale. Only
+    /// a powered device is asked: a powered-down one was reset and would never answer, so
+    /// the flag stays set and power-up (which re-reads the displays anyway) clears it.
     pub fn refresh_displays_if_stale(&self) {
-        if self.is_removed() {
+        if self.is_removed() || !self.display_stale.load(Ordering::Acquire) {
+            return;
+        }
+        let mut state = self.state.lock();
+        if state.hw.is_none() || state.power != PowerDeviceD0 || state.reset_pending {
             return;
         }
         if self.display_stale.swap(false, Ordering::AcqRel) {
-            let mut state = self.state.lock();
             if let Err(status) = start::read_displays(&mut state) {
                 crate::trace!("display info refresh failed: {status:#x}");
                 self.display_stale.store(true, Ordering::Release);

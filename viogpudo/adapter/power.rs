@@ -130,8 +130,11 @@ impl Adapter {
             }
             transport.driver_ok().ddi()?;
         }
+        // This read covers any display change seen while powered down.
+        self.display_stale.store(false, Ordering::Release);
         if let Err(status) = start::read_displays(state) {
             crate::trace!("power-up: display info failed: {status:#x}");
+            self.display_stale.store(true, Ordering::Release);
         }
         self.update_connected_mask(state);
         let State {
