@@ -355,7 +355,9 @@ pub(super) fn read_displays(state: &mut State) -> DdiResult<()> {
     Ok(())
 }
 
-/// Shows the preferred mode on every enabled scanout and on scanout 0.
+/// Shows the preferred mode on every enabled scanout and on scanout 0. A custom (persisted)
+/// size the device cannot show on scanout 0 is dropped and the monitor's own preferred mode
+/// tried instead, so a bad setting never keeps the driver from starting.
 fn set_initial_modes(state: &mut State) -> DdiResult<()> {
     let State { hw, heads, ids, .. } = state;
     let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
@@ -363,18 +365,34 @@ fn set_initial_modes(state: &mut State) -> DdiResult<()> {
         if index != 0 && head.display.is_none() {
             continue;
         }
-        let Some(mode) = head.modes.preferred() else {
-            continue;
-        };
-        match head
-            .scanout
-            .set_mode(&hw.gpu, ids, mode.width, mode.height, BLACK)
-        {
-            Ok(()) => head.source_mode = Some((mode.width, mode.height)),
+        let mut result = set_preferred_mode(hw, ids, head);
+        if let (Err(e), Some((w, h))) = (result, head.custom) {
+            crate::trace!("scanout {index}: custom mode {w}x{h} failed ({e}); dropped");
+            head.custom = None;
+            head.rebuild_modes();
+            result = set_preferred_mode(hw, ids, head);
+        }
+        match result {
+            Ok(()) => {}
             Err(e) if index == 0 => return Err(super::status_of(e)),
             Err(e) => crate::trace!("scanout {index}: initial mode failed: {e}"),
         }
     }
+    Ok(())
+}
+
+/// Shows the first mode of `head`'s list (nothing to do without one).
+fn set_preferred_mode(
+    hw: &Hardware,
+    ids: &mut ResourceIdAllocator,
+    head: &mut Head,
+) -> viogpu_common::Result<()> {
+    let Some(mode) = head.modes.preferred() else {
+        return Ok(());
+    };
+    head.scanout
+        .set_mode(&hw.gpu, ids, mode.width, mode.height, BLACK)?;
+    head.source_mode = Some((mode.width, mode.height));
     Ok(())
 }
 
