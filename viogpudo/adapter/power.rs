@@ -191,7 +191,9 @@ impl Adapter {
                     }
                 }
                 Ok(()) => {}
-                Err(status) => crate::trace!("power-up: cursor not restored: {status:#x}"),
+                Err(failure) => {
+                    crate::trace!("power-up: cursor not restored: {:#x}", failure.status)
+                }
             }
         }
         // A commit while powered down may have turned the pointer's source.
