@@ -349,3 +349,22 @@ fn no_hand_off_while_powered_down_or_after_surprise_removal() {
         assert_hand_off_refused(&mut rig, STATUS_DEVICE_NOT_READY, dma_before);
     }
 }
+
+#[test]
+fn hand_off_and_restart_cycles_never_run_out_of_resource_ids() {
+    // Each start takes two ids (framebuffer, cursor) of the 256 the driver keeps live; a
+    // hand-off leaves them on the device, and the next start resets it.
+    let mut rig = Rig::booted(&[(640, 480)]);
+    for cycle in 0..140 {
+        rig.sim.stop_and_release_post_display(0).unwrap();
+        rig.sim
+            .start_device()
+            .unwrap_or_else(|e| panic!("start {cycle}: {e:?}"));
+        assert_eq!(rig.gpu().resource_count(), 2, "cycle {cycle}");
+    }
+    let s = Surface::pattern(640, 480, 11);
+    rig.sim.set_mode(0, 640, 480).unwrap();
+    rig.sim.present_full(0, &s).unwrap();
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}

@@ -483,12 +483,15 @@ impl Adapter {
     }
 
     /// Leaks the queues, framebuffers and cursor of `hw`: the device may still read them.
+    /// Their host ids are forgotten with them: the next start resets the device before it
+    /// hands out any, so repeated hand-offs and restarts never run out of ids.
     fn leak_device_memory(state: &mut State, hw: Box<Hardware>) {
         for head in state.heads.drain(..) {
             core::mem::forget(head);
         }
         core::mem::forget(state.cursor.take());
         core::mem::forget(hw);
+        state.ids.clear();
     }
 
     /// DxgkDdiStopDevice: resets the device and frees everything but the adapter itself.
