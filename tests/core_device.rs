@@ -666,3 +666,80 @@ fn a_pending_switch_blocks_a_new_mode_change() {
     t.heads[0].discard_prepared(&t.bed.gpu, &mut t.ids);
     t.assert_unchanged();
 }
+
+/// Counts the calling thread's heap allocations, so a test can check that a path allocates
+/// nothing (tests run on their own threads).
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Set while the device model (not the code under test) runs on this thread.
+    static IN_MODEL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+// thread-local Cell with a const initializer, which never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if !IN_MODEL.try_with(std::cell::Cell::get).unwrap_or(true) {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(std::cell::Cell::get)
+}
+
+/// The testbed's device, with its allocations left out of the count.
+struct UncountedDevice(virtio_gpu_model::testbed::SharedBackend);
+
+impl virtio_gpu_model::pci::QueueHandler for UncountedDevice {
+    fn queue_notify(
+        &mut self,
+        q: u16,
+        queue: &mut virtio_queue::Queue,
+        mem: &vm_memory::GuestMemoryMmap,
+    ) {
+        IN_MODEL.with(|m| m.set(true));
+        self.0.lock().consume_queue(q, queue, mem);
+        IN_MODEL.with(|m| m.set(false));
+    }
+
+    fn reset(&mut self) {
+        self.0.lock().reset();
+    }
+}
+
+#[test]
+fn reaping_a_framebuffer_that_is_still_stuck_allocates_nothing() {
+    let mut d = Display::new();
+    d.bed
+        .pci
+        .set_handler(Box::new(UncountedDevice(d.bed.backend.clone())));
+    d.set_mode(1024, 768, BLUE).unwrap();
+    d.gpu().set_timeout_us(50_000);
+    d.bed.backend.lock().hold_completions(true);
+    assert_eq!(d.set_mode(1920, 1080, RED), Err(Error::Timeout));
+    assert_eq!(d.scanout.retired_count(), 1);
+    // The device still does not answer: the framebuffer stays retired, and keeping it needs
+    // no allocation (this runs on error paths, where a failed one would abort).
+    let before = allocations();
+    assert_eq!(d.scanout.reap_retired(&d.bed.gpu, &mut d.ids), 1);
+    assert_eq!(allocations(), before);
+
+    d.bed.backend.lock().hold_completions(false);
+    d.bed.release_held(CONTROL_QUEUE);
+    d.gpu().process_completions();
+    assert_eq!(d.scanout.reap_retired(&d.bed.gpu, &mut d.ids), 0);
+    d.assert_shows(1024, 768, BLUE);
+}

@@ -6,6 +6,7 @@ mod sim_support;
 
 use dxgkrnl_sim::Surface;
 use sim_support::{assert_shows, Rig};
+use viogpu_common::protocol::{CommandType, ResponseType};
 use viogpudo::ddi::*;
 
 #[test]
@@ -130,4 +131,32 @@ fn an_invalid_persisted_resolution_is_ignored() {
             "{registry:?}"
         );
     }
+}
+
+#[test]
+fn a_persisted_resolution_the_device_refuses_is_dropped_and_the_monitor_mode_boots() {
+    let mut rig = Rig::load_with_registry(
+        &[(1280, 800)],
+        &[("PreferredWidth", 2560), ("PreferredHeight", 1600)],
+    );
+    // The device has no host memory for the persisted size's framebuffer.
+    rig.gpu().fail_next(
+        CommandType::RESOURCE_CREATE_2D,
+        ResponseType::ERR_OUT_OF_MEMORY,
+    );
+    rig.sim.boot().unwrap();
+    assert_eq!(
+        rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+        Some((1280, 800))
+    );
+    let rect = rig.gpu().scanout_rect(0).unwrap();
+    assert_eq!((rect.width, rect.height), (1280, 800));
+    let modes = rig.sim.recommend_monitor_modes(0).unwrap();
+    assert_eq!(modes.first(), Some(&(1280, 800)));
+    // Only the framebuffer and the cursor live on the host: the refused one left nothing.
+    assert_eq!(rig.gpu().resource_count(), 2);
+    let s = Surface::pattern(1280, 800, 1);
+    rig.sim.present_full(0, &s).unwrap();
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
 }

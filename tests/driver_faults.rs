@@ -8,6 +8,7 @@ use std::ptr;
 
 use dxgkrnl_sim::{Event, Machine, PointerShape, Surface};
 use sim_support::Rig;
+use viogpu_common::protocol::{CommandType, ResponseType};
 use viogpudo::ddi::*;
 use virtio_queue::QueueT;
 
@@ -146,5 +147,52 @@ fn after_a_surprise_removal_nothing_touches_the_device() {
     );
     assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
     assert_eq!(rig.sim.machine().live_mappings(), 0);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_cursor_backing_the_device_may_still_hold_is_never_freed_and_its_id_never_reused() {
+    let mut rig = Rig::load(&[(1024, 768)]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    // The cursor's ATTACH_BACKING (the second one of the boot, after scanout 0's) and the
+    // DETACH_BACKING that undoes it get answers that confirm nothing.
+    rig.gpu().fail_nth(
+        2,
+        CommandType::RESOURCE_ATTACH_BACKING,
+        ResponseType::OK_DISPLAY_INFO,
+    );
+    rig.gpu().fail_next(
+        CommandType::RESOURCE_DETACH_BACKING,
+        ResponseType::OK_DISPLAY_INFO,
+    );
+    rig.sim.boot().unwrap();
+    assert_eq!(rig.gpu().count(CommandType::RESOURCE_DETACH_BACKING), 1);
+    assert_eq!(
+        rig.gpu().count(CommandType::RESOURCE_UNREF),
+        0,
+        "nothing more is sent for a resource whose backing may still be attached"
+    );
+    // Later framebuffers get other ids: every creation succeeds.
+    rig.sim.set_mode(0, 1280, 1024).unwrap();
+    rig.sim.set_mode(0, 800, 600).unwrap();
+    let creates: Vec<_> = rig
+        .gpu()
+        .log()
+        .filter(|r| r.command == Some(CommandType::RESOURCE_CREATE_2D))
+        .map(|r| r.response)
+        .collect();
+    assert_eq!(creates.len(), 4, "{creates:?}");
+    assert!(
+        creates.iter().all(|r| *r == Some(ResponseType::OK_NODATA)),
+        "{creates:?}"
+    );
+    rig.sim.stop().unwrap();
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    // Only the 64x64 cursor image stays allocated, for good.
+    assert_eq!(
+        rig.sim.machine().dma_allocated_bytes(),
+        dma_before + 64 * 64 * 4
+    );
     rig.assert_clean();
 }

@@ -4,8 +4,9 @@
 
 mod sim_support;
 
-use dxgkrnl_sim::{preferred_mode, ChildStatus, Surface};
+use dxgkrnl_sim::{preferred_mode, ChildStatus, Machine, Surface};
 use sim_support::{assert_shows, Rig};
+use viogpu_common::protocol::CommandType;
 use viogpudo::ddi::*;
 
 #[test]
@@ -49,5 +50,38 @@ fn unplugging_a_monitor_is_indicated_as_disconnected() {
     let s = Surface::pattern(1024, 768, 2);
     rig.sim.present_full(0, &s).unwrap();
     assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_display_change_before_d3_is_read_at_d0_and_never_asked_of_the_powered_down_device() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    rig.display_change(0, 1920, 1080, true);
+    rig.sim.set_power(PowerDeviceD3).unwrap();
+    let infos = rig.gpu().count(CommandType::GET_DISPLAY_INFO);
+    let clock = rig.sim.machine().now_us();
+    // The OS re-queries the child while the device is off: answered from what the driver
+    // knows, without a command to the reset device or a wait for its answer.
+    for _ in 0..2 {
+        rig.sim.refresh_child(0).unwrap();
+        rig.sim.recommend_monitor_modes(0).unwrap();
+    }
+    assert_eq!(
+        rig.sim.machine().now_us(),
+        clock,
+        "waited for the reset device"
+    );
+    assert_eq!(rig.gpu().count(CommandType::GET_DISPLAY_INFO), infos);
+    // Power-up reads the displays once, and that read counts for the pending change.
+    rig.sim.set_power(PowerDeviceD0).unwrap();
+    assert_eq!(rig.gpu().count(CommandType::GET_DISPLAY_INFO), infos + 1);
+    let child = rig.sim.refresh_child(0).unwrap();
+    assert_eq!(preferred_mode(child.edid.as_deref()), (1920, 1080));
+    assert_eq!(rig.gpu().count(CommandType::GET_DISPLAY_INFO), infos + 1);
+    assert!(rig
+        .sim
+        .trace_lines()
+        .iter()
+        .all(|l| !l.contains("refresh failed")));
     rig.assert_clean();
 }

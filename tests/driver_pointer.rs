@@ -360,3 +360,56 @@ fn a_pointer_going_to_a_source_with_another_rotation_is_turned_for_it() {
     assert_pointer_turned_with_the_desktop(&rig, 0, D3DKMDT_VPPR_IDENTITY, (1024, 768), (10, 10));
     rig.assert_clean();
 }
+
+/// A two-scanout rig with a visible pointer on source 0, its device holding back cursor-queue
+/// completions (so the queue fills up).
+fn pointer_rig_holding_completions() -> Rig {
+    let mut rig = Rig::booted(&[(1024, 768), (800, 600)]);
+    let shape = PointerShape::color(32, 32, &[0xFF; 32 * 32 * 4], (0, 0));
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
+    rig.sim.set_pointer_position(0, 10, 10, true).unwrap();
+    assert!(rig.gpu().cursor(0).unwrap().visible);
+    rig.gpu().hold_completions(true);
+    rig
+}
+
+/// The device answers everything it held back.
+fn release_cursor_queue(rig: &Rig) {
+    rig.gpu().hold_completions(false);
+    rig.sim.machine().device().service_queue(1, |_, q, mem| {
+        rig.gpu().complete_held(1, q, mem);
+    });
+    rig.sim.interrupt();
+}
+
+#[test]
+fn after_a_failed_move_to_another_source_the_pointer_is_defined_there_not_just_moved() {
+    // How many cursor requests fit while the device does not answer.
+    let mut probe = pointer_rig_holding_completions();
+    let mut room = 0;
+    while probe.sim.set_pointer_position(0, 11, 11, true).is_ok() {
+        room += 1;
+        assert!(room < 10_000);
+    }
+    // The move to source 1 hides the pointer on scanout 0 (the last free slot), then its
+    // UPDATE_CURSOR on scanout 1 finds the queue full: the call fails.
+    let mut rig = pointer_rig_holding_completions();
+    for _ in 0..room - 1 {
+        rig.sim.set_pointer_position(0, 11, 11, true).unwrap();
+    }
+    assert!(rig.sim.set_pointer_position(1, 20, 20, true).is_err());
+    release_cursor_queue(&rig);
+    assert!(!rig.gpu().cursor(0).unwrap().visible);
+    // The next moves define the pointer on scanout 1 with UPDATE_CURSOR, then move it there.
+    rig.sim.set_pointer_position(1, 30, 30, true).unwrap();
+    rig.sim.set_pointer_position(1, 40, 40, true).unwrap();
+    let gpu = rig.gpu();
+    let on_1 = gpu.cursor(1).unwrap();
+    assert!(on_1.visible);
+    assert!(on_1.image.is_some(), "moved where it was never defined");
+    assert_eq!(on_1.updates, 1);
+    assert_eq!(on_1.moves, 1);
+    assert_eq!((on_1.x, on_1.y), (40, 40));
+    drop(gpu);
+    rig.assert_clean();
+}

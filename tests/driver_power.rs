@@ -293,3 +293,78 @@ fn without_a_contiguous_block_no_address_is_handed_over_and_the_driver_stays_sta
     assert_eq!(rig.gpu().resource_count(), 0);
     rig.assert_clean();
 }
+
+#[test]
+fn the_hand_off_hides_the_hardware_pointer() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let s = Surface::pattern(1024, 768, 10);
+    rig.sim.present_full(0, &s).unwrap();
+    let shape = dxgkrnl_sim::PointerShape::color(32, 32, &[0xFF; 4096], (0, 0));
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
+    rig.sim.set_pointer_position(0, 100, 100, true).unwrap();
+    assert!(rig.gpu().cursor(0).unwrap().visible);
+    rig.sim.stop_and_release_post_display(0).unwrap();
+    let cursor = rig.gpu().cursor(0).unwrap().clone();
+    assert!(!cursor.visible);
+    assert_eq!(cursor.resource_id, 0);
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.sim.remove().unwrap();
+    rig.assert_clean();
+}
+
+/// A refused hand-off: the error, and nothing changed (the OS stops the device instead,
+/// which frees everything).
+fn assert_hand_off_refused(rig: &mut Rig, status: NTSTATUS, dma_before: usize) {
+    let resources = rig.gpu().resource_count();
+    let updates = rig.gpu().count(CommandType::UPDATE_CURSOR);
+    let dma = rig.sim.machine().dma_allocated_bytes();
+    let err = rig.sim.stop_and_release_post_display(0).unwrap_err();
+    assert_eq!(err.status(), Some(status));
+    assert_eq!(rig.gpu().resource_count(), resources);
+    assert_eq!(rig.gpu().count(CommandType::UPDATE_CURSOR), updates);
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma);
+    assert!(!rig.sim.live_mappings().is_empty());
+    rig.sim.stop().unwrap();
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    rig.assert_clean();
+}
+
+#[test]
+fn no_hand_off_while_powered_down_or_after_surprise_removal() {
+    for removed in [false, true] {
+        let mut rig = Rig::load(&[(1024, 768)]);
+        let dma_before = rig.sim.machine().dma_allocated_bytes();
+        rig.sim.boot().unwrap();
+        let shape = dxgkrnl_sim::PointerShape::color(32, 32, &[0xFF; 4096], (0, 0));
+        rig.sim.set_pointer_shape(0, &shape).unwrap();
+        rig.sim.set_pointer_position(0, 100, 100, true).unwrap();
+        if removed {
+            rig.sim.machine().surprise_remove();
+            rig.sim.notify_surprise_removal().unwrap();
+        } else {
+            rig.sim.set_power(PowerDeviceD3).unwrap();
+        }
+        assert_hand_off_refused(&mut rig, STATUS_DEVICE_NOT_READY, dma_before);
+    }
+}
+
+#[test]
+fn hand_off_and_restart_cycles_never_run_out_of_resource_ids() {
+    // Each start takes two ids (framebuffer, cursor) of the 256 the driver keeps live; a
+    // hand-off leaves them on the device, and the next start resets it.
+    let mut rig = Rig::booted(&[(640, 480)]);
+    for cycle in 0..140 {
+        rig.sim.stop_and_release_post_display(0).unwrap();
+        rig.sim
+            .start_device()
+            .unwrap_or_else(|e| panic!("start {cycle}: {e:?}"));
+        assert_eq!(rig.gpu().resource_count(), 2, "cycle {cycle}");
+    }
+    let s = Surface::pattern(640, 480, 11);
+    rig.sim.set_mode(0, 640, 480).unwrap();
+    rig.sim.present_full(0, &s).unwrap();
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}

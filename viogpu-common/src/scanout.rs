@@ -178,7 +178,9 @@ impl<H: Hal> Scanout<H> {
                 Ok(())
             }
             Err((e, stuck)) => {
-                self.retired.extend(stuck);
+                if let Some(stuck) = stuck {
+                    self.retire(stuck);
+                }
                 Err(e)
             }
         }
@@ -303,7 +305,9 @@ impl<H: Hal> Scanout<H> {
         let fb = match build_framebuffer(gpu, ids, width, height, policy, copy) {
             Ok(fb) => fb,
             Err((e, stuck)) => {
-                self.retired.extend(stuck);
+                if let Some(stuck) = stuck {
+                    self.retire(stuck);
+                }
                 return Err(e);
             }
         };
@@ -379,9 +383,18 @@ impl<H: Hal> Scanout<H> {
         gpu: &GpuDevice<H, P, N>,
         ids: &mut ResourceIdAllocator,
     ) -> usize {
-        let retired = core::mem::take(&mut self.retired);
-        for (fb, built) in retired {
-            self.teardown(gpu, ids, fb, built);
+        // In place: the list keeps its capacity, so one that is still stuck goes back
+        // without an allocation.
+        let mut index = 0;
+        while index < self.retired.len() {
+            let (fb, built) = self.retired.swap_remove(index);
+            if let Err(stuck) = undo(gpu, ids, fb, built) {
+                // Room for it: one was just removed.
+                self.retired.push(stuck);
+                let last = self.retired.len().saturating_sub(1);
+                self.retired.swap(index, last);
+                index += 1;
+            }
         }
         self.retired.len()
     }
@@ -482,7 +495,18 @@ impl<H: Hal> Scanout<H> {
         built: Built,
     ) {
         if let Err(stuck) = undo(gpu, ids, fb, built) {
+            self.retire(stuck);
+        }
+    }
+
+    /// Keeps a framebuffer the host may still use until the device answers or is reset. If
+    /// the list cannot grow it is leaked instead (memory and id never freed): this runs on
+    /// error paths, where an allocation failure must not abort.
+    fn retire(&mut self, stuck: Stuck<H>) {
+        if self.retired.try_reserve(1).is_ok() {
             self.retired.push(stuck);
+        } else {
+            core::mem::forget(stuck);
         }
     }
 }

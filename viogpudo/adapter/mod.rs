@@ -37,6 +37,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering
 use viogpu_common::gpu::{GpuDevice, Notify};
 use viogpu_common::hal::{DmaBuffer, RegisterAccess};
 use viogpu_common::modes::ModeList;
+use viogpu_common::protocol::VIRTIO_GPU_MAX_SCANOUTS as MAX_SCANOUTS;
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::scanout::Scanout;
 use viogpu_common::transport::{Features, RegionWindow, VirtioPciTransport};
@@ -483,12 +484,15 @@ impl Adapter {
     }
 
     /// Leaks the queues, framebuffers and cursor of `hw`: the device may still read them.
+    /// Their host ids are forgotten with them: the next start resets the device before it
+    /// hands out any, so repeated hand-offs and restarts never run out of ids.
     fn leak_device_memory(state: &mut State, hw: Box<Hardware>) {
         for head in state.heads.drain(..) {
             core::mem::forget(head);
         }
         core::mem::forget(state.cursor.take());
         core::mem::forget(hw);
+        state.ids.clear();
     }
 
     /// DxgkDdiStopDevice: resets the device and frees everything but the adapter itself.
@@ -551,13 +555,18 @@ impl Adapter {
         Ok(())
     }
 
-    /// Re-reads display info and EDIDs when a display-change event marked them stale.
+    /// Re-reads display info and EDIDs when a display-change event marked them stale. Only
+    /// a powered device is asked: a powered-down one was reset and would never answer, so
+    /// the flag stays set and power-up (which re-reads the displays anyway) clears it.
     pub fn refresh_displays_if_stale(&self) {
-        if self.is_removed() {
+        if self.is_removed() || !self.display_stale.load(Ordering::Acquire) {
+            return;
+        }
+        let mut state = self.state.lock();
+        if state.hw.is_none() || state.power != PowerDeviceD0 || state.reset_pending {
             return;
         }
         if self.display_stale.swap(false, Ordering::AcqRel) {
-            let mut state = self.state.lock();
             if let Err(status) = start::read_displays(&mut state) {
                 crate::trace!("display info refresh failed: {status:#x}");
                 self.display_stale.store(true, Ordering::Release);
@@ -603,36 +612,46 @@ fn switch_all(
     ids: &mut ResourceIdAllocator,
     commits: &[SourceCommit],
 ) -> DdiResult<()> {
-    let mut changes = Vec::new();
-    for commit in commits {
-        let Some(head) = heads.get(commit.source as usize) else {
-            continue;
-        };
+    // Fixed-size lists: this runs on error paths too, where an allocation failure would
+    // abort. A device has at most 16 scanouts and each source is changed at most once.
+    let change_of = |commit: &SourceCommit| -> Option<(usize, Change)> {
+        let head = heads.get(commit.source as usize)?;
         let current = head.scanout.mode();
-        let change = match commit.mode {
-            None if current.is_some() => Change::Off,
-            None => continue,
+        match commit.mode {
+            None if current.is_some() => Some((commit.source as usize, Change::Off)),
+            None => None,
             Some((w, h)) => {
                 let (fw, fh) = commit.rotation.framebuffer_size(w, h);
-                if current == Some((fw, fh)) {
-                    continue;
-                }
-                Change::Mode(fw, fh)
+                (current != Some((fw, fh)))
+                    .then_some((commit.source as usize, Change::Mode(fw, fh)))
             }
-        };
-        changes.push((commit.source as usize, change));
-    }
+        }
+    };
+    let mut change_slots = [(0usize, Change::Off); MAX_SCANOUTS];
+    let mut count = 0;
     // Turning a scanout off comes after every mode change.
-    changes.sort_by_key(|&(_, change)| matches!(change, Change::Off));
+    for off in [false, true] {
+        for change in commits.iter().filter_map(change_of) {
+            if matches!(change.1, Change::Off) != off {
+                continue;
+            }
+            let slot = change_slots
+                .get_mut(count)
+                .ok_or(STATUS_INVALID_PARAMETER)?;
+            *slot = change;
+            count += 1;
+        }
+    }
+    let changes = change_slots.get(..count).unwrap_or(&[]);
 
     let discard_all = |heads: &mut [Head], ids: &mut ResourceIdAllocator| {
-        for &(index, _) in &changes {
+        for &(index, _) in changes {
             if let Some(head) = heads.get_mut(index) {
                 head.scanout.discard_prepared(gpu, ids);
             }
         }
     };
-    for &(index, change) in &changes {
+    for &(index, change) in changes {
         let (Some(head), Change::Mode(w, h)) = (heads.get_mut(index), change) else {
             continue;
         };
@@ -642,8 +661,9 @@ fn switch_all(
         }
     }
 
-    let mut switched: Vec<usize> = Vec::new();
-    for &(index, change) in &changes {
+    let mut switched_slots = [0usize; MAX_SCANOUTS];
+    let mut switched_count = 0;
+    for &(index, change) in changes {
         let Some(head) = heads.get_mut(index) else {
             continue;
         };
@@ -651,6 +671,7 @@ fn switch_all(
             Change::Mode(..) => head.scanout.switch_to_prepared(gpu, ids),
             Change::Off => head.scanout.switch_off(gpu),
         };
+        let switched = switched_slots.get(..switched_count).unwrap_or(&[]);
         if let Err(e) = result {
             for &undo in switched.iter().rev() {
                 if let Some(head) = heads.get_mut(undo) {
@@ -662,9 +683,13 @@ fn switch_all(
             discard_all(heads, ids);
             return Err(status_of(e));
         }
-        switched.push(index);
+        // `changes` has at most MAX_SCANOUTS entries, so there is always a slot.
+        if let Some(slot) = switched_slots.get_mut(switched_count) {
+            *slot = index;
+            switched_count += 1;
+        }
     }
-    for index in switched {
+    for &index in switched_slots.get(..switched_count).unwrap_or(&[]) {
         if let Some(head) = heads.get_mut(index) {
             head.scanout.confirm_switch(gpu, ids);
         }

@@ -296,35 +296,46 @@ impl Adapter {
             cursor_img.upload(&hw.gpu, rotation)?;
         }
         let (x, y) = head_cursor_position(&state.heads, source, args.X, args.Y, cursor_img);
-        cursor_img.os_pos = (source, args.X, args.Y);
         let at = |scanout_id, x, y| CursorPos {
             scanout_id,
             x,
             y,
             padding: 0,
         };
-        cursor_img.visible = visible;
-        cursor_img.pos = (source, x, y);
         let (hot_x, hot_y) = cursor_img.hot;
         let id = cursor_img.resource_id;
         let gpu = &hw.gpu;
+        let define = || gpu.update_cursor(at(source, x, y), id, hot_x, hot_y, WaitMode::Wait);
+        // The state follows only what the device did. A failed hide leaves the pointer
+        // recorded where it was shown, so the next call hides it again; a failed move or
+        // definition records it hidden, so the next call defines it anew with UPDATE_CURSOR
+        // (a MOVE_CURSOR would go to a scanout where it may not be defined).
         let result = match (was, visible) {
             (true, true) if shown_on == source && !reshaped => {
                 gpu.move_cursor(at(source, x, y), id, WaitMode::Wait)
             }
             // Same scanout, new image: UPDATE_CURSOR makes the host read it again.
-            (true, true) if shown_on == source => {
-                gpu.update_cursor(at(source, x, y), id, hot_x, hot_y, WaitMode::Wait)
+            (true, true) if shown_on == source => define(),
+            (true, true) => {
+                gpu.update_cursor(at(shown_on, old_x, old_y), 0, 0, 0, WaitMode::Wait)
+                    .ddi()?;
+                define()
             }
-            (true, true) => gpu
-                .update_cursor(at(shown_on, old_x, old_y), 0, 0, 0, WaitMode::Wait)
-                .and_then(|()| {
-                    gpu.update_cursor(at(source, x, y), id, hot_x, hot_y, WaitMode::Wait)
-                }),
-            (false, true) => gpu.update_cursor(at(source, x, y), id, hot_x, hot_y, WaitMode::Wait),
-            (true, false) => gpu.update_cursor(at(source, x, y), 0, 0, 0, WaitMode::Wait),
+            (false, true) => define(),
+            (true, false) => {
+                gpu.update_cursor(at(source, x, y), 0, 0, 0, WaitMode::Wait)
+                    .ddi()?;
+                Ok(())
+            }
             (false, false) => Ok(()),
         };
+        if result.is_ok() {
+            cursor_img.visible = visible;
+            cursor_img.pos = (source, x, y);
+            cursor_img.os_pos = (source, args.X, args.Y);
+        } else {
+            cursor_img.visible = false;
+        }
         result.ddi()
     }
 }

@@ -13,11 +13,15 @@
 //! separate bands. Such a framebuffer is first rebuilt as one physically contiguous block
 //! holding the same picture and shown; its first byte is what is reported. If that block
 //! cannot be had, no address is handed over: the call fails and the driver stays as it was
-//! (the OS then calls DxgkDdiStopDevice, as the DDI page says).
+//! (the OS then calls DxgkDdiStopDevice, as the DDI page says). The same holds without a
+//! powered, present device or when the framebuffer has no host resource: the scanout does not
+//! show it. The hardware pointer is hidden before the hand-off.
 
 use core::sync::atomic::Ordering;
 
 use viogpu_common::framebuffer::AllocPolicy;
+use viogpu_common::gpu::WaitMode;
+use viogpu_common::protocol::CursorPos;
 
 use super::{status_of, Adapter, DdiResult, State};
 use crate::ddi::*;
@@ -30,6 +34,10 @@ impl Adapter {
     ) -> DdiResult<DXGK_DISPLAY_INFORMATION> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        if self.is_removed() || state.power != PowerDeviceD0 || state.hw.is_none() {
+            // No device that shows a picture: nothing to hand over, nothing changed.
+            return Err(STATUS_DEVICE_NOT_READY);
+        }
         let head = state
             .heads
             .get(target as usize)
@@ -40,6 +48,11 @@ impl Adapter {
             self.num_sources.store(0, Ordering::Release);
             return Err(STATUS_NOT_SUPPORTED);
         };
+        if fb.resource_id() == 0 {
+            // Its host resource is gone (not restored after a power-up): the scanout does
+            // not show this memory.
+            return Err(STATUS_UNSUCCESSFUL);
+        }
         if fb.backing().entry_count() > 1 {
             self.make_contiguous(state, target)?;
         }
@@ -66,6 +79,7 @@ impl Adapter {
             TargetId: target,
             AcpiId: 0,
         };
+        hide_cursor(state);
         state.released = true;
         self.teardown(state, true);
         self.num_sources.store(0, Ordering::Release);
@@ -95,5 +109,27 @@ impl Adapter {
                 crate::trace!("post-display: no contiguous framebuffer for target {target}: {e}");
                 status_of(e)
             })
+    }
+}
+
+/// Hides the hardware pointer: the next owner draws its own, and a frozen hardware one
+/// would show as a second pointer.
+fn hide_cursor(state: &mut State) {
+    let (Some(hw), Some(c)) = (state.hw.as_deref(), state.cursor.as_mut()) else {
+        return;
+    };
+    if !c.visible {
+        return;
+    }
+    let (scanout_id, x, y) = c.pos;
+    let pos = CursorPos {
+        scanout_id,
+        x,
+        y,
+        padding: 0,
+    };
+    match hw.gpu.update_cursor(pos, 0, 0, 0, WaitMode::Wait) {
+        Ok(()) => c.visible = false,
+        Err(e) => crate::trace!("post-display: hardware cursor not hidden: {e}"),
     }
 }

@@ -130,8 +130,11 @@ impl Adapter {
             }
             transport.driver_ok().ddi()?;
         }
+        // This read covers any display change seen while powered down.
+        self.display_stale.store(false, Ordering::Release);
         if let Err(status) = start::read_displays(state) {
             crate::trace!("power-up: display info failed: {status:#x}");
+            self.display_stale.store(true, Ordering::Release);
         }
         self.update_connected_mask(state);
         let State {
@@ -188,7 +191,9 @@ impl Adapter {
                     }
                 }
                 Ok(()) => {}
-                Err(status) => crate::trace!("power-up: cursor not restored: {status:#x}"),
+                Err(failure) => {
+                    crate::trace!("power-up: cursor not restored: {:#x}", failure.status)
+                }
             }
         }
         // A commit while powered down may have turned the pointer's source.

@@ -26,6 +26,7 @@ use viogpu_common::transport::{
     VirtioPciWindows, GPU_DEVICE_CFG_LEN, NO_VECTOR,
 };
 use viogpu_common::virtqueue::{QueueFeatures, SplitQueue};
+use viogpu_common::Error;
 
 use super::{
     dxgk, resources, Adapter, BarMapping, CursorImage, DdiResult, Hardware, Head, IntoDdi,
@@ -355,7 +356,9 @@ pub(super) fn read_displays(state: &mut State) -> DdiResult<()> {
     Ok(())
 }
 
-/// Shows the preferred mode on every enabled scanout and on scanout 0.
+/// Shows the preferred mode on every enabled scanout and on scanout 0. A custom (persisted)
+/// size the device cannot show on scanout 0 is dropped and the monitor's own preferred mode
+/// tried instead, so a bad setting never keeps the driver from starting.
 fn set_initial_modes(state: &mut State) -> DdiResult<()> {
     let State { hw, heads, ids, .. } = state;
     let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
@@ -363,18 +366,34 @@ fn set_initial_modes(state: &mut State) -> DdiResult<()> {
         if index != 0 && head.display.is_none() {
             continue;
         }
-        let Some(mode) = head.modes.preferred() else {
-            continue;
-        };
-        match head
-            .scanout
-            .set_mode(&hw.gpu, ids, mode.width, mode.height, BLACK)
-        {
-            Ok(()) => head.source_mode = Some((mode.width, mode.height)),
+        let mut result = set_preferred_mode(hw, ids, head);
+        if let (Err(e), Some((w, h))) = (result, head.custom) {
+            crate::trace!("scanout {index}: custom mode {w}x{h} failed ({e}); dropped");
+            head.custom = None;
+            head.rebuild_modes();
+            result = set_preferred_mode(hw, ids, head);
+        }
+        match result {
+            Ok(()) => {}
             Err(e) if index == 0 => return Err(super::status_of(e)),
             Err(e) => crate::trace!("scanout {index}: initial mode failed: {e}"),
         }
     }
+    Ok(())
+}
+
+/// Shows the first mode of `head`'s list (nothing to do without one).
+fn set_preferred_mode(
+    hw: &Hardware,
+    ids: &mut ResourceIdAllocator,
+    head: &mut Head,
+) -> viogpu_common::Result<()> {
+    let Some(mode) = head.modes.preferred() else {
+        return Ok(());
+    };
+    head.scanout
+        .set_mode(&hw.gpu, ids, mode.width, mode.height, BLACK)?;
+    head.source_mode = Some((mode.width, mode.height));
     Ok(())
 }
 
@@ -400,41 +419,74 @@ pub(super) fn create_cursor(state: &mut State, dma: &os::Dma) -> DdiResult<Curso
         os_pos: (0, 0, 0),
     };
     let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
-    create_cursor_resource(hw, &mut state.ids, &mut cursor)?;
-    Ok(cursor)
+    match create_cursor_resource(hw, &mut state.ids, &mut cursor) {
+        Ok(()) => Ok(cursor),
+        Err(failure) => {
+            if failure.backing_in_use {
+                // The host may still have the image memory attached: it is never freed.
+                core::mem::forget(cursor);
+            }
+            Err(failure.status)
+        }
+    }
 }
 
-/// (Re)creates the cursor's host resource over its existing backing.
+/// Why the cursor resource could not be made.
+pub(super) struct CursorFailure {
+    /// What the DDI reports.
+    pub status: NTSTATUS,
+    /// The device did not confirm that the backing was detached again: the host may still
+    /// use the cursor's memory, so it must not be freed before a confirmed reset.
+    pub backing_in_use: bool,
+}
+
+/// (Re)creates the cursor's host resource over its existing backing. On failure the steps
+/// that happened are undone; only a definite error answer means a step did not happen, so
+/// an id whose resource the device may still hold stays allocated.
 pub(super) fn create_cursor_resource(
     hw: &Hardware,
     ids: &mut ResourceIdAllocator,
     cursor: &mut CursorImage,
-) -> DdiResult<()> {
-    let id = ids.alloc().ddi()?;
+) -> core::result::Result<(), CursorFailure> {
+    let id = ids.alloc().map_err(|e| CursorFailure {
+        status: super::status_of(e),
+        backing_in_use: false,
+    })?;
     let gpu = &hw.gpu;
-    let built = gpu
-        .resource_create_2d(
-            id,
-            Format::B8G8R8A8_UNORM,
-            CURSOR_SIZE,
-            CURSOR_SIZE,
-            WaitMode::Wait,
-        )
-        .and_then(|()| {
-            let entry = (cursor.buffer.phys(), CURSOR_BYTES as u32);
-            gpu.attach_backing(id, core::iter::once(entry), WaitMode::Wait)
-                .inspect_err(|_| {
-                    let _ = gpu.resource_unref(id, WaitMode::Wait);
-                })
-        });
-    match built {
-        Ok(()) => {
-            cursor.resource_id = id;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = ids.free(id);
-            Err(super::status_of(e))
-        }
+    // A command the device did not answer may still be carried out later.
+    let happened = |r: &viogpu_common::Result<()>| !matches!(r, Err(Error::DeviceError(_)));
+    let r = gpu.resource_create_2d(
+        id,
+        Format::B8G8R8A8_UNORM,
+        CURSOR_SIZE,
+        CURSOR_SIZE,
+        WaitMode::Wait,
+    );
+    let created = happened(&r);
+    let mut attached = false;
+    let built = r.and_then(|()| {
+        let entry = (cursor.buffer.phys(), CURSOR_BYTES as u32);
+        let r = gpu.attach_backing(id, core::iter::once(entry), WaitMode::Wait);
+        attached = happened(&r);
+        r
+    });
+    let Err(e) = built else {
+        cursor.resource_id = id;
+        return Ok(());
+    };
+    let failure = |backing_in_use| CursorFailure {
+        status: super::status_of(e),
+        backing_in_use,
+    };
+    // An error answer to an undo step means the host has nothing (left) to undo.
+    let confirmed = |r: viogpu_common::Result<()>| matches!(r, Ok(()) | Err(Error::DeviceError(_)));
+    if attached && !confirmed(gpu.detach_backing(id, WaitMode::Wait)) {
+        return Err(failure(true));
     }
+    if created && !confirmed(gpu.resource_unref(id, WaitMode::Wait)) {
+        // The host may still know the id: it is not handed out again.
+        return Err(failure(false));
+    }
+    let _ = ids.free(id);
+    Err(failure(false))
 }
