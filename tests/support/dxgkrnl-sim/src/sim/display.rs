@@ -226,13 +226,11 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &DXGKARG_PRESENT_DISPLAYONLY,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiPresentDisplayOnly
-            .ok_or(SimError::MissingDdi("DxgkDdiPresentDisplayOnly"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument (possibly bad on purpose).
-        Ok(self.ddi("DxgkDdiPresentDisplayOnly", || unsafe { f(context, args) }))
+        self.call_ddi(
+            "DxgkDdiPresentDisplayOnly",
+            self.init.DxgkDdiPresentDisplayOnly,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// `DxgkDdiSetVidPnSourceVisibility`.
@@ -274,13 +272,11 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &DXGKARG_SETPOINTERSHAPE,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiSetPointerShape
-            .ok_or(SimError::MissingDdi("DxgkDdiSetPointerShape"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiSetPointerShape", || unsafe { f(context, args) }))
+        self.call_ddi(
+            "DxgkDdiSetPointerShape",
+            self.init.DxgkDdiSetPointerShape,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// `DxgkDdiSetPointerPosition` on `source`.
@@ -308,13 +304,11 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &DXGKARG_SETPOINTERPOSITION,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiSetPointerPosition
-            .ok_or(SimError::MissingDdi("DxgkDdiSetPointerPosition"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiSetPointerPosition", || unsafe { f(context, args) }))
+        self.call_ddi(
+            "DxgkDdiSetPointerPosition",
+            self.init.DxgkDdiSetPointerPosition,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// The bugcheck screen: disconnects the interrupt (a crashed machine takes none), calls

@@ -401,6 +401,21 @@ impl<M: Machine + 'static> Sim<M> {
         r
     }
 
+    /// Calls a DDI of the form `(context, args) -> NTSTATUS` with a caller-built argument:
+    /// recorded, interrupts delivered afterwards, the status returned as it is.
+    fn call_ddi<A>(
+        &mut self,
+        name: &'static str,
+        ddi: Option<unsafe extern "system" fn(HANDLE, A) -> NTSTATUS>,
+        args: A,
+    ) -> Result<NTSTATUS, SimError> {
+        let f = ddi.ok_or(SimError::MissingDdi(name))?;
+        let context = self.context();
+        // SAFETY: the driver's own DDI, with the context its AddDevice returned and an argument
+        // the caller built for it (valid for the call, as dxgkrnl guarantees).
+        Ok(self.ddi(name, || unsafe { f(context, args) }))
+    }
+
     fn expect_phase(&self, step: &'static str, allowed: &[Phase]) -> Result<(), SimError> {
         if allowed.contains(&self.phase) {
             Ok(())
@@ -643,13 +658,11 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &DXGKARG_QUERYADAPTERINFO,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiQueryAdapterInfo
-            .ok_or(SimError::MissingDdi("DxgkDdiQueryAdapterInfo"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiQueryAdapterInfo", || unsafe { f(context, args) }))
+        self.call_ddi(
+            "DxgkDdiQueryAdapterInfo",
+            self.init.DxgkDdiQueryAdapterInfo,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// Whether the user-mode thread of the next escapes runs as a trusted service (LocalSystem)

@@ -356,26 +356,20 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &DXGKARG_ENUMVIDPNCOFUNCMODALITY,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiEnumVidPnCofuncModality
-            .ok_or(SimError::MissingDdi("DxgkDdiEnumVidPnCofuncModality"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiEnumVidPnCofuncModality", || unsafe {
-            f(context, args)
-        }))
+        self.call_ddi(
+            "DxgkDdiEnumVidPnCofuncModality",
+            self.init.DxgkDdiEnumVidPnCofuncModality,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// `DxgkDdiCommitVidPn` with a caller-built argument; returns the NTSTATUS.
     pub fn commit_vidpn_raw(&mut self, args: &DXGKARG_COMMITVIDPN) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiCommitVidPn
-            .ok_or(SimError::MissingDdi("DxgkDdiCommitVidPn"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiCommitVidPn", || unsafe { f(context, args) }))
+        self.call_ddi(
+            "DxgkDdiCommitVidPn",
+            self.init.DxgkDdiCommitVidPn,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// `DxgkDdiRecommendMonitorModes` with a caller-built argument; returns the NTSTATUS.
@@ -383,15 +377,11 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &DXGKARG_RECOMMENDMONITORMODES,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiRecommendMonitorModes
-            .ok_or(SimError::MissingDdi("DxgkDdiRecommendMonitorModes"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiRecommendMonitorModes", || unsafe {
-            f(context, args)
-        }))
+        self.call_ddi(
+            "DxgkDdiRecommendMonitorModes",
+            self.init.DxgkDdiRecommendMonitorModes,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// `DxgkDdiRecommendFunctionalVidPn` with a caller-built argument; returns the NTSTATUS.
@@ -399,15 +389,11 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &DXGKARG_RECOMMENDFUNCTIONALVIDPN,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiRecommendFunctionalVidPn
-            .ok_or(SimError::MissingDdi("DxgkDdiRecommendFunctionalVidPn"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiRecommendFunctionalVidPn", || unsafe {
-            f(context, args)
-        }))
+        self.call_ddi(
+            "DxgkDdiRecommendFunctionalVidPn",
+            self.init.DxgkDdiRecommendFunctionalVidPn,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// `DxgkDdiUpdateActiveVidPnPresentPath` with a caller-built argument; returns the
@@ -416,15 +402,11 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &DXGKARG_UPDATEACTIVEVIDPNPRESENTPATH,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiUpdateActiveVidPnPresentPath
-            .ok_or(SimError::MissingDdi("DxgkDdiUpdateActiveVidPnPresentPath"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiUpdateActiveVidPnPresentPath", || unsafe {
-            f(context, args)
-        }))
+        self.call_ddi(
+            "DxgkDdiUpdateActiveVidPnPresentPath",
+            self.init.DxgkDdiUpdateActiveVidPnPresentPath,
+            core::ptr::from_ref(args),
+        )
     }
 
     /// `DxgkDdiQueryVidPnHWCapability` with a caller-built argument; returns the NTSTATUS.
@@ -432,15 +414,11 @@ impl<M: Machine + 'static> Sim<M> {
         &mut self,
         args: &mut DXGKARG_QUERYVIDPNHWCAPABILITY,
     ) -> Result<NTSTATUS, SimError> {
-        let f = self
-            .init
-            .DxgkDdiQueryVidPnHWCapability
-            .ok_or(SimError::MissingDdi("DxgkDdiQueryVidPnHWCapability"))?;
-        let context = self.context();
-        // SAFETY: the driver's DDI with the caller's argument.
-        Ok(self.ddi("DxgkDdiQueryVidPnHWCapability", || unsafe {
-            f(context, args)
-        }))
+        self.call_ddi(
+            "DxgkDdiQueryVidPnHWCapability",
+            self.init.DxgkDdiQueryVidPnHWCapability,
+            core::ptr::from_mut(args),
+        )
     }
 }
 
