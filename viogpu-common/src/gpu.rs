@@ -151,7 +151,9 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
 
     /// [`Self::with_queue`] for a mode: in polled mode (the bugcheck screen) the lock is only
     /// tried, because the holder may be a processor that will never run again; a held lock is
-    /// `Err(Busy)` and the caller skips the work.
+    /// `Err(Busy)` and the caller skips the work. Polled mode runs at HIGH_LEVEL (or at least
+    /// DISPATCH_LEVEL), where the completion path cannot preempt it, so it does not raise:
+    /// the platform's raise may itself take a lock a frozen processor holds.
     fn with_queue_in<R>(
         &self,
         queue: u16,
@@ -161,7 +163,6 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         match mode {
             WaitMode::Wait => Ok(self.with_queue(queue, f)),
             WaitMode::Polled => {
-                let _raised = self.platform.raise();
                 let mut guard = self.queue_lock(queue).try_lock().ok_or(Error::Busy)?;
                 Ok(f(&mut guard))
             }

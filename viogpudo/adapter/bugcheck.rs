@@ -1,17 +1,22 @@
 //! The bugcheck screen: DxgkDdiSystemDisplayEnable and DxgkDdiSystemDisplayWrite.
 //!
-//! These run when Windows is dying, at high IRQL with interrupts off and other processors
-//! frozen. So: no allocation, no waiting on events, no lock that a frozen thread may hold
-//! (the state lock is only tried; if it is held the screen is left as it is), and every
-//! device command goes out in `WaitMode::Polled`. The picture is written into the current
-//! framebuffer of the target (unrotated: the OS gets the framebuffer's own size) and sent to
-//! the host with a polled transfer and flush.
+//! These run when Windows is dying, at HIGH_LEVEL with interrupts off and other processors
+//! frozen, perhaps in the middle of a DDI that holds the state lock. So: no allocation, no
+//! waiting on events and no lock at all. The framebuffers come from the published table of
+//! `screens.rs`, the device from the pointer published for the ISR, and every device command
+//! goes out in `WaitMode::Polled` (which only *tries* a queue's ring lock). The picture is
+//! written into the current framebuffer of the target (unrotated: the OS gets the
+//! framebuffer's own size) and sent to the host with a polled transfer and flush. A target
+//! that shows nothing (D3DDDI_ID_UNINITIALIZED, an inactive or unknown target) gets the
+//! first scanout that does, so the blue screen appears somewhere.
 
 use core::sync::atomic::Ordering;
 
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::protocol::Rect as GpuRect;
+use viogpu_common::protocol::VIRTIO_GPU_MAX_SCANOUTS as MAX_SCANOUTS;
 
+use super::screens::Screen;
 use super::{Adapter, DdiResult};
 use crate::ddi::*;
 
@@ -27,26 +32,30 @@ pub struct SystemDisplay {
 }
 
 impl Adapter {
+    /// The scanout the bugcheck screen draws on for `target`: the target itself when it
+    /// shows a framebuffer, else the first scanout that does.
+    fn bugcheck_screen(&self, target: u32) -> Option<(u32, Screen)> {
+        let own = self.screens.screen(target as usize).map(|s| (target, s));
+        own.or_else(|| {
+            (0..MAX_SCANOUTS).find_map(|i| self.screens.screen(i).map(|s| (i as u32, s)))
+        })
+    }
+
     /// DxgkDdiSystemDisplayEnable for `target`.
     pub fn system_display_enable(&self, target: u32) -> DdiResult<SystemDisplay> {
         self.bugcheck.store(true, Ordering::Release);
-        self.bugcheck_target.store(target, Ordering::Release);
-        let state = self.state.try_lock().ok_or(STATUS_UNSUCCESSFUL)?;
-        let head = state
-            .heads
-            .get(target as usize)
-            .ok_or(STATUS_INVALID_PARAMETER)?;
-        let (width, height) = head.scanout.mode().ok_or(STATUS_UNSUCCESSFUL)?;
+        let (shown_on, screen) = self.bugcheck_screen(target).ok_or(STATUS_UNSUCCESSFUL)?;
+        self.bugcheck_target.store(shown_on, Ordering::Release);
         Ok(SystemDisplay {
-            width,
-            height,
+            width: screen.width,
+            height: screen.height,
             format: D3DDDIFMT_X8R8G8B8,
         })
     }
 
-    /// DxgkDdiSystemDisplayWrite on the target enable named: `source` is `height` rows of `stride` bytes of `width`
-    /// 32-bit pixels, placed at `(x, y)` of the surface reported by enable; whatever lies
-    /// outside the framebuffer is clipped.
+    /// DxgkDdiSystemDisplayWrite on the scanout enable chose: `source` is `height` rows of
+    /// `stride` bytes of `width` 32-bit pixels, placed at `(x, y)` of the surface reported by
+    /// enable; whatever lies outside the framebuffer is clipped.
     pub fn system_display_write(
         &self,
         source: &[u8],
@@ -56,53 +65,55 @@ impl Adapter {
         x: u32,
         y: u32,
     ) {
-        let target = self.bugcheck_target.load(Ordering::Acquire);
         if self.is_removed() {
             return;
         }
-        let Some(mut state) = self.state.try_lock() else {
+        let target = self.bugcheck_target.load(Ordering::Acquire);
+        let Some(screen) = self.screens.screen(target as usize) else {
             return;
         };
-        let state = &mut *state;
-        let Some(hw) = state.hw.as_deref() else {
-            return;
-        };
-        let Some(fb) = state
-            .heads
-            .get_mut(target as usize)
-            .and_then(|h| h.scanout.current_mut())
-        else {
-            return;
-        };
-        let backing = fb.backing_mut();
-        let (fb_w, fb_h) = (backing.width(), backing.height());
-        if x >= fb_w || y >= fb_h {
+        if x >= screen.width || y >= screen.height {
             return;
         }
-        let w = width.min(fb_w - x);
-        let h = height.min(fb_h - y);
+        let w = width.min(screen.width - x);
+        let h = height.min(screen.height - y);
+        let row_bytes = w as usize * 4;
         for row in 0..h {
             let src_at = row as usize * stride as usize;
-            let Some(src) = source.get(src_at..src_at + w as usize * 4) else {
+            let Some(src) = source.get(src_at..src_at + row_bytes) else {
                 return;
             };
-            let dst_at = x as usize * 4;
-            if let Some(dst) = backing
-                .row_mut(y + row)
-                .and_then(|r| r.get_mut(dst_at..dst_at + w as usize * 4))
-            {
-                dst.copy_from_slice(src);
-            }
+            let Some(dst) = screen.row(y + row) else {
+                return;
+            };
+            // SAFETY: the published entry names the scanout's current framebuffer, which stays
+            // allocated while it is published (screens.rs); row `y + row` has `pitch` bytes and
+            // `x * 4 + row_bytes <= width * 4 <= pitch` (clipped above). Nothing else writes
+            // the framebuffer now: the other processors are frozen.
+            unsafe { write_row(dst, x as usize * 4, src) };
         }
-        let resource_id = fb.resource_id();
-        if resource_id == 0 || w == 0 || h == 0 {
+        if w == 0 || h == 0 {
             return;
         }
         let rect = GpuRect::new(x, y, w, h);
-        let offset = u64::from(y) * u64::from(fb.backing().pitch()) + u64::from(x) * 4;
-        let _ = hw
-            .gpu
-            .transfer_to_host_2d(resource_id, rect, offset, WaitMode::Polled);
-        let _ = hw.gpu.resource_flush(resource_id, rect, WaitMode::Polled);
+        let offset = u64::from(y) * u64::from(screen.pitch) + u64::from(x) * 4;
+        let id = screen.resource_id;
+        self.with_published_hw(|hw| {
+            let _ = hw
+                .gpu
+                .transfer_to_host_2d(id, rect, offset, WaitMode::Polled);
+            let _ = hw.gpu.resource_flush(id, rect, WaitMode::Polled);
+        });
+    }
+}
+
+/// Copies `src` to `row + offset`.
+///
+/// # Safety
+/// `row + offset .. + src.len()` is writable memory that nothing else uses meanwhile.
+unsafe fn write_row(row: core::ptr::NonNull<u8>, offset: usize, src: &[u8]) {
+    // SAFETY: the caller's contract; `src` is ordinary memory, not the framebuffer.
+    unsafe {
+        core::ptr::copy_nonoverlapping(src.as_ptr(), row.as_ptr().add(offset), src.len());
     }
 }

@@ -3,15 +3,23 @@
 //! `DxgkDdiRemoveDevice` (dropped). Every DDI thunk turns the context pointer back into an
 //! `&Adapter` and calls one method here; the submodules hold the methods, one DDI family each.
 //!
-//! **State and locking.** The mutable state (the device once started, scanouts, modes, the
-//! resource-id allocator, the cursor image) sits in one `spin::Mutex<State>`, taken by the DDIs
-//! that run at PASSIVE_LEVEL. The interrupt routine and the DPC never take it: they run while
-//! a DDI may hold it (on Windows at raised IRQL on the same processor, in the simulator on
-//! the same thread inside a device wait). They reach the started device through an atomic
-//! pointer to [`Hardware`], whose parts have their own locks (the command queues) or none (the
-//! ISR register window). The pointer is published after the device is brought up and cleared
-//! before it is torn down; a user counter lets teardown wait until no ISR or DPC still holds
-//! the old pointer.
+//! **State and locking.** Windows calls the DDIs from several threads at once (Level 0 DDIs
+//! such as PresentDisplayOnly overlap each other; the pointer DDIs overlap everything), so:
+//! - The mutable state (the device once started, scanouts, modes, the resource-id allocator)
+//!   sits in one [`os::PassiveMutex`] (a KMUTEX on Windows): a waitable lock taken only at
+//!   PASSIVE_LEVEL, held across device waits (a mode change waits for several commands), where
+//!   a contender sleeps instead of spinning.
+//! - The hardware pointer has its own state and lock ([`PointerState`]), so a pointer move
+//!   never waits behind a commit or a present. Lock order: state, then pointer; the pointer
+//!   DDIs take only the pointer lock.
+//! - The interrupt routine and the DPC take neither. They reach the started device through an
+//!   atomic pointer to [`Hardware`], whose parts have their own locks (the command queues,
+//!   real spin locks held only around ring updates) or none (the ISR register window). The
+//!   pointer is published after the device is brought up and cleared before it is torn down,
+//!   with the pointer lock held; a user counter lets teardown wait until no ISR or DPC still
+//!   holds the old pointer. The pointer DDIs use the published hardware with the pointer lock
+//!   held, which teardown also takes, so it cannot go away under them.
+//! - The bugcheck screen takes no lock at all (see `bugcheck.rs`).
 //!
 //! **Ids.** Source id = target id = child uid = virtio scanout index, `0..num_scanouts`.
 
@@ -26,6 +34,7 @@ mod post_display;
 mod power;
 pub mod present;
 pub mod resources;
+mod screens;
 pub mod start;
 
 use alloc::boxed::Box;
@@ -241,6 +250,64 @@ pub struct CursorImage {
     os_pos: (u32, i32, i32),
 }
 
+/// What the pointer DDIs need to know of one source, copied from its [`Head`] by whatever
+/// changes it (start, commit, power-up) with both locks held, so the pointer DDIs never need
+/// the state lock.
+#[derive(Clone, Copy)]
+pub struct SourceGeometry {
+    /// The source mode Windows committed (desktop size).
+    source_mode: Option<(u32, u32)>,
+    /// The framebuffer size shown on the scanout.
+    framebuffer: Option<(u32, u32)>,
+    /// The committed path rotation.
+    rotation: Rotation,
+}
+
+impl SourceGeometry {
+    const NONE: Self = Self {
+        source_mode: None,
+        framebuffer: None,
+        rotation: Rotation::Identity,
+    };
+
+    fn of(head: &Head) -> Self {
+        Self {
+            source_mode: head.source_mode,
+            framebuffer: head.scanout.mode(),
+            rotation: head.rotation,
+        }
+    }
+}
+
+/// The hardware pointer's state, under its own lock (see the module docs).
+pub struct PointerState {
+    /// The cursor image, when the hardware cursor is on and its resource was made.
+    cursor: Option<CursorImage>,
+    /// Each source as the pointer sees it.
+    sources: [SourceGeometry; MAX_SCANOUTS],
+    /// The device takes cursor commands: started, powered and not handed off. Changed only
+    /// with both locks held.
+    device_on: bool,
+}
+
+impl PointerState {
+    const fn new() -> Self {
+        Self {
+            cursor: None,
+            sources: [SourceGeometry::NONE; MAX_SCANOUTS],
+            device_on: false,
+        }
+    }
+
+    /// Copies the geometry of every head.
+    fn follow_heads(&mut self, heads: &[Head]) {
+        self.sources = [SourceGeometry::NONE; MAX_SCANOUTS];
+        for (slot, head) in self.sources.iter_mut().zip(heads) {
+            *slot = SourceGeometry::of(head);
+        }
+    }
+}
+
 /// The mutable state of an adapter (see the module docs for the locking rules).
 pub struct State {
     dxgk: Option<DXGKRNL_INTERFACE>,
@@ -249,7 +316,6 @@ pub struct State {
     mappings: Vec<usize>,
     ids: ResourceIdAllocator,
     heads: Vec<Head>,
-    cursor: Option<CursorImage>,
     power: DEVICE_POWER_STATE,
     /// A power-down reset was not confirmed: request buffers, host ids and retired
     /// framebuffers are still held until a reset is (see `power.rs`).
@@ -267,7 +333,6 @@ impl State {
             mappings: Vec::new(),
             ids: ResourceIdAllocator::new(MAX_LIVE_IDS),
             heads: Vec::new(),
-            cursor: None,
             power: PowerDeviceD0,
             reset_pending: false,
             released: false,
@@ -284,7 +349,10 @@ pub struct Adapter {
     hw: AtomicPtr<Hardware>,
     /// ISRs and DPCs currently holding `hw`.
     hw_users: AtomicU32,
-    state: spin::Mutex<State>,
+    state: os::PassiveMutex<State>,
+    pointer: os::PassiveMutex<PointerState>,
+    /// The current framebuffers as the bugcheck screen reads them, without a lock.
+    screens: screens::Screens,
     /// Set by the DPC on a display-change event; the next PASSIVE query re-reads display info.
     display_stale: AtomicBool,
     /// The ISR saw the configuration-change bit (line interrupts).
@@ -333,7 +401,9 @@ impl Adapter {
             pdo,
             hw: AtomicPtr::new(core::ptr::null_mut()),
             hw_users: AtomicU32::new(0),
-            state: spin::Mutex::new(State::new()),
+            state: os::PassiveMutex::new("the adapter state lock", State::new()),
+            pointer: os::PassiveMutex::new("the pointer lock", PointerState::new()),
+            screens: screens::Screens::new(),
             display_stale: AtomicBool::new(false),
             config_changed: AtomicBool::new(false),
             connected_mask: AtomicU32::new(0),
@@ -430,14 +500,20 @@ impl Adapter {
         false
     }
 
-    /// Tears the started device down: hides it from the ISR/DPC, resets it (unless
-    /// `keep_running`), drops the queues, scanouts' framebuffers and cursor, unmaps the BARs.
-    /// With `keep_running` the device keeps showing its last picture and every buffer it may
-    /// still read is leaked on purpose (post-display hand-off).
+    /// Tears the started device down: hides it from the ISR/DPC and the pointer DDIs, resets it
+    /// (unless `keep_running`), drops the queues, scanouts' framebuffers and cursor, unmaps the
+    /// BARs. With `keep_running` the device keeps showing its last picture and every buffer it
+    /// may still read is leaked on purpose (post-display hand-off).
     fn teardown(&self, state: &mut State, keep_running: bool) {
         self.ready.store(false, Ordering::Release);
+        self.screens.hide_all();
+        // Held to the end: the pointer DDIs use the published hardware under this lock.
+        let mut pointer = self.pointer.lock();
+        pointer.device_on = false;
+        pointer.follow_heads(&[]);
         let drained = self.unpublish();
         let Some(hw) = state.hw.take() else {
+            pointer.cursor = None;
             return;
         };
         // Whatever a power-down left pending is freed or leaked below, with the rest.
@@ -445,7 +521,7 @@ impl Adapter {
         let dxgk = hw.dxgk;
         if keep_running || !drained {
             // Everything the device may still touch stays allocated forever.
-            Self::leak_device_memory(state, hw);
+            Self::leak_device_memory(state, &mut pointer, hw);
             if drained {
                 // The device needs guest memory, not our view of its registers: nothing
                 // uses the (leaked, unpublished) transport again, so its BAR mappings go.
@@ -465,7 +541,7 @@ impl Adapter {
         if !reset_ok {
             // A device that does not reset may still DMA: keep its memory. Its registers
             // are no use to anyone now.
-            Self::leak_device_memory(state, hw);
+            Self::leak_device_memory(state, &mut pointer, hw);
             for virt in state.mappings.drain(..) {
                 dxgk::unmap_memory(&dxgk, virt);
             }
@@ -475,7 +551,7 @@ impl Adapter {
             head.scanout.forget_after_reset(&mut state.ids);
         }
         state.heads.clear();
-        state.cursor = None;
+        pointer.cursor = None;
         state.ids.clear();
         drop(hw);
         for virt in state.mappings.drain(..) {
@@ -486,13 +562,25 @@ impl Adapter {
     /// Leaks the queues, framebuffers and cursor of `hw`: the device may still read them.
     /// Their host ids are forgotten with them: the next start resets the device before it
     /// hands out any, so repeated hand-offs and restarts never run out of ids.
-    fn leak_device_memory(state: &mut State, hw: Box<Hardware>) {
+    fn leak_device_memory(state: &mut State, pointer: &mut PointerState, hw: Box<Hardware>) {
         for head in state.heads.drain(..) {
             core::mem::forget(head);
         }
-        core::mem::forget(state.cursor.take());
+        core::mem::forget(pointer.cursor.take());
         core::mem::forget(hw);
         state.ids.clear();
+    }
+
+    /// The published hardware, for code that holds the pointer lock.
+    ///
+    /// # Safety
+    /// The caller holds the pointer lock for as long as it uses the result.
+    unsafe fn pointer_hardware(&self) -> Option<&Hardware> {
+        let ptr = self.hw.load(Ordering::SeqCst);
+        // SAFETY: a non-null pointer was published from a live Box in `publish`; `teardown`,
+        // the only place that unpublishes and drops it, holds the pointer lock meanwhile, and
+        // the caller holds that lock while it uses the reference.
+        (!ptr.is_null()).then(|| unsafe { &*ptr })
     }
 
     /// DxgkDdiStopDevice: resets the device and frees everything but the adapter itself.
@@ -527,7 +615,7 @@ impl Adapter {
         let powered = state.power == PowerDeviceD0;
         let State { hw, heads, ids, .. } = state;
         if let Some(hw) = hw.as_deref().filter(|_| powered) {
-            switch_all(&hw.gpu, heads, ids, commits)?;
+            switch_all(&hw.gpu, heads, ids, &self.screens, commits)?;
         }
         // Switched (or powered down: remembered, applied by power-up).
         for commit in commits {
@@ -536,7 +624,9 @@ impl Adapter {
                 head.source_mode = commit.mode;
             }
         }
-        pointer::follow_rotation(state);
+        let mut pointer = self.pointer.lock();
+        pointer.follow_heads(&state.heads);
+        self.follow_rotation(&mut pointer);
         Ok(())
     }
 
@@ -610,6 +700,7 @@ fn switch_all(
     gpu: &Gpu,
     heads: &mut [Head],
     ids: &mut ResourceIdAllocator,
+    screens: &screens::Screens,
     commits: &[SourceCommit],
 ) -> DdiResult<()> {
     // Fixed-size lists: this runs on error paths too, where an allocation failure would
@@ -671,6 +762,8 @@ fn switch_all(
             Change::Mode(..) => head.scanout.switch_to_prepared(gpu, ids),
             Change::Off => head.scanout.switch_off(gpu),
         };
+        // Shown now, so published before the old framebuffer can be freed (screens.rs).
+        screens.publish(index, head.scanout.current());
         let switched = switched_slots.get(..switched_count).unwrap_or(&[]);
         if let Err(e) = result {
             for &undo in switched.iter().rev() {
@@ -678,6 +771,7 @@ fn switch_all(
                     if let Err(e) = head.scanout.revert_switch(gpu, ids) {
                         crate::trace!("scanout {undo}: switching back failed: {e}");
                     }
+                    screens.publish(undo, head.scanout.current());
                 }
             }
             discard_all(heads, ids);
@@ -722,6 +816,16 @@ impl VidPnHost for Adapter {
             .heads
             .get(source as usize)
             .map_or(Rotation::Identity, |head| head.rotation)
+    }
+}
+
+impl Adapter {
+    /// Publishes every head's current framebuffer for the bugcheck screen (after a start or
+    /// power-up rebuilt them).
+    fn publish_screens_of(&self, heads: &[Head]) {
+        for (index, head) in heads.iter().enumerate() {
+            self.screens.publish(index, head.scanout.current());
+        }
     }
 }
 

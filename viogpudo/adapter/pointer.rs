@@ -24,11 +24,16 @@
 //! desktop position. The unrotated converted shape is kept, so when the pointer's source
 //! turns (a commit) or the pointer goes to a source with another rotation, the image is
 //! rotated anew and re-sent.
+//!
+//! Locking: the pointer DDIs take only the pointer lock ([`PointerState`]): Windows calls them
+//! independently of every other DDI, so they never wait for a commit, a present or a power
+//! change that holds the state lock. What they need of the sources is the geometry copied into
+//! the pointer state by those paths.
 
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::protocol::{CursorPos, Rect};
 
-use super::{Adapter, CursorImage, DdiResult, Gpu, Head, IntoDdi, State};
+use super::{Adapter, CursorImage, DdiResult, Gpu, IntoDdi, PointerState, SourceGeometry};
 use crate::ddi::*;
 use viogpu_common::blit::Rotation;
 use viogpu_common::cursor::{
@@ -63,30 +68,30 @@ pub fn cursor_position(
     )
 }
 
-/// [`cursor_position`] of `cursor` on `source` of `heads` at OS position `(x, y)` (the
+/// [`cursor_position`] of `cursor` on `source` of `sources` at OS position `(x, y)` (the
 /// origin for an unknown source).
-fn head_cursor_position(
-    heads: &[Head],
+fn source_cursor_position(
+    sources: &[SourceGeometry],
     source: u32,
     x: i32,
     y: i32,
     cursor: &CursorImage,
 ) -> (u32, u32) {
-    let Some(head) = heads.get(source as usize) else {
+    let Some(geometry) = sources.get(source as usize) else {
         return (0, 0);
     };
-    let src = head
+    let src = geometry
         .source_mode
-        .or_else(|| head.scanout.mode())
+        .or(geometry.framebuffer)
         .unwrap_or((0, 0));
-    cursor_position(x, y, cursor.shape_hot, cursor.hot, head.rotation, src)
+    cursor_position(x, y, cursor.shape_hot, cursor.hot, geometry.rotation, src)
 }
 
 /// The rotation of `source` (identity for an unknown one).
-fn rotation_of(heads: &[Head], source: u32) -> Rotation {
-    heads
+fn rotation_of(sources: &[SourceGeometry], source: u32) -> Rotation {
+    sources
         .get(source as usize)
-        .map_or(Rotation::Identity, |head| head.rotation)
+        .map_or(Rotation::Identity, |geometry| geometry.rotation)
 }
 
 impl CursorImage {
@@ -119,45 +124,51 @@ impl CursorImage {
     }
 }
 
-/// After a commit: when the source the pointer is shown on now has another rotation than
-/// its image, the image is rotated anew and shown again at the OS's last position. A failure
-/// is only traced (the commit itself succeeded; the next pointer move retries).
-pub(super) fn follow_rotation(state: &mut State) {
-    let State {
-        hw,
-        heads,
-        cursor,
-        power,
-        ..
-    } = state;
-    let (Some(hw), Some(c)) = (hw.as_deref(), cursor.as_mut()) else {
-        return;
-    };
-    if *power != PowerDeviceD0 || c.resource_id == 0 || !c.has_shape || !c.visible {
-        return;
-    }
-    let (source, os_x, os_y) = c.os_pos;
-    let Some(head) = heads.get(source as usize) else {
-        return;
-    };
-    if head.rotation == c.rotation || head.source_mode.is_none() || head.scanout.mode().is_none() {
-        return;
-    }
-    let result = c.upload(&hw.gpu, head.rotation).and_then(|()| {
-        let (x, y) = head_cursor_position(heads, source, os_x, os_y, c);
-        c.pos = (source, x, y);
-        let pos = CursorPos {
-            scanout_id: source,
-            x,
-            y,
-            padding: 0,
+impl Adapter {
+    /// After a commit or power-up (pointer lock held): when the source the pointer is shown
+    /// on now has another rotation than its image, the image is rotated anew and shown again
+    /// at the OS's last position. A failure is only traced (the commit itself succeeded; the
+    /// next pointer move retries).
+    pub(super) fn follow_rotation(&self, pointer: &mut PointerState) {
+        let PointerState {
+            cursor,
+            sources,
+            device_on,
+        } = pointer;
+        // SAFETY: the caller holds the pointer lock (it lends us the locked state) until we
+        // return.
+        let (Some(hw), Some(c)) = (unsafe { self.pointer_hardware() }, cursor.as_mut()) else {
+            return;
         };
-        hw.gpu
-            .update_cursor(pos, c.resource_id, c.hot.0, c.hot.1, WaitMode::Wait)
-            .ddi()
-    });
-    if let Err(status) = result {
-        crate::trace!("cursor not re-rotated for source {source}: {status:#x}");
+        if !*device_on || c.resource_id == 0 || !c.has_shape || !c.visible {
+            return;
+        }
+        let (source, os_x, os_y) = c.os_pos;
+        let Some(geometry) = sources.get(source as usize) else {
+            return;
+        };
+        if geometry.rotation == c.rotation
+            || geometry.source_mode.is_none()
+            || geometry.framebuffer.is_none()
+        {
+            return;
+        }
+        let result = c.upload(&hw.gpu, geometry.rotation).and_then(|()| {
+            let (x, y) = source_cursor_position(sources, source, os_x, os_y, c);
+            c.pos = (source, x, y);
+            let pos = CursorPos {
+                scanout_id: source,
+                x,
+                y,
+                padding: 0,
+            };
+            hw.gpu
+                .update_cursor(pos, c.resource_id, c.hot.0, c.hot.1, WaitMode::Wait)
+                .ddi()
+        });
+        if let Err(status) = result {
+            crate::trace!("cursor not re-rotated for source {source}: {status:#x}");
+        }
     }
 }
 
@@ -209,12 +220,13 @@ impl Adapter {
             hot_y: args.YHot,
             pixels,
         };
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
-        let cursor_img = state.cursor.as_mut().ok_or(STATUS_NOT_SUPPORTED)?;
+        let mut guard = self.pointer.lock();
+        let pointer = &mut *guard;
+        // SAFETY: we hold the pointer lock until we return.
+        let hw = unsafe { self.pointer_hardware() }.ok_or(STATUS_DEVICE_NOT_READY)?;
+        let cursor_img = pointer.cursor.as_mut().ok_or(STATUS_NOT_SUPPORTED)?;
         // Powered down (the cursor resource may outlive a hung power-down reset).
-        if cursor_img.resource_id == 0 || state.power != PowerDeviceD0 {
+        if cursor_img.resource_id == 0 || !pointer.device_on {
             return Err(STATUS_DEVICE_NOT_READY);
         }
         let shape_buf: &mut [u8; CURSOR_BYTES] = cursor_img
@@ -227,9 +239,9 @@ impl Adapter {
         cursor_img.shape_hot = (args.XHot, args.YHot);
         // The image is shown, turned with the path, where the OS last put the pointer.
         let (source, os_x, os_y) = cursor_img.os_pos;
-        cursor_img.upload(&hw.gpu, rotation_of(&state.heads, source))?;
+        cursor_img.upload(&hw.gpu, rotation_of(&pointer.sources, source))?;
         cursor_img.has_shape = true;
-        let (x, y) = head_cursor_position(&state.heads, source, os_x, os_y, cursor_img);
+        let (x, y) = source_cursor_position(&pointer.sources, source, os_x, os_y, cursor_img);
         cursor_img.pos = (source, x, y);
         let scanout = source;
         let pos = CursorPos {
@@ -258,25 +270,23 @@ impl Adapter {
         if self.is_removed() {
             return Ok(());
         }
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        let head = state
-            .heads
+        let mut guard = self.pointer.lock();
+        let pointer = &mut *guard;
+        let geometry = pointer
+            .sources
             .get(args.VidPnSourceId as usize)
             .ok_or(STATUS_INVALID_PARAMETER)?;
-        if head.source_mode.is_none() || head.scanout.mode().is_none() {
+        if geometry.source_mode.is_none() || geometry.framebuffer.is_none() {
             return Ok(());
         }
-        let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
-        let Some(cursor_img) = state.cursor.as_mut() else {
+        // SAFETY: we hold the pointer lock until we return.
+        let hw = unsafe { self.pointer_hardware() }.ok_or(STATUS_DEVICE_NOT_READY)?;
+        let Some(cursor_img) = pointer.cursor.as_mut() else {
             // No hardware cursor: nothing to move (the OS draws its own).
             return Ok(());
         };
-        if cursor_img.resource_id == 0 || state.power != PowerDeviceD0 {
+        if cursor_img.resource_id == 0 || !pointer.device_on {
             return Ok(());
-        }
-        if state.heads.get(args.VidPnSourceId as usize).is_none() {
-            return Err(STATUS_INVALID_PARAMETER);
         }
         let source = args.VidPnSourceId;
         let visible = args.Flags.visible() && cursor_img.has_shape;
@@ -290,12 +300,12 @@ impl Adapter {
             return Ok(());
         }
         // The image must be turned for the source it is shown on.
-        let rotation = rotation_of(&state.heads, source);
+        let rotation = rotation_of(&pointer.sources, source);
         let reshaped = visible && cursor_img.rotation != rotation;
         if reshaped {
             cursor_img.upload(&hw.gpu, rotation)?;
         }
-        let (x, y) = head_cursor_position(&state.heads, source, args.X, args.Y, cursor_img);
+        let (x, y) = source_cursor_position(&pointer.sources, source, args.X, args.Y, cursor_img);
         let at = |scanout_id, x, y| CursorPos {
             scanout_id,
             x,

@@ -23,7 +23,7 @@ use viogpu_common::framebuffer::AllocPolicy;
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::protocol::CursorPos;
 
-use super::{status_of, Adapter, DdiResult, State};
+use super::{status_of, Adapter, DdiResult, PointerState, State};
 use crate::ddi::*;
 
 impl Adapter {
@@ -54,7 +54,11 @@ impl Adapter {
             return Err(STATUS_UNSUCCESSFUL);
         }
         if fb.backing().entry_count() > 1 {
-            self.make_contiguous(state, target)?;
+            // The old framebuffer is freed once the new one shows.
+            self.screens.hide(target as usize);
+            let made = self.make_contiguous(state, target);
+            self.publish_screens_of(&state.heads);
+            made?;
         }
         let backing = state
             .heads
@@ -79,7 +83,7 @@ impl Adapter {
             TargetId: target,
             AcpiId: 0,
         };
-        hide_cursor(state);
+        hide_cursor(state, &mut self.pointer.lock());
         state.released = true;
         self.teardown(state, true);
         self.num_sources.store(0, Ordering::Release);
@@ -114,8 +118,8 @@ impl Adapter {
 
 /// Hides the hardware pointer: the next owner draws its own, and a frozen hardware one
 /// would show as a second pointer.
-fn hide_cursor(state: &mut State) {
-    let (Some(hw), Some(c)) = (state.hw.as_deref(), state.cursor.as_mut()) else {
+fn hide_cursor(state: &State, pointer: &mut PointerState) {
+    let (Some(hw), Some(c)) = (state.hw.as_deref(), pointer.cursor.as_mut()) else {
         return;
     };
     if !c.visible {

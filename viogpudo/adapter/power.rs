@@ -13,7 +13,9 @@ use core::sync::atomic::Ordering;
 use viogpu_common::gpu::{WaitMode, CONTROL_QUEUE, CURSOR_QUEUE};
 use viogpu_common::protocol::{CursorPos, Rect};
 
-use super::{start, Adapter, DdiResult, IntoDdi, State, BLACK, DISPLAY_ADAPTER_HW_ID};
+use super::{
+    start, Adapter, DdiResult, IntoDdi, PointerState, State, BLACK, DISPLAY_ADAPTER_HW_ID,
+};
 use crate::ddi::*;
 use viogpu_common::cursor::CURSOR_SIZE;
 
@@ -50,8 +52,12 @@ impl Adapter {
         Ok(())
     }
 
-    /// Scanouts off, device reset, host ids released; guest memory kept.
+    /// Scanouts off, device reset, host ids released; guest memory kept. The pointer stops
+    /// first, so no cursor command races the reset.
     fn power_down(&self, state: &mut State) {
+        self.screens.hide_all();
+        let mut pointer = self.pointer.lock();
+        pointer.device_on = false;
         let Some(hw) = state.hw.as_deref() else {
             return;
         };
@@ -64,7 +70,7 @@ impl Adapter {
             }
         }
         if hw.transport.lock().reset().is_ok() {
-            Self::forget_host_state(state);
+            Self::forget_host_state(state, &mut pointer);
         } else {
             // The device did not confirm the reset and may still use request buffers and
             // retired framebuffers: they stay as they are until a reset is confirmed
@@ -76,12 +82,11 @@ impl Adapter {
 
     /// What a confirmed device reset makes free: every request buffer, every host id, the
     /// retired framebuffers. The framebuffer memory and the cursor image are kept.
-    fn forget_host_state(state: &mut State) {
+    fn forget_host_state(state: &mut State, pointer: &mut PointerState) {
         let State {
             hw,
             heads,
             ids,
-            cursor,
             reset_pending,
             ..
         } = state;
@@ -92,7 +97,7 @@ impl Adapter {
         for head in heads.iter_mut() {
             head.scanout.suspend_after_reset(ids);
         }
-        if let Some(c) = cursor.as_mut() {
+        if let Some(c) = pointer.cursor.as_mut() {
             if c.resource_id != 0 {
                 let _ = ids.free(c.resource_id);
                 c.resource_id = 0;
@@ -115,7 +120,7 @@ impl Adapter {
             }
         }
         if state.reset_pending {
-            Self::forget_host_state(state);
+            Self::forget_host_state(state, &mut self.pointer.lock());
         }
         {
             let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
@@ -137,13 +142,7 @@ impl Adapter {
             self.display_stale.store(true, Ordering::Release);
         }
         self.update_connected_mask(state);
-        let State {
-            hw,
-            heads,
-            ids,
-            cursor,
-            ..
-        } = state;
+        let State { hw, heads, ids, .. } = state;
         let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
         for head in heads.iter_mut() {
             let index = head.scanout.index();
@@ -166,7 +165,10 @@ impl Adapter {
                 crate::trace!("power-up: scanout {index} not restored: {e}");
             }
         }
-        if let Some(c) = cursor.as_mut() {
+        self.publish_screens_of(heads);
+        let mut pointer = self.pointer.lock();
+        pointer.follow_heads(heads);
+        if let Some(c) = pointer.cursor.as_mut() {
             match start::create_cursor_resource(hw, ids, c) {
                 Ok(()) if c.has_shape => {
                     let full = Rect::new(0, 0, CURSOR_SIZE, CURSOR_SIZE);
@@ -196,8 +198,9 @@ impl Adapter {
                 }
             }
         }
+        pointer.device_on = true;
         // A commit while powered down may have turned the pointer's source.
-        super::pointer::follow_rotation(state);
+        self.follow_rotation(&mut pointer);
         Ok(())
     }
 }

@@ -226,8 +226,14 @@ impl Adapter {
         read_displays(state)?;
         self.update_connected_mask(state);
         set_initial_modes(state)?;
-        if self.hardware_cursor {
-            state.cursor = create_cursor(state, &dma).ok();
+        self.publish_screens_of(&state.heads);
+        {
+            let mut pointer = self.pointer.lock();
+            if self.hardware_cursor {
+                pointer.cursor = create_cursor(state, &dma).ok();
+            }
+            pointer.follow_heads(&state.heads);
+            pointer.device_on = true;
         }
         self.num_sources.store(num_scanouts, Ordering::Release);
         state.power = PowerDeviceD0;

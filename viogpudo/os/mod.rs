@@ -8,18 +8,25 @@
 //!   [`hosted::HostEnvironment`] that the test or runner installs before it loads the driver.
 //!
 //! The rest of the driver sees only the names re-exported here: [`Dma`] (the `Hal` of the
-//! core crate), [`Mmio`] (a mapped register window), [`OsPlatform`] (waiting, time, IRQL) and
-//! the `trace!` macro.
+//! core crate), [`Mmio`] (a mapped register window), [`OsPlatform`] (waiting, time, IRQL),
+//! [`PassiveMutex`] (the waitable lock of PASSIVE_LEVEL state: a KMUTEX on Windows) and the
+//! `trace!` macro.
 
 #[cfg(not(windows))]
 pub mod hosted;
 #[cfg(not(windows))]
-pub use hosted::{caller_may_configure, registry_dword, trace_str, Dma, Mmio, OsPlatform};
+pub use hosted::{
+    caller_may_configure, registry_dword, trace_str, Dma, Mmio, OsPlatform, PassiveGuard,
+    PassiveMutex,
+};
 
 #[cfg(windows)]
 pub mod nt;
 #[cfg(windows)]
-pub use nt::{caller_may_configure, registry_dword, trace_str, Dma, Mmio, OsPlatform};
+pub use nt::{
+    caller_may_configure, registry_dword, trace_str, Dma, Mmio, OsPlatform, PassiveGuard,
+    PassiveMutex,
+};
 
 /// Writes one line of driver trace output (DbgPrint on Windows, the environment's log here).
 #[macro_export]

@@ -42,16 +42,17 @@ use core::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess, PAGE_SIZE};
 use wdk_sys::ntddk::{
     DbgPrintEx, KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql, KeInitializeEvent,
-    KeInitializeSpinLock, KeQueryUnbiasedInterruptTime, KeReleaseSpinLock, KeSetEvent,
-    KeStallExecutionProcessor, KeWaitForSingleObject, MmAllocateContiguousMemorySpecifyCache,
-    MmFreeContiguousMemory, MmGetPhysicalAddress, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
+    KeInitializeMutex, KeInitializeSpinLock, KeQueryUnbiasedInterruptTime, KeReleaseMutex,
+    KeReleaseSpinLock, KeSetEvent, KeStallExecutionProcessor, KeWaitForSingleObject,
+    MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory, MmGetPhysicalAddress,
+    RtlQueryRegistryValues, SeSinglePrivilegeCheck,
 };
 use wdk_sys::{
     _DPFLTR_TYPE::DPFLTR_IHVVIDEO_ID, _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive,
     _MEMORY_CACHING_TYPE::MmCached, _MODE::KernelMode, _MODE::UserMode, APC_LEVEL, BOOLEAN,
-    CLOCK_LEVEL, DISPATCH_LEVEL, DPFLTR_INFO_LEVEL, IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY,
-    KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, LUID, NT_SUCCESS, PASSIVE_LEVEL, PHYSICAL_ADDRESS,
-    REG_DWORD, REG_NONE, RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_REQUIRED,
+    CLOCK_LEVEL, DISPATCH_LEVEL, DPFLTR_INFO_LEVEL, IO_NO_INCREMENT, KEVENT, KIRQL, KMUTEX,
+    KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, LUID, NT_SUCCESS, PASSIVE_LEVEL,
+    PHYSICAL_ADDRESS, REG_DWORD, REG_NONE, RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_REQUIRED,
     RTL_QUERY_REGISTRY_TABLE, RTL_QUERY_REGISTRY_TYPECHECK, RTL_QUERY_REGISTRY_TYPECHECK_SHIFT,
     RTL_REGISTRY_ABSOLUTE, SIZE_T, ULONG, UNICODE_STRING,
 };
@@ -664,4 +665,140 @@ fn stall(us: u32) {
     // SAFETY: KeStallExecutionProcessor may be called at any IRQL; callers keep each call at
     // or below the documented 50 microseconds.
     unsafe { KeStallExecutionProcessor(us) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The PASSIVE_LEVEL lock
+// ---------------------------------------------------------------------------------------------
+
+/// The waitable lock of state that only PASSIVE_LEVEL code touches and that is held across
+/// device waits: a KMUTEX. A contender sleeps instead of spinning; the holder stays at
+/// PASSIVE_LEVEL (only normal kernel APCs are disabled), so it may still wait with a timeout,
+/// allocate and read the registry. The hosted backend's lock of the same name checks the
+/// rules (PASSIVE_LEVEL only, never taken twice by one thread) in every simulator test.
+///
+/// KeInitializeMutex needs the object's final address, and the lock lives in the adapter,
+/// which is built on the stack and then moved into its pool allocation; so the KMUTEX is
+/// initialized on first use, by the first locker (a compare-exchange elects it, the others
+/// wait the few instructions it takes).
+pub struct PassiveMutex<T> {
+    phase: AtomicU8,
+    mutex: UnsafeCell<MaybeUninit<KMUTEX>>,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only through a guard, which exists only while the KMUTEX is
+// held, so one thread at a time has it; the KMUTEX itself is made for concurrent callers.
+unsafe impl<T: Send> Sync for PassiveMutex<T> {}
+// SAFETY: moving the lock moves the value; the KMUTEX is not yet initialized while the lock
+// can still move (it is initialized at the first `lock`, through a shared reference, after
+// which the owner no longer moves it: the adapter stays in its allocation).
+unsafe impl<T: Send> Send for PassiveMutex<T> {}
+
+impl<T> PassiveMutex<T> {
+    /// A lock around `value`; `name` is for the hosted backend's reports.
+    pub const fn new(_name: &'static str, value: T) -> Self {
+        Self {
+            phase: AtomicU8::new(UNINITIALIZED),
+            mutex: UnsafeCell::new(MaybeUninit::zeroed()),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    fn kmutex(&self) -> *mut KMUTEX {
+        self.mutex.get().cast::<KMUTEX>()
+    }
+
+    /// Initializes the KMUTEX once, at its final address.
+    fn ensure_initialized(&self) {
+        match self.phase.compare_exchange(
+            UNINITIALIZED,
+            INITIALIZING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                // SAFETY: we won the race, so no one else touches the object until READY.
+                unsafe { initialize_kmutex(self.kmutex()) };
+                self.phase.store(READY, Ordering::Release);
+            }
+            Err(_) => {
+                while self.phase.load(Ordering::Acquire) != READY {
+                    core::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Waits for the lock (KeWaitForSingleObject on the KMUTEX; PASSIVE_LEVEL callers only).
+    pub fn lock(&self) -> PassiveGuard<'_, T> {
+        self.ensure_initialized();
+        // SAFETY: initialized above, in nonpaged memory (the adapter's pool allocation).
+        unsafe { wait_for_kmutex(self.kmutex()) };
+        PassiveGuard { lock: self }
+    }
+}
+
+/// Access to the locked value; releases the KMUTEX when dropped.
+pub struct PassiveGuard<'a, T> {
+    lock: &'a PassiveMutex<T>,
+}
+
+impl<T> core::ops::Deref for PassiveGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread holds the KMUTEX.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> core::ops::DerefMut for PassiveGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for deref; `&mut self` makes this the only view through the guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for PassiveGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: this thread holds the KMUTEX (it waited for it in `lock`).
+        unsafe { release_kmutex(self.lock.kmutex()) };
+    }
+}
+
+/// KeInitializeMutex (any IRQL) on an object no one else uses yet.
+///
+/// # Safety
+/// `mutex` points to writable nonpaged memory for a KMUTEX that no other thread uses.
+unsafe fn initialize_kmutex(mutex: *mut KMUTEX) {
+    // SAFETY: the caller's contract; level 0 is what drivers pass.
+    unsafe { KeInitializeMutex(mutex, 0) };
+}
+
+/// KeWaitForSingleObject on a KMUTEX without a timeout (IRQL <= APC_LEVEL; our callers run at
+/// PASSIVE_LEVEL).
+///
+/// # Safety
+/// `mutex` is an initialized KMUTEX in nonpaged memory.
+unsafe fn wait_for_kmutex(mutex: *mut KMUTEX) {
+    // SAFETY: the caller's contract; a non-alertable kernel-mode wait with no timeout (null)
+    // returns only STATUS_SUCCESS once the mutex is ours.
+    let _status = unsafe {
+        KeWaitForSingleObject(
+            mutex.cast::<c_void>(),
+            Executive,
+            KernelMode as KPROCESSOR_MODE,
+            NO,
+            ptr::null_mut(),
+        )
+    };
+}
+
+/// KeReleaseMutex (IRQL <= DISPATCH_LEVEL) with Wait = FALSE.
+///
+/// # Safety
+/// `mutex` is an initialized KMUTEX the calling thread holds.
+unsafe fn release_kmutex(mutex: *mut KMUTEX) {
+    // SAFETY: the caller's contract.
+    let _previous = unsafe { KeReleaseMutex(mutex, NO) };
 }

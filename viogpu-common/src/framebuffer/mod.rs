@@ -25,6 +25,7 @@ pub(crate) mod test_hal;
 mod tests;
 
 use alloc::vec::Vec;
+use core::ptr::NonNull;
 
 use crate::hal::{DmaBuffer, Hal};
 use crate::{Error, Result};
@@ -107,6 +108,19 @@ pub struct Band {
     /// First framebuffer row in the chunk.
     pub first_row: u32,
     /// Number of rows in the chunk (at least 1).
+    pub rows: u32,
+}
+
+/// Where one chunk's rows live, as a raw pointer: for a reader that cannot borrow the
+/// framebuffer (the bugcheck screen, which takes no lock) and keeps the memory alive by other
+/// means. Row `first_row + i` starts at `base + i * pitch`; `rows * pitch` bytes in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawBand {
+    /// CPU address of the band's first byte.
+    pub base: NonNull<u8>,
+    /// First framebuffer row in the chunk.
+    pub first_row: u32,
+    /// Number of rows in the chunk.
     pub rows: u32,
 }
 
@@ -209,6 +223,15 @@ impl<H: Hal> FramebufferBacking<H> {
     /// The bands, in row order (one per entry).
     pub fn bands(&self) -> impl Iterator<Item = Band> + '_ {
         self.chunks.iter().map(|c| Band {
+            first_row: c.first_row,
+            rows: c.rows,
+        })
+    }
+
+    /// The bands with raw pointers to their memory, in row order.
+    pub fn raw_bands(&self) -> impl Iterator<Item = RawBand> + '_ {
+        self.chunks.iter().map(|c| RawBand {
+            base: c.buf.as_ptr(),
             first_row: c.first_row,
             rows: c.rows,
         })

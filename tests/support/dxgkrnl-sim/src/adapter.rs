@@ -14,14 +14,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use viogpudo::ddi::{
     DXGK_CHILD_STATUS, DXGK_DISPLAY_INFORMATION, PDXGKDDI_DPC_ROUTINE, PDXGKDDI_INTERRUPT_ROUTINE,
 };
 
+use viogpudo::os::hosted::irql;
+
 use crate::machine::Machine;
+use crate::sync::DdiLocks;
 
 /// Rounds of ISR + DPC one delivery runs before it calls the device an interrupt storm.
 const MAX_DELIVERY_ROUNDS: usize = 1000;
@@ -104,6 +107,11 @@ pub enum Event {
     Unexpected(&'static str),
     /// The driver misused a callback (bad handle, unknown mapping, out-of-range access...).
     Error(String),
+    /// The driver broke a rule Windows enforces with a bugcheck or a hang: a kernel routine or
+    /// callback called above its documented IRQL, a lock taken where it must not be. A
+    /// [`Sim`](crate::Sim) that recorded one fails its test when dropped, unless the test
+    /// took the violations with [`Sim::take_violations`](crate::Sim::take_violations).
+    Violation(String),
 }
 
 /// A live `DxgkCbMapMemory` mapping.
@@ -163,6 +171,11 @@ pub struct AdapterState {
     mappings: Mutex<BTreeMap<usize, Mapping>>,
     trace: Mutex<Vec<String>>,
     echo_trace: bool,
+    /// dxgkrnl's DDI synchronization (`sync.rs`).
+    ddi_locks: DdiLocks,
+    /// The IRQL SystemDisplayEnable/Write run at: HIGH_LEVEL, as after a crash, or
+    /// DISPATCH_LEVEL, which the documentation ("any IRQL") also allows.
+    pub(crate) bugcheck_irql: AtomicU8,
 }
 
 impl std::fmt::Debug for AdapterState {
@@ -215,6 +228,8 @@ impl AdapterState {
             mappings: Mutex::new(BTreeMap::new()),
             trace: Mutex::new(Vec::new()),
             echo_trace: std::env::var_os("DXGKRNL_SIM_TRACE").is_some(),
+            ddi_locks: DdiLocks::default(),
+            bugcheck_irql: AtomicU8::new(irql::HIGH_LEVEL),
         }
     }
 
@@ -228,14 +243,27 @@ impl AdapterState {
         self.record(Event::Error(what));
     }
 
+    /// Records a broken Windows rule (see [`Event::Violation`]).
+    pub(crate) fn violation(&self, what: String) {
+        if self.echo_trace {
+            eprintln!("dxgkrnl-sim: VIOLATION: {what}");
+        }
+        self.record(Event::Violation(what));
+    }
+
     /// A copy of every event so far.
     pub(crate) fn events(&self) -> Vec<Event> {
         lock(&self.events).clone()
     }
 
-    /// Forgets the events so far.
+    /// Keeps only the events for which `keep` is true.
+    pub(crate) fn retain_events(&self, keep: impl FnMut(&Event) -> bool) {
+        lock(&self.events).retain(keep);
+    }
+
+    /// Forgets the events so far, but for the violations (which fail the test).
     pub(crate) fn clear_events(&self) {
-        lock(&self.events).clear();
+        self.retain_events(|e| matches!(e, Event::Violation(_)));
     }
 
     pub(crate) fn add_mapping(&self, m: Mapping) {
@@ -274,18 +302,43 @@ impl AdapterState {
             .collect()
     }
 
+    /// Calls DDI `name` as dxgkrnl does: waits until the DDI's synchronization level lets it
+    /// run (`sync.rs`), records it, runs `call` at the DDI's IRQL on this thread, then
+    /// delivers the interrupts it left pending. The calling thread must be at PASSIVE_LEVEL
+    /// (dxgkrnl's own threads are).
+    pub(crate) fn run_ddi<R>(&self, name: &'static str, call: impl FnOnce() -> R) -> R {
+        let level = match name {
+            "DxgkDdiSystemDisplayEnable" | "DxgkDdiSystemDisplayWrite" => {
+                self.bugcheck_irql.load(Ordering::SeqCst)
+            }
+            _ => irql::PASSIVE_LEVEL,
+        };
+        let sync = self.ddi_locks.enter(name);
+        self.record(Event::Ddi(name));
+        let at = irql::run_at(level);
+        let r = call();
+        drop(at);
+        drop(sync);
+        self.deliver_interrupts();
+        r
+    }
+
     /// Queues an interrupt on `message` that the device did not raise, for the next delivery.
     pub(crate) fn inject_interrupt(&self, message: u32) {
         lock(&self.injected).push(message);
     }
 
     /// Delivers the device's pending interrupts (and the DPCs they queue) to the driver, like
-    /// a CPU taking them. Returns how many ISR and DPC calls were made. Does nothing when
-    /// called from inside an interrupt or DPC (they do not nest on one CPU).
+    /// a CPU taking them: the ISR at DIRQL, the DPC at DISPATCH_LEVEL. Returns how many ISR and
+    /// DPC calls were made. Does nothing when called from inside an interrupt or DPC (they do
+    /// not nest on one CPU) or from a thread at DIRQL or above (interrupts are masked there);
+    /// a thread at DISPATCH_LEVEL takes the ISRs but leaves the DPC queued.
     pub(crate) fn deliver_interrupts(&self) -> usize {
-        if self.in_interrupt.swap(true, Ordering::SeqCst) {
+        let level = irql::current();
+        if level >= irql::DIRQL || self.in_interrupt.swap(true, Ordering::SeqCst) {
             return 0;
         }
+        let dpcs_allowed = level < irql::DISPATCH_LEVEL;
         let mut calls = 0;
         let mut rounds = 0;
         loop {
@@ -310,17 +363,21 @@ impl AdapterState {
                     self.error("interrupt arrived and the driver has no InterruptRoutine".into());
                     break;
                 };
+                let at = irql::run_at(irql::DIRQL);
                 // SAFETY: calling the driver's ISR with the context its AddDevice returned, as
                 // dxgkrnl does; the driver vouches for the routine's soundness.
                 let claimed = unsafe { isr(context, message) } != 0;
+                drop(at);
                 self.record(Event::Isr { message, claimed });
                 calls += 1;
             }
-            let dpc_ran = if self.dpc_queued.swap(false, Ordering::SeqCst) {
+            let dpc_ran = if dpcs_allowed && self.dpc_queued.swap(false, Ordering::SeqCst) {
                 if let Some(dpc) = self.dpc {
                     self.record(Event::Dpc);
+                    let at = irql::run_at(irql::DISPATCH_LEVEL);
                     // SAFETY: as for the ISR: the driver's DPC with its own context.
                     unsafe { dpc(context) };
+                    drop(at);
                     calls += 1;
                     true
                 } else {

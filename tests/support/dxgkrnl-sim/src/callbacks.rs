@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use viogpudo::ddi::*;
+use viogpudo::os::hosted::irql::{self, Irql};
 
 use crate::adapter::{AdapterState, ChildStatus, Event, Mapping, PostDisplay};
 
@@ -44,6 +45,21 @@ pub(crate) fn register(adapter: &Arc<AdapterState>) {
     CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(adapter)));
 }
 
+/// Makes `adapter` the one of callbacks without a handle on this (another) thread.
+pub(crate) fn enter_thread(adapter: &Arc<AdapterState>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(adapter)));
+}
+
+/// Undoes [`enter_thread`].
+pub(crate) fn leave_thread(adapter: &Arc<AdapterState>) {
+    CURRENT.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_some_and(|a| Arc::ptr_eq(a, adapter)) {
+            *c = None;
+        }
+    });
+}
+
 /// Undoes [`register`].
 pub(crate) fn unregister(adapter: &Arc<AdapterState>) {
     let me = Arc::as_ptr(adapter) as usize;
@@ -67,9 +83,57 @@ fn current() -> Option<Arc<AdapterState>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
+/// The highest IRQL `callback` may be called at, from its Microsoft Learn page
+/// (`../shared/windows-rules/irql.tsv`); where the page says nothing, PASSIVE_LEVEL (the
+/// stricter reading).
+fn max_irql(callback: &str) -> Irql {
+    match callback {
+        "DxgkCbQueueDpc" | "DxgkCbLogEtwEvent" => irql::HIGH_LEVEL,
+        "DxgkCbNotifyInterrupt" => irql::DIRQL,
+        "DxgkCbNotifyDpc"
+        | "DxgkCbSynchronizeExecution"
+        | "DxgkCbIndicateChildStatus"
+        | "DxgkCbSetPowerComponentIdle"
+        | "DxgkCbSetPowerComponentLatency"
+        | "DxgkCbSetPowerComponentResidency"
+        | "DxgkCbCompleteFStateTransition"
+        | "DxgkCbPowerRuntimeControlRequest" => irql::DISPATCH_LEVEL,
+        "DxgkCbAcquirePostDisplayOwnership"
+        | "DxgkCbGetHandleData"
+        | "DxgkCbGetHandleParent"
+        | "DxgkCbQueryVidPnInterface"
+        | "DxgkCbQueryMonitorInterface" => irql::APC_LEVEL,
+        _ => irql::PASSIVE_LEVEL,
+    }
+}
+
+/// The lowest IRQL `callback` may be called at: DxgkCbNotifyInterrupt belongs in the ISR
+/// (DIRQL) and DxgkCbNotifyDpc in the DPC (DISPATCH_LEVEL).
+fn min_irql(callback: &str) -> Irql {
+    match callback {
+        "DxgkCbNotifyInterrupt" => irql::DIRQL,
+        "DxgkCbNotifyDpc" => irql::DISPATCH_LEVEL,
+        _ => irql::PASSIVE_LEVEL,
+    }
+}
+
+/// Checks the caller's IRQL against `callback`'s documented range.
+pub(crate) fn check_irql(callback: &'static str) {
+    irql::require_at_most(max_irql(callback), callback);
+    let (now, min) = (irql::current(), min_irql(callback));
+    if now < min {
+        viogpudo::os::hosted::rule_broken(&format!(
+            "IRQL: {callback} called at {}; it belongs at {} and above",
+            irql::name(now),
+            irql::name(min)
+        ));
+    }
+}
+
 /// The adapter behind `handle`, if it is live; otherwise the misuse is recorded on this
-/// thread's adapter (or printed).
+/// thread's adapter (or printed). Checks the caller's IRQL against the callback's first.
 fn adapter(handle: HANDLE, callback: &'static str) -> Option<Arc<AdapterState>> {
+    check_irql(callback);
     let live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
     if handle.is_null() || !live.contains(&(handle as usize)) {
         drop(live);
@@ -91,6 +155,7 @@ fn adapter(handle: HANDLE, callback: &'static str) -> Option<Arc<AdapterState>> 
 }
 
 fn unexpected(name: &'static str) {
+    check_irql(name);
     match current() {
         Some(a) => a.record(Event::Unexpected(name)),
         None => eprintln!("dxgkrnl-sim: unexpected callback {name}"),
@@ -346,10 +411,13 @@ unsafe extern "system" fn synchronize_execution(
         a.error("DxgkCbSynchronizeExecution: null SynchronizeRoutine".into());
         return STATUS_INVALID_PARAMETER;
     };
-    // The routine runs with the interrupt masked: no ISR may run meanwhile.
+    // The routine runs with the interrupt masked, at the ISR's IRQL: no ISR may run
+    // meanwhile.
     let was_masked = a.in_interrupt.swap(true, Ordering::SeqCst);
+    let level = irql::run_at(irql::DIRQL);
     // SAFETY: the driver's routine with the driver's context, as the kernel would call it.
     let r = unsafe { routine(context) };
+    drop(level);
     if !was_masked {
         a.in_interrupt.store(false, Ordering::SeqCst);
     }

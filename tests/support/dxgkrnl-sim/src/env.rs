@@ -89,4 +89,8 @@ impl HostEnvironment for SimEnv {
     fn trace(&self, line: &str) {
         self.adapter.push_trace(line);
     }
+
+    fn rule_broken(&self, what: &str) {
+        self.adapter.violation(what.to_owned());
+    }
 }

@@ -23,6 +23,7 @@ mod env;
 pub mod machine;
 pub mod resources;
 mod sim;
+mod sync;
 pub mod vidpn;
 
 #[cfg(test)]
@@ -35,7 +36,7 @@ pub use callbacks::{
 pub use env::SimEnv;
 pub use machine::{Bar, InterruptMode, Machine, ModelMachine, ModelMachineConfig};
 pub use sim::{
-    preferred_mode, rect, Child, DeviceBoot, Phase, PointerShape, Sim, SimError, SimOptions,
-    Surface, DISPLAY_ADAPTER_HW_ID, EDID_BLOCK, FALLBACK_MODE, POWER_ACTION_NONE,
-    POWER_ACTION_SLEEP,
+    preferred_mode, rect, Child, DeviceBoot, OsThread, Phase, PointerShape, Sim, SimError,
+    SimOptions, Surface, ThreadEnv, DISPLAY_ADAPTER_HW_ID, EDID_BLOCK, FALLBACK_MODE,
+    POWER_ACTION_NONE, POWER_ACTION_SLEEP,
 };

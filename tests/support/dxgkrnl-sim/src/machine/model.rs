@@ -41,6 +41,10 @@ pub struct ModelMachineConfig {
     pub device: ModelConfig,
     /// What the PCI bus driver grants; `Msix` is clamped to the device's table size.
     pub interrupts: InterruptMode,
+    /// The clock is real time (a waiter sleeps a little and time passes for everyone) instead
+    /// of virtual (a waiter's timeout jumps the clock). Scenarios that run DDIs on several
+    /// threads need it: one thread's wait must not time out another's command.
+    pub real_time: bool,
 }
 
 impl Default for ModelMachineConfig {
@@ -55,6 +59,7 @@ impl Default for ModelMachineConfig {
             ram_size: 512 << 20,
             device,
             interrupts: InterruptMode::Msix { messages },
+            real_time: false,
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct ModelMachine {
     interrupts: InterruptMode,
     maps: Mutex<Maps>,
     clock: AtomicU64,
+    /// Set for a real-time clock (see [`ModelMachineConfig::real_time`]).
+    started: Option<std::time::Instant>,
     stray_accesses: AtomicU64,
     dropped_interrupts: AtomicU64,
     /// Frees of memory holding a ring the device had enabled (see [`Machine::dma_free`]).
@@ -123,6 +130,7 @@ impl ModelMachine {
                 live: BTreeMap::new(),
             }),
             clock: AtomicU64::new(0),
+            started: config.real_time.then(std::time::Instant::now),
             stray_accesses: AtomicU64::new(0),
             dropped_interrupts: AtomicU64::new(0),
             device_memory_freed: AtomicU64::new(0),
@@ -427,10 +435,20 @@ impl Machine for ModelMachine {
     }
 
     fn now_us(&self) -> u64 {
-        self.clock.load(Ordering::SeqCst)
+        match self.started {
+            Some(t) => u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX),
+            None => self.clock.load(Ordering::SeqCst),
+        }
     }
 
+    /// Virtual: jumps the clock. Real time: sleeps at most 200 µs (a wait may return early),
+    /// so the waiter looks again soon.
     fn advance(&self, us: u64) {
-        self.clock.fetch_add(us, Ordering::SeqCst);
+        match self.started {
+            Some(_) => std::thread::sleep(std::time::Duration::from_micros(us.min(200))),
+            None => {
+                self.clock.fetch_add(us, Ordering::SeqCst);
+            }
+        }
     }
 }

@@ -13,9 +13,11 @@
 
 mod display;
 mod modeset;
+mod threads;
 
 pub use display::{rect, PointerShape, Surface};
 pub use modeset::{preferred_mode, FALLBACK_MODE};
+pub use threads::{OsThread, ThreadEnv};
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
@@ -324,6 +326,35 @@ impl<M: Machine + 'static> Sim<M> {
             .collect()
     }
 
+    /// The Windows rules the driver broke so far (IRQL, locks; see [`Event::Violation`]), and
+    /// forgets them, so that dropping the simulator does not fail the test: for tests that
+    /// break a rule on purpose.
+    pub fn take_violations(&self) -> Vec<String> {
+        let events = self.adapter.events();
+        let violations: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Violation(what) => Some(what.clone()),
+                _ => None,
+            })
+            .collect();
+        self.adapter
+            .retain_events(|e| !matches!(e, Event::Violation(_)));
+        violations
+    }
+
+    /// The IRQL the bugcheck DDIs are called at from now on: HIGH_LEVEL (the default, as after
+    /// a crash) or DISPATCH_LEVEL (also allowed: "any IRQL").
+    pub fn set_bugcheck_irql(&self, level: u8) {
+        self.adapter.bugcheck_irql.store(level, Ordering::SeqCst);
+    }
+
+    /// A handle for calling the driver's unsynchronized and Level 0/1 DDIs from other threads,
+    /// as Windows does (see [`OsThread`]).
+    pub fn os_thread(&self) -> OsThread {
+        OsThread::new(Arc::clone(&self.adapter), self.init)
+    }
+
     /// Misuses of callbacks the simulator detected.
     pub fn errors(&self) -> Vec<String> {
         self.events()
@@ -393,12 +424,10 @@ impl<M: Machine + 'static> Sim<M> {
         self.adapter.deliver_interrupts()
     }
 
-    /// Calls one DDI: records it, runs it, then delivers the interrupts it left pending.
+    /// Calls one DDI as dxgkrnl does (`AdapterState::run_ddi`): at its synchronization level
+    /// and IRQL, recorded, then the interrupts it left pending delivered.
     fn ddi<R>(&self, name: &'static str, call: impl FnOnce() -> R) -> R {
-        self.adapter.record(Event::Ddi(name));
-        let r = call();
-        self.adapter.deliver_interrupts();
-        r
+        self.adapter.run_ddi(name, call)
     }
 
     /// Calls a DDI of the form `(context, args) -> NTSTATUS` with a caller-built argument:
@@ -874,8 +903,26 @@ impl<M: Machine + 'static> Sim<M> {
 }
 
 impl<M: Machine + 'static> Drop for Sim<M> {
+    /// Unloads the simulator, and fails the test if the driver broke a Windows rule that the
+    /// test did not take with [`Sim::take_violations`]: every scenario checks the rules.
     fn drop(&mut self) {
+        let violations: Vec<String> = self
+            .adapter
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Violation(what) => Some(what),
+                _ => None,
+            })
+            .collect();
         callbacks::unregister(&self.adapter);
         hosted::uninstall();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the driver broke {} Windows rule(s):\n  {}",
+                violations.len(),
+                violations.join("\n  ")
+            );
+        }
     }
 }

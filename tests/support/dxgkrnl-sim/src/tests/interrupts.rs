@@ -246,14 +246,13 @@ fn the_virtual_clock_jumps_by_the_whole_timeout_when_nothing_happens() {
     assert_eq!(sim.machine().now_us() - t0, 251_012);
 }
 
-/// A KSYNCHRONIZE_ROUTINE that raises an interrupt and waits: the ISR must not run inside.
+/// A KSYNCHRONIZE_ROUTINE that raises an interrupt and stalls (at DIRQL it may not wait): the
+/// ISR must not run inside.
 unsafe extern "system" fn synchronized(context: *mut c_void) -> BOOLEAN {
     // SAFETY: the test passes a pointer to a live VirtioGpuPci.
     let device = unsafe { &*context.cast::<virtio_gpu_model::VirtioGpuPci>() };
     device.raise_config_change(EVENT_DISPLAY);
-    viogpudo::os::OsPlatform::current()
-        .unwrap()
-        .wait_for_completion(10);
+    viogpudo::os::OsPlatform::current().unwrap().stall_us(10);
     log("synchronized");
     0x5A
 }

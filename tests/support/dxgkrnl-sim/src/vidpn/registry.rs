@@ -128,7 +128,13 @@ const FIRST_ID: u64 = 0x5A1D_0000;
 const HANDLE_SHIFT: u32 = 4;
 
 /// Locks the registry (a panicking test does not poison it for the others).
+/// Every VidPN and monitor interface function starts here, so this is where their documented
+/// IRQL (PASSIVE_LEVEL, every one of them) is checked.
 pub(crate) fn registry() -> MutexGuard<'static, Registry> {
+    viogpudo::os::hosted::irql::require_at_most(
+        viogpudo::os::hosted::irql::PASSIVE_LEVEL,
+        "a DXGK_VIDPN/MONITOR interface function",
+    );
     REGISTRY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -54,7 +54,8 @@ struct Failure {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Faults {
     failures: Vec<Failure>,
-    pub(crate) hold: bool,
+    /// Bit q set: requests of queue q are executed but not completed.
+    pub(crate) hold: u32,
     pub(crate) held: Vec<HeldCompletion>,
     corruptions: VecDeque<Corruption>,
 }

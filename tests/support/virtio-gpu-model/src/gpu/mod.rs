@@ -238,7 +238,7 @@ impl GpuBackend {
                 }
                 _ => Vec::new(),
             };
-            if self.faults.hold {
+            if self.faults.hold & (1 << queue_index.min(31)) != 0 {
                 self.faults.held.push(HeldCompletion {
                     queue_index,
                     head: request.head,
@@ -390,7 +390,18 @@ impl GpuBackend {
     /// While on, requests are executed but not completed: no response, no used element
     /// (the device that never answers). Turning it off does not release the held ones.
     pub fn hold_completions(&mut self, hold: bool) {
-        self.faults.hold = hold;
+        self.faults.hold = if hold { u32::MAX } else { 0 };
+    }
+
+    /// [`hold_completions`](Self::hold_completions) for one queue only (the others keep
+    /// answering): a control queue stuck in a long command while the cursor queue works.
+    pub fn hold_queue_completions(&mut self, queue_index: u16, hold: bool) {
+        let bit = 1u32 << queue_index.min(31);
+        if hold {
+            self.faults.hold |= bit;
+        } else {
+            self.faults.hold &= !bit;
+        }
     }
 
     /// Number of requests executed but not completed yet.

@@ -6,11 +6,22 @@
 //! (and a virtual clock, so timeout tests take no real time); the QEMU guest runner backs it
 //! with `/dev/mem` and the mmapped PCI BAR.
 //!
-//! The environment is installed per thread with [`install`] before the driver's AddDevice runs;
-//! every object the driver creates afterwards carries its own handle to it, so drivers on
-//! different test threads never see each other's machine.
+//! The environment is installed per thread with [`install`] before the driver's AddDevice runs
+//! (and on every other thread the simulator calls the driver from); every object the driver
+//! creates afterwards carries its own handle to it, so drivers on different test threads never
+//! see each other's machine.
+//!
+//! Windows' rules are checked here too: each service stands for a kernel routine and checks
+//! the thread's [`irql`] against that routine's documented maximum, and the state lock is a
+//! [`PassiveMutex`] that reports misuse. A broken rule goes to
+//! [`HostEnvironment::rule_broken`], which the simulator records so that the test fails.
 
 extern crate std;
+
+pub mod irql;
+mod lock;
+
+pub use lock::{PassiveGuard, PassiveMutex};
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -49,6 +60,9 @@ pub trait HostEnvironment: Send + Sync {
     fn trace(&self, line: &str) {
         std::eprintln!("{line}");
     }
+    /// The driver broke a rule Windows enforces (an IRQL rule, a lock misuse): on Windows a
+    /// bugcheck or a hang. The environment records it so the test fails.
+    fn rule_broken(&self, what: &str);
 }
 
 std::thread_local! {
@@ -70,8 +84,23 @@ pub fn current() -> Option<Arc<dyn HostEnvironment>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
-/// Writes one trace line to this thread's environment (stderr when none).
+/// Reports a broken rule to this thread's environment. Without one (a unit test that builds
+/// driver objects by hand) there is nobody to record it: it fails the calling test directly.
+pub fn rule_broken(what: &str) {
+    match current() {
+        Some(env) => env.rule_broken(what),
+        #[allow(clippy::panic)] // hosted test backend only
+        None => panic!("viogpudo broke a Windows rule: {what}"),
+    }
+}
+
+/// Writes one trace line to this thread's environment (stderr when none). As the `nt`
+/// backend, nothing is written at CLOCK_LEVEL or above (the bugcheck screen), where
+/// DbgPrintEx could deadlock.
 pub fn trace_str(line: &str) {
+    if irql::current() > irql::CLOCK_LEVEL - 1 {
+        return;
+    }
     match current() {
         Some(env) => env.trace(line),
         None => std::eprintln!("{line}"),
@@ -80,11 +109,13 @@ pub fn trace_str(line: &str) {
 
 /// Whether the caller of the current escape may change the display configuration.
 pub fn caller_may_configure() -> bool {
+    irql::require_at_most(irql::PASSIVE_LEVEL, "SeSinglePrivilegeCheck");
     current().is_some_and(|env| env.caller_is_trusted())
 }
 
 /// Reads a DWORD setting of the driver.
 pub fn registry_dword(name: &str) -> Option<u32> {
+    irql::require_at_most(irql::PASSIVE_LEVEL, "RtlQueryRegistryValues");
     current().and_then(|env| env.registry_dword(name))
 }
 
@@ -105,10 +136,16 @@ impl Dma {
 // on HostEnvironment), and we forward unchanged.
 unsafe impl Hal for Dma {
     fn dma_alloc(&self, len: usize) -> Option<DmaRegion> {
+        irql::require_at_most(
+            irql::DISPATCH_LEVEL,
+            "MmAllocateContiguousMemorySpecifyCache",
+        );
         self.env.dma_alloc(len)
     }
 
     unsafe fn dma_free(&self, region: DmaRegion) {
+        // Windows Server 2008 and later allow DISPATCH_LEVEL (older ones APC_LEVEL).
+        irql::require_at_most(irql::DISPATCH_LEVEL, "MmFreeContiguousMemory");
         // SAFETY: the caller keeps Hal::dma_free's contract, which is the environment's.
         unsafe { self.env.dma_free(region) }
     }
@@ -171,7 +208,7 @@ impl RegisterAccess for Mmio {
     }
 }
 
-/// Waiting, time and "IRQL" of the hosted machine.
+/// Waiting, time and IRQL of the hosted machine.
 #[derive(Clone)]
 pub struct OsPlatform {
     env: Arc<dyn HostEnvironment>,
@@ -185,19 +222,25 @@ impl OsPlatform {
 }
 
 impl viogpu_common::gpu::Platform for OsPlatform {
-    type RaiseGuard = ();
+    type RaiseGuard = irql::IrqlGuard;
 
-    fn raise(&self) -> Self::RaiseGuard {}
+    /// KeAcquireSpinLockRaiseToDpc: at most DISPATCH_LEVEL, and DISPATCH_LEVEL while held.
+    fn raise(&self) -> Self::RaiseGuard {
+        irql::require_at_most(irql::DISPATCH_LEVEL, "KeAcquireSpinLockRaiseToDpc");
+        irql::raise_to(irql::DISPATCH_LEVEL.max(irql::current()), "the queue lock")
+    }
 
     fn now_us(&self) -> u64 {
         self.env.now_us()
     }
 
     fn wait_for_completion(&self, timeout_us: u64) {
+        irql::require_at_most(irql::APC_LEVEL, "KeWaitForSingleObject (with a timeout)");
         self.env.wait(timeout_us);
     }
 
     fn signal_completion(&self) {
+        irql::require_at_most(irql::DISPATCH_LEVEL, "KeSetEvent");
         self.env.signal();
     }
 
