@@ -66,6 +66,27 @@ fn the_bugcheck_screen_shows_the_written_bitmap() {
     );
 }
 
+/// SystemDisplayEnable with D3DDDI_ID_UNINITIALIZED (or a target that shows nothing) still
+/// gives a blue screen: on the first scanout that shows a framebuffer.
+#[test]
+fn the_bugcheck_screen_finds_a_head_for_an_uninitialized_or_dark_target() {
+    for target in [0xFFFF_FFFF, 1, 7] {
+        let mut rig = Rig::booted(&[(1024, 768), (800, 600)]);
+        // Head 1 turned off: its target shows nothing.
+        rig.gpu().set_display(1, 800, 600, false);
+        rig.sim.set_mode(1, 0, 0).ok();
+        let bitmap = Surface::pattern(32, 16, 4);
+        let shown = rig.sim.bugcheck(target, &bitmap, 0, 0);
+        let (w, h, _) = shown.unwrap_or_else(|e| panic!("target {target:#x}: {e}"));
+        let head = if (w, h) == (1024, 768) { 0 } else { 1 };
+        assert_eq!(
+            rig.screen(head).pixel(5, 5).unwrap() & 0x00FF_FFFF,
+            bitmap.pixel(5, 5).unwrap() & 0x00FF_FFFF,
+            "target {target:#x}"
+        );
+    }
+}
+
 fn isr_count(rig: &Rig) -> usize {
     rig.sim
         .events()

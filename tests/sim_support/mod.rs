@@ -49,6 +49,17 @@ impl Rig {
 
     /// [`load`](Self::load) with DWORD values in the driver's registry key.
     pub fn load_with_registry(displays: &[(u32, u32)], registry: &[(&str, u32)]) -> Self {
+        Self::load_on(displays, registry, false)
+    }
+
+    /// [`load`](Self::load) on a machine with a real-time clock, for scenarios that call the
+    /// driver from several threads (a virtual clock would let one thread's wait time out
+    /// another thread's command).
+    pub fn load_real_time(displays: &[(u32, u32)]) -> Self {
+        Self::load_on(displays, &[], true)
+    }
+
+    fn load_on(displays: &[(u32, u32)], registry: &[(&str, u32)], real_time: bool) -> Self {
         let gpu_config = GpuConfig {
             num_scanouts: displays.len() as u32,
             displays: displays
@@ -63,6 +74,7 @@ impl Rig {
                 num_scanouts: displays.len() as u32,
                 ..ModelConfig::default()
             },
+            real_time,
             ..ModelMachineConfig::default()
         };
         let machine = ModelMachine::new(config, Box::new(GpuHandler(Arc::clone(&gpu)))).unwrap();
@@ -84,6 +96,14 @@ impl Rig {
     /// The device's GPU side.
     pub fn gpu(&self) -> MutexGuard<'_, GpuBackend> {
         lock(&self.gpu)
+    }
+
+    /// The device's GPU side, shareable with other threads.
+    pub fn gpu_handle(&self) -> GpuHandle {
+        GpuHandle {
+            gpu: Arc::clone(&self.gpu),
+            device: self.sim.machine().device().clone(),
+        }
     }
 
     /// What a viewer of `scanout` sees.
@@ -112,6 +132,28 @@ impl Rig {
             0,
             "ring memory freed while the device had it enabled"
         );
+    }
+}
+
+/// The device's GPU side and PCI shell, for a test thread other than the simulator's.
+#[derive(Clone)]
+pub struct GpuHandle {
+    gpu: Arc<Mutex<GpuBackend>>,
+    device: virtio_gpu_model::VirtioGpuPci,
+}
+
+impl GpuHandle {
+    /// The device's GPU side.
+    pub fn gpu(&self) -> MutexGuard<'_, GpuBackend> {
+        lock(&self.gpu)
+    }
+
+    /// Completes the requests of `queue` held so far (with the interrupt they deserve).
+    pub fn release_held(&self, queue: u16) {
+        let gpu = Arc::clone(&self.gpu);
+        self.device.service_queue(queue, move |_, q, mem| {
+            lock(&gpu).complete_held(queue, q, mem);
+        });
     }
 }
 

@@ -67,6 +67,8 @@ pub enum WaitMode {
 
 /// Stall between two looks at the used ring in polled mode.
 const POLL_STALL_US: u32 = 10;
+/// Tries of a queue lock in polled mode before the work is skipped (about 5 ms of stalls).
+const POLL_LOCK_TRIES: u32 = 500;
 
 /// When a waiter gives up. Polled mode counts stalls instead of reading the clock: during a
 /// bugcheck the clock interrupt no longer advances the kernel's interrupt time.
@@ -149,8 +151,9 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         f(&mut guard)
     }
 
-    /// [`Self::with_queue`] for a mode: in polled mode (the bugcheck screen) the lock is only
-    /// tried, because the holder may be a processor that will never run again; a held lock is
+    /// [`Self::with_queue`] for a mode. In polled mode (the bugcheck screen) the lock is only
+    /// tried, because the holder may be a processor that will never run again: a few hundred
+    /// tries with a stall between them (a running holder lets go within microseconds), then
     /// `Err(Busy)` and the caller skips the work. Polled mode runs at HIGH_LEVEL (or at least
     /// DISPATCH_LEVEL), where the completion path cannot preempt it, so it does not raise:
     /// the platform's raise may itself take a lock a frozen processor holds.
@@ -163,8 +166,13 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         match mode {
             WaitMode::Wait => Ok(self.with_queue(queue, f)),
             WaitMode::Polled => {
-                let mut guard = self.queue_lock(queue).try_lock().ok_or(Error::Busy)?;
-                Ok(f(&mut guard))
+                for _ in 0..POLL_LOCK_TRIES {
+                    if let Some(mut guard) = self.queue_lock(queue).try_lock() {
+                        return Ok(f(&mut guard));
+                    }
+                    self.platform.stall_us(POLL_STALL_US);
+                }
+                Err(Error::Busy)
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The Windows kernel backend of [`crate::os`]: contiguous DMA memory, register access, the
-//! queue spin lock, the completion event, time, debug print and the driver's registry settings.
+//! queue spin lock, the completion event, the PASSIVE_LEVEL state lock ([`PassiveMutex`], a
+//! KMUTEX), time, debug print and the driver's registry settings.
 //!
 //! This is the only code the Linux machines cannot build, so it is kept thin: every kernel
 //! routine is called from exactly one small function below, whose `// SAFETY:` comment cites

@@ -13,6 +13,11 @@
 //! - [`Sim`]: dxgkrnl itself, with the callbacks (private `callbacks` module), the resource
 //!   list ([`resources`]) and the VidPN object model ([`vidpn`]).
 //!
+//! Windows' rules: every DDI runs at its documented IRQL and synchronization level (`sync`),
+//! callbacks and the hosted kernel services check the IRQL they are called at, and a broken
+//! rule ([`Event::Violation`]) fails the test when the [`Sim`] is dropped. [`OsThread`] calls
+//! the driver from other threads, as Windows does.
+//!
 //! A scenario: `Sim::load(viogpudo::entry::initialization_data(), machine)?`, then
 //! [`Sim::boot`], [`Sim::set_mode`], [`Sim::present`], ... and checks on
 //! [`Sim::machine`] (pixels, host resources, DMA bytes) and on the recorded [`Event`]s.

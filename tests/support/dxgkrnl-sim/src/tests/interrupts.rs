@@ -281,3 +281,49 @@ fn synchronize_execution_masks_the_interrupt_while_the_routine_runs() {
     assert_eq!(sim.interrupt(), 2, "delivered once the routine returned");
     assert_eq!(fake_log()[2..], ["synchronized", "ISR 0", "DPC"]);
 }
+
+#[test]
+fn kernel_services_above_their_documented_irql_are_violations() {
+    use viogpudo::os::hosted::irql;
+    let sim = started();
+    let platform = viogpudo::os::OsPlatform::current().unwrap();
+    {
+        let _dpc = irql::run_at(irql::DISPATCH_LEVEL);
+        platform.wait_for_completion(10);
+        let _ = viogpudo::os::registry_dword("HardwareCursor");
+    }
+    {
+        let _isr = irql::run_at(irql::DIRQL);
+        platform.signal_completion();
+    }
+    let lock = viogpudo::os::PassiveMutex::new("a test lock", ());
+    {
+        let _dpc = irql::run_at(irql::DISPATCH_LEVEL);
+        drop(lock.lock());
+    }
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 4, "{violations:?}");
+    assert!(
+        violations[0].contains("KeWaitForSingleObject"),
+        "{violations:?}"
+    );
+    assert!(
+        violations[1].contains("RtlQueryRegistryValues"),
+        "{violations:?}"
+    );
+    assert!(violations[2].contains("KeSetEvent"), "{violations:?}");
+    assert!(violations[3].contains("a test lock"), "{violations:?}");
+    // At their documented levels the same calls are fine.
+    platform.wait_for_completion(10);
+    drop(lock.lock());
+    assert_eq!(sim.take_violations(), Vec::<String>::new());
+}
+
+#[test]
+#[should_panic(expected = "taken recursively")]
+fn a_passive_lock_taken_twice_by_one_thread_fails_the_test() {
+    let _sim = started();
+    let lock = viogpudo::os::PassiveMutex::new("a test lock", ());
+    let _held = lock.lock();
+    let _again = lock.lock();
+}
