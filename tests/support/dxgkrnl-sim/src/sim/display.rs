@@ -174,6 +174,70 @@ impl PointerShape {
     }
 }
 
+/// The arguments dxgkrnl passes to `DxgkDdiPresentDisplayOnly` for `dirty` and `moves` of
+/// `surface` on `source`; they point into the three, which must outlive the call.
+pub(crate) fn present_args(
+    source: u32,
+    surface: &Surface,
+    dirty: &mut [RECT],
+    moves: &mut [D3DKMT_MOVE_RECT],
+    rotate: bool,
+) -> DXGKARG_PRESENT_DISPLAYONLY {
+    let mut flags = D3DKMT_PRESENT_DISPLAY_ONLY_FLAGS::default();
+    flags.set_rotate(rotate);
+    DXGKARG_PRESENT_DISPLAYONLY {
+        VidPnSourceId: source,
+        pSource: surface.bytes.as_ptr().cast_mut().cast(),
+        BytesPerPixel: 4,
+        Pitch: surface.pitch as i32,
+        Flags: flags,
+        NumMoves: moves.len() as u32,
+        pMoves: if moves.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            moves.as_mut_ptr()
+        },
+        NumDirtyRects: dirty.len() as u32,
+        pDirtyRect: if dirty.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            dirty.as_mut_ptr()
+        },
+        pfnPresentDisplayOnlyProgress: Some(callbacks::present_progress),
+    }
+}
+
+/// The arguments of `DxgkDdiSetPointerShape` for `shape` on `source` (pointing into `shape`).
+pub(crate) fn pointer_shape_args(source: u32, shape: &PointerShape) -> DXGKARG_SETPOINTERSHAPE {
+    DXGKARG_SETPOINTERSHAPE {
+        Flags: DXGK_POINTERFLAGS { Value: shape.flags },
+        Width: shape.width,
+        Height: shape.height,
+        Pitch: shape.pitch,
+        VidPnSourceId: source,
+        pPixels: shape.pixels.as_ptr().cast::<c_void>(),
+        XHot: shape.hot.0,
+        YHot: shape.hot.1,
+    }
+}
+
+/// The arguments of `DxgkDdiSetPointerPosition`.
+pub(crate) fn pointer_position_args(
+    source: u32,
+    x: i32,
+    y: i32,
+    visible: bool,
+) -> DXGKARG_SETPOINTERPOSITION {
+    let mut flags = DXGK_SETPOINTERPOSITIONFLAGS::default();
+    flags.set_visible(visible);
+    DXGKARG_SETPOINTERPOSITION {
+        VidPnSourceId: source,
+        X: x,
+        Y: y,
+        Flags: flags,
+    }
+}
+
 impl<M: Machine + 'static> Sim<M> {
     /// Presents `dirty` (after applying `moves`) of `surface` on `source`, as the desktop
     /// compositor does for a display-only driver. The rotate flag follows the committed path.
@@ -186,31 +250,10 @@ impl<M: Machine + 'static> Sim<M> {
     ) -> Result<(), SimError> {
         let mut dirty = dirty.to_vec();
         let mut moves = moves.to_vec();
-        let mut flags = D3DKMT_PRESENT_DISPLAY_ONLY_FLAGS::default();
         let rotated = self
             .committed_mode(source)
             .is_some_and(|(_, _, r)| r != D3DKMDT_VPPR_IDENTITY && r != D3DKMDT_VPPR_UNINITIALIZED);
-        flags.set_rotate(rotated);
-        let args = DXGKARG_PRESENT_DISPLAYONLY {
-            VidPnSourceId: source,
-            pSource: surface.bytes.as_ptr().cast_mut().cast(),
-            BytesPerPixel: 4,
-            Pitch: surface.pitch as i32,
-            Flags: flags,
-            NumMoves: moves.len() as u32,
-            pMoves: if moves.is_empty() {
-                std::ptr::null_mut()
-            } else {
-                moves.as_mut_ptr()
-            },
-            NumDirtyRects: dirty.len() as u32,
-            pDirtyRect: if dirty.is_empty() {
-                std::ptr::null_mut()
-            } else {
-                dirty.as_mut_ptr()
-            },
-            pfnPresentDisplayOnlyProgress: Some(callbacks::present_progress),
-        };
+        let args = present_args(source, surface, &mut dirty, &mut moves, rotated);
         let status = self.present_raw(&args)?;
         Self::check("DxgkDdiPresentDisplayOnly", status)
     }
@@ -253,16 +296,7 @@ impl<M: Machine + 'static> Sim<M> {
 
     /// `DxgkDdiSetPointerShape` on `source`.
     pub fn set_pointer_shape(&mut self, source: u32, shape: &PointerShape) -> Result<(), SimError> {
-        let args = DXGKARG_SETPOINTERSHAPE {
-            Flags: DXGK_POINTERFLAGS { Value: shape.flags },
-            Width: shape.width,
-            Height: shape.height,
-            Pitch: shape.pitch,
-            VidPnSourceId: source,
-            pPixels: shape.pixels.as_ptr().cast::<c_void>(),
-            XHot: shape.hot.0,
-            YHot: shape.hot.1,
-        };
+        let args = pointer_shape_args(source, shape);
         let status = self.set_pointer_shape_raw(&args)?;
         Self::check("DxgkDdiSetPointerShape", status)
     }
@@ -287,14 +321,7 @@ impl<M: Machine + 'static> Sim<M> {
         y: i32,
         visible: bool,
     ) -> Result<(), SimError> {
-        let mut flags = DXGK_SETPOINTERPOSITIONFLAGS::default();
-        flags.set_visible(visible);
-        let args = DXGKARG_SETPOINTERPOSITION {
-            VidPnSourceId: source,
-            X: x,
-            Y: y,
-            Flags: flags,
-        };
+        let args = pointer_position_args(source, x, y, visible);
         let status = self.set_pointer_position_raw(&args)?;
         Self::check("DxgkDdiSetPointerPosition", status)
     }

@@ -18,6 +18,7 @@ use crate::adapter::AdapterState;
 use crate::callbacks;
 use crate::env::SimEnv;
 
+use super::display::{pointer_position_args, pointer_shape_args, present_args};
 use super::{PointerShape, Surface};
 
 /// A handle for calling the driver from another thread (see the module docs). Cheap to clone.
@@ -86,20 +87,7 @@ impl OsThread {
         rotate: bool,
     ) -> NTSTATUS {
         let mut dirty = dirty.to_vec();
-        let mut flags = D3DKMT_PRESENT_DISPLAY_ONLY_FLAGS::default();
-        flags.set_rotate(rotate);
-        let args = DXGKARG_PRESENT_DISPLAYONLY {
-            VidPnSourceId: source,
-            pSource: surface.bytes.as_ptr().cast_mut().cast(),
-            BytesPerPixel: 4,
-            Pitch: surface.pitch as i32,
-            Flags: flags,
-            NumMoves: 0,
-            pMoves: std::ptr::null_mut(),
-            NumDirtyRects: dirty.len() as u32,
-            pDirtyRect: dirty.as_mut_ptr(),
-            pfnPresentDisplayOnlyProgress: Some(callbacks::present_progress),
-        };
+        let args = present_args(source, surface, &mut dirty, &mut [], rotate);
         self.call(
             "DxgkDdiPresentDisplayOnly",
             self.init.DxgkDdiPresentDisplayOnly,
@@ -109,14 +97,7 @@ impl OsThread {
 
     /// `DxgkDdiSetPointerPosition`.
     pub fn set_pointer_position(&self, source: u32, x: i32, y: i32, visible: bool) -> NTSTATUS {
-        let mut flags = DXGK_SETPOINTERPOSITIONFLAGS::default();
-        flags.set_visible(visible);
-        let args = DXGKARG_SETPOINTERPOSITION {
-            VidPnSourceId: source,
-            X: x,
-            Y: y,
-            Flags: flags,
-        };
+        let args = pointer_position_args(source, x, y, visible);
         self.call(
             "DxgkDdiSetPointerPosition",
             self.init.DxgkDdiSetPointerPosition,
@@ -126,16 +107,7 @@ impl OsThread {
 
     /// `DxgkDdiSetPointerShape`.
     pub fn set_pointer_shape(&self, source: u32, shape: &PointerShape) -> NTSTATUS {
-        let args = DXGKARG_SETPOINTERSHAPE {
-            Flags: DXGK_POINTERFLAGS { Value: shape.flags },
-            Width: shape.width,
-            Height: shape.height,
-            Pitch: shape.pitch,
-            VidPnSourceId: source,
-            pPixels: shape.pixels.as_ptr().cast(),
-            XHot: shape.hot.0,
-            YHot: shape.hot.1,
-        };
+        let args = pointer_shape_args(source, shape);
         self.call(
             "DxgkDdiSetPointerShape",
             self.init.DxgkDdiSetPointerShape,
