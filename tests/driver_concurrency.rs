@@ -22,6 +22,13 @@ use viogpu_common::gpu::CONTROL_QUEUE;
 use viogpudo::ddi::*;
 use viogpudo::os::hosted::irql;
 
+/// Where the device shows the cursor of `scanout` (`None`: hidden).
+fn shown_cursor(rig: &Rig, scanout: u32) -> Option<(u32, u32)> {
+    let gpu = rig.gpu();
+    let cursor = gpu.cursor(scanout).unwrap();
+    cursor.visible.then_some((cursor.x, cursor.y))
+}
+
 /// A 32x32 colour pointer.
 fn arrow() -> PointerShape {
     let pixels: Vec<u8> = (0..32 * 32)
@@ -80,13 +87,7 @@ fn a_pointer_move_does_not_wait_for_a_commit_that_waits_for_the_device() {
         "the pointer move returned only after the commit had finished"
     );
     commit.unwrap();
-    let (visible, at) = {
-        let gpu = rig.gpu();
-        let cursor = gpu.cursor(0).unwrap();
-        (cursor.visible, (cursor.x, cursor.y))
-    };
-    assert!(visible);
-    assert_eq!(at, (300, 200));
+    assert_eq!(shown_cursor(&rig, 0), Some((300, 200)));
     rig.assert_clean();
 }
 
@@ -356,13 +357,7 @@ fn stress_presents_pointer_interrupts_mode_changes_and_power_from_several_thread
     }
     rig.sim.set_pointer_shape(1, &arrow()).unwrap();
     rig.sim.set_pointer_position(1, 123, 45, true).unwrap();
-    let (visible, at) = {
-        let gpu = rig.gpu();
-        let cursor = gpu.cursor(1).unwrap();
-        (cursor.visible, (cursor.x, cursor.y))
-    };
-    assert!(visible);
-    assert_eq!(at, (123, 45));
+    assert_eq!(shown_cursor(&rig, 1), Some((123, 45)));
     rig.assert_clean();
     rig.sim.stop().unwrap();
     rig.sim.remove().unwrap();

@@ -819,16 +819,6 @@ impl VidPnHost for Adapter {
     }
 }
 
-impl Adapter {
-    /// Publishes every head's current framebuffer for the bugcheck screen (after a start or
-    /// power-up rebuilt them).
-    fn publish_screens_of(&self, heads: &[Head]) {
-        for (index, head) in heads.iter().enumerate() {
-            self.screens.publish(index, head.scanout.current());
-        }
-    }
-}
-
 impl Drop for Adapter {
     fn drop(&mut self) {
         let mut state = self.state.lock();

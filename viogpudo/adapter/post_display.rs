@@ -57,7 +57,7 @@ impl Adapter {
             // The old framebuffer is freed once the new one shows.
             self.screens.hide(target as usize);
             let made = self.make_contiguous(state, target);
-            self.publish_screens_of(&state.heads);
+            self.screens.publish_all(&state.heads);
             made?;
         }
         let backing = state

@@ -165,7 +165,7 @@ impl Adapter {
                 crate::trace!("power-up: scanout {index} not restored: {e}");
             }
         }
-        self.publish_screens_of(heads);
+        self.screens.publish_all(heads);
         let mut pointer = self.pointer.lock();
         pointer.follow_heads(heads);
         if let Some(c) = pointer.cursor.as_mut() {

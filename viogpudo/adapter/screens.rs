@@ -20,6 +20,7 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use viogpu_common::protocol::VIRTIO_GPU_MAX_SCANOUTS as MAX_SCANOUTS;
 use viogpu_common::scanout::Framebuffer;
 
+use super::Head;
 use crate::os;
 
 /// Most chunks a published framebuffer may have (an 8K framebuffer has 8). A framebuffer made
@@ -152,6 +153,14 @@ impl Screens {
             e.pitch.store(backing.pitch(), Ordering::Relaxed);
             e.resource_id.store(fb.resource_id(), Ordering::Relaxed);
         });
+    }
+
+    /// Publishes every head's current framebuffer (after a start, power-up or hand-off
+    /// attempt rebuilt them).
+    pub fn publish_all(&self, heads: &[Head]) {
+        for (index, head) in heads.iter().enumerate() {
+            self.publish(index, head.scanout.current());
+        }
     }
 
     /// A stable copy of scanout `index`'s entry, if it shows something.

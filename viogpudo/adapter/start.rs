@@ -226,7 +226,7 @@ impl Adapter {
         read_displays(state)?;
         self.update_connected_mask(state);
         set_initial_modes(state)?;
-        self.publish_screens_of(&state.heads);
+        self.screens.publish_all(&state.heads);
         {
             let mut pointer = self.pointer.lock();
             if self.hardware_cursor {

@@ -226,8 +226,7 @@ impl viogpu_common::gpu::Platform for OsPlatform {
 
     /// KeAcquireSpinLockRaiseToDpc: at most DISPATCH_LEVEL, and DISPATCH_LEVEL while held.
     fn raise(&self) -> Self::RaiseGuard {
-        irql::require_at_most(irql::DISPATCH_LEVEL, "KeAcquireSpinLockRaiseToDpc");
-        irql::raise_to(irql::DISPATCH_LEVEL.max(irql::current()), "the queue lock")
+        irql::raise_to(irql::DISPATCH_LEVEL, "KeAcquireSpinLockRaiseToDpc")
     }
 
     fn now_us(&self) -> u64 {

@@ -256,14 +256,35 @@ impl AdapterState {
         lock(&self.events).clone()
     }
 
-    /// Keeps only the events for which `keep` is true.
-    pub(crate) fn retain_events(&self, keep: impl FnMut(&Event) -> bool) {
-        lock(&self.events).retain(keep);
+    /// The violations recorded so far, oldest first.
+    pub(crate) fn violations(&self) -> Vec<String> {
+        lock(&self.events)
+            .iter()
+            .filter_map(|e| match e {
+                Event::Violation(what) => Some(what.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The violations recorded so far, removed from the events (under one lock, so none
+    /// recorded meanwhile by another thread is lost).
+    pub(crate) fn take_violations(&self) -> Vec<String> {
+        let mut events = lock(&self.events);
+        let mut taken = Vec::new();
+        events.retain(|e| match e {
+            Event::Violation(what) => {
+                taken.push(what.clone());
+                false
+            }
+            _ => true,
+        });
+        taken
     }
 
     /// Forgets the events so far, but for the violations (which fail the test).
     pub(crate) fn clear_events(&self) {
-        self.retain_events(|e| matches!(e, Event::Violation(_)));
+        lock(&self.events).retain(|e| matches!(e, Event::Violation(_)));
     }
 
     pub(crate) fn add_mapping(&self, m: Mapping) {

@@ -330,17 +330,7 @@ impl<M: Machine + 'static> Sim<M> {
     /// forgets them, so that dropping the simulator does not fail the test: for tests that
     /// break a rule on purpose.
     pub fn take_violations(&self) -> Vec<String> {
-        let events = self.adapter.events();
-        let violations: Vec<String> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Violation(what) => Some(what.clone()),
-                _ => None,
-            })
-            .collect();
-        self.adapter
-            .retain_events(|e| !matches!(e, Event::Violation(_)));
-        violations
+        self.adapter.take_violations()
     }
 
     /// The IRQL the bugcheck DDIs are called at from now on: HIGH_LEVEL (the default, as after
@@ -906,15 +896,7 @@ impl<M: Machine + 'static> Drop for Sim<M> {
     /// Unloads the simulator, and fails the test if the driver broke a Windows rule that the
     /// test did not take with [`Sim::take_violations`]: every scenario checks the rules.
     fn drop(&mut self) {
-        let violations: Vec<String> = self
-            .adapter
-            .events()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Violation(what) => Some(what),
-                _ => None,
-            })
-            .collect();
+        let violations = self.adapter.violations();
         callbacks::unregister(&self.adapter);
         hosted::uninstall();
         if !violations.is_empty() && !std::thread::panicking() {
