@@ -7,9 +7,11 @@
 //! Polled mode spins on the used ring with a stall between checks: no interrupts, no
 //! allocation, usable when the OS is dying.
 //!
-//! Queue state is guarded by a spin lock taken with the platform's "raise" guard held: on
-//! Windows that raises IRQL to DISPATCH_LEVEL, so the completion DPC can never spin on a lock
-//! held by a thread it preempted on the same processor.
+//! Each queue's state is guarded by that queue's platform lock ([`Platform::raise`]), held only
+//! around ring updates: on Windows a KSPIN_LOCK per queue, which raises IRQL to
+//! DISPATCH_LEVEL, so the completion DPC can never spin on a lock held by a thread it preempted
+//! on the same processor, and a present on the control queue never waits for a pointer update
+//! on the cursor queue.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -35,10 +37,11 @@ pub const DEFAULT_TIMEOUT_US: u64 = 5_000_000;
 
 /// The kernel services the device layer needs from its platform.
 pub trait Platform: Send + Sync {
-    /// Held while a queue lock is held: raises IRQL to DISPATCH_LEVEL on Windows.
+    /// Holds one queue's lock: on Windows the queue's KSPIN_LOCK, at DISPATCH_LEVEL.
     type RaiseGuard;
-    /// Enters the "no preemption by the completion path" state until the guard drops.
-    fn raise(&self) -> Self::RaiseGuard;
+    /// Takes queue `queue`'s lock (and with it the "no preemption by the completion path"
+    /// state) until the guard drops. Never nested on one thread.
+    fn raise(&self, queue: u16) -> Self::RaiseGuard;
     /// A monotonic clock in microseconds.
     fn now_us(&self) -> u64;
     /// Blocks until [`Platform::signal_completion`] is called or `timeout_us` passes; may
@@ -146,7 +149,7 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
 
     /// Runs `f` on a queue with the lock held (and the platform raised).
     pub fn with_queue<R>(&self, queue: u16, f: impl FnOnce(&mut CommandQueue<H>) -> R) -> R {
-        let _raised = self.platform.raise();
+        let _raised = self.platform.raise(queue);
         let mut guard = self.queue_lock(queue).lock();
         f(&mut guard)
     }

@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod blit;
+pub mod bring_up;
 pub mod command;
 pub mod cursor;
 pub mod edid;

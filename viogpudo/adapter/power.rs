@@ -10,7 +10,8 @@
 
 use core::sync::atomic::Ordering;
 
-use viogpu_common::gpu::{WaitMode, CONTROL_QUEUE, CURSOR_QUEUE};
+use viogpu_common::bring_up::{restart, RingAddresses, QUEUES};
+use viogpu_common::gpu::WaitMode;
 use viogpu_common::protocol::{CursorPos, Rect};
 
 use super::{
@@ -110,14 +111,9 @@ impl Adapter {
     fn power_up(&self, state: &mut State) -> DdiResult<()> {
         {
             let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
-            let mut transport = hw.transport.lock();
-            // `init` starts with a reset and fails unless the device confirms it.
-            let features = transport.init(hw.features).ddi()?;
-            if features != hw.features {
-                // The same device must offer the same features; anything else is a fault.
-                transport.fail();
-                return Err(STATUS_DEVICE_HARDWARE_ERROR);
-            }
+            // Only the device's first reset (inside `restart`) is confirmed here; until then
+            // the rings may still be in the device's hands, so they are emptied after it.
+            hw.transport.lock().reset().ddi()?;
         }
         if state.reset_pending {
             Self::forget_host_state(state, &mut self.pointer.lock());
@@ -125,15 +121,10 @@ impl Adapter {
         {
             let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
             let mut transport = hw.transport.lock();
-            for q in [CONTROL_QUEUE, CURSOR_QUEUE] {
-                hw.gpu.with_queue(q, |cq| {
-                    start::setup_queue(&mut transport, None, q, cq.queue(), hw.msix)
-                })?;
-            }
-            if hw.msix {
-                let _ = transport.set_config_msix_vector(0);
-            }
-            transport.driver_ok().ddi()?;
+            let rings = QUEUES.map(|q| hw.gpu.with_queue(q, |cq| RingAddresses::of(cq.queue())));
+            let restarted =
+                restart(&mut transport, hw.features, rings, start::vectors(hw.msix)).ddi()?;
+            start::trace_refused_vectors(&restarted.queue_info, restarted.config_vector_accepted);
         }
         // This read covers any display change seen while powered down.
         self.display_stale.store(false, Ordering::Release);

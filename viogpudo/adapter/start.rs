@@ -3,9 +3,10 @@
 //!
 //! Order: device information and the translated resource list; the virtio capabilities in
 //! PCI config space (read through `DxgkCbReadDeviceSpace`); the BARs they name, matched to
-//! their memory resources and mapped with `DxgkCbMapMemory`; the transport (features
-//! VERSION_1 | RING_INDIRECT_DESC | RING_EVENT_IDX | GPU_EDID), the control and cursor
-//! queues, MSI-X vector 0 for everything when the OS granted message interrupts, DRIVER_OK;
+//! their memory resources and mapped with `DxgkCbMapMemory`; the core's bring-up sequence
+//! (`viogpu_common::bring_up`: features VERSION_1 | RING_INDIRECT_DESC | RING_EVENT_IDX |
+//! GPU_EDID, the control and cursor queues, MSI-X vector 0 for everything when the OS granted
+//! message interrupts, DRIVER_OK);
 //! then GET_DISPLAY_INFO and GET_EDID per scanout, the mode lists, the preferred mode on each
 //! enabled scanout (and scanout 0 always, so Windows has a desktop to commit over), and the
 //! cursor resource. Any failure undoes everything (device reset, memory freed, BARs
@@ -16,16 +17,15 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use viogpu_common::command::CommandQueue;
-use viogpu_common::gpu::{WaitMode, CONTROL_QUEUE, CURSOR_QUEUE};
+use viogpu_common::bring_up::{bring_up, BringUpConfig, QueueInfo, Vectors, QUEUES};
+use viogpu_common::gpu::WaitMode;
 use viogpu_common::hal::DmaBuffer;
 use viogpu_common::protocol::Format;
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::transport::{
-    read_bar, BarKind, Features, PciConfigAccess, QueueConfig, RegionWindow, VirtioPciLayout,
-    VirtioPciWindows, GPU_DEVICE_CFG_LEN, NO_VECTOR,
+    read_bar, BarKind, Features, PciConfigAccess, RegionWindow, VirtioPciLayout, VirtioPciWindows,
+    GPU_DEVICE_CFG_LEN,
 };
-use viogpu_common::virtqueue::{QueueFeatures, SplitQueue};
 use viogpu_common::Error;
 
 use super::{
@@ -40,7 +40,7 @@ use viogpu_common::cursor::{CURSOR_BYTES, CURSOR_SIZE};
 /// Largest ring the driver asks for: 256 control requests in flight is far more than a
 /// display-only driver ever queues, and each slot costs a 4 KiB request buffer.
 const MAX_RING: u16 = 256;
-/// The MSI-X vector used for the configuration change and both queues.
+/// The MSI-X message used for the configuration change and both queues.
 const MSIX_VECTOR: u16 = 0;
 
 /// PCI config space through `DxgkCbReadDeviceSpace`, one callback per read. The driver never
@@ -203,9 +203,13 @@ impl Adapter {
 
         let dma = os::Dma::current().ok_or(STATUS_UNSUCCESSFUL)?;
         let platform = os::OsPlatform::current().ok_or(STATUS_UNSUCCESSFUL)?;
-        let (features, [control_q, cursor_q], num_scanouts) =
-            init_device(&mut transport, &notifier, &dma, msix)?;
-        let gpu = super::Gpu::new(dma.clone(), platform, notifier, control_q, cursor_q);
+        let started = bring_up(&dma, &mut transport, &bring_up_config(msix)).ddi()?;
+        trace_refused_vectors(&started.queue_info, started.config_vector_accepted);
+        for (&q, info) in QUEUES.iter().zip(&started.queue_info) {
+            notifier.set_offset(q, info.notify_offset);
+        }
+        let (features, num_scanouts) = (started.features, started.num_scanouts);
+        let gpu = started.into_device(dma.clone(), platform, notifier);
         state.hw = Some(Box::new(Hardware {
             dxgk: *dxgk_if,
             transport: spin::Mutex::new(transport),
@@ -245,100 +249,37 @@ impl Adapter {
     }
 }
 
-/// Command queues of a freshly initialised device.
-type Queues = [CommandQueue<os::Dma>; 2];
-
-/// Reset, feature negotiation, the scanout count, both queues, DRIVER_OK.
-///
-/// The device configuration is readable from FEATURES_OK on, so `num_scanouts` is checked
-/// before any ring exists: a device with a bad count is never told an address. Once a queue's
-/// addresses were written, every failure resets the device before the queue memory is
-/// dropped; if the reset is not confirmed (the device may still use the rings) the memory is
-/// leaked instead of freed.
-fn init_device(
-    transport: &mut Transport,
-    notifier: &Notifier,
-    dma: &os::Dma,
-    msix: bool,
-) -> DdiResult<(Features, Queues, u32)> {
-    let features = transport.init(Features::GPU_DRIVER).ddi()?;
-    let num_scanouts = match transport.num_scanouts() {
-        Ok(n) => n,
-        Err(e) => {
-            // No queue exists yet: the reset only leaves the device clean.
-            let _ = transport.reset();
-            return Err(super::status_of(e));
-        }
-    };
-    let qf = QueueFeatures {
-        indirect: features.contains(Features::RING_INDIRECT_DESC),
-        event_idx: features.contains(Features::RING_EVENT_IDX),
-    };
-    let mut slots: [Option<CommandQueue<os::Dma>>; 2] = [None, None];
-    let started = start_queues(transport, notifier, dma, msix, qf, &mut slots);
-    match (started, slots) {
-        (Ok(()), [Some(control), Some(cursor)]) => Ok((features, [control, cursor], num_scanouts)),
-        (result, slots) => {
-            let status = result.err().unwrap_or(STATUS_UNSUCCESSFUL);
-            if transport.reset().is_err() {
-                // The device did not confirm the reset and may still read the rings.
-                core::mem::forget(slots);
-            }
-            Err(status)
-        }
+/// The device bring-up the driver asks of the core's sequence (`viogpu_common::bring_up`):
+/// the features it implements, rings of at most [`MAX_RING`], and one MSI-X message for
+/// everything when the OS granted message-signaled interrupts.
+pub(super) fn bring_up_config(msix: bool) -> BringUpConfig {
+    BringUpConfig {
+        wanted: Features::GPU_DRIVER,
+        max_ring: [MAX_RING; 2],
+        vectors: vectors(msix),
     }
 }
 
-/// Builds both queues into `slots` (each one stored before the device learns its addresses,
-/// so the caller owns every ring the device may know), then DRIVER_OK.
-fn start_queues(
-    transport: &mut Transport,
-    notifier: &Notifier,
-    dma: &os::Dma,
-    msix: bool,
-    qf: QueueFeatures,
-    slots: &mut [Option<CommandQueue<os::Dma>>; 2],
-) -> DdiResult<()> {
-    for (q, slot) in [CONTROL_QUEUE, CURSOR_QUEUE]
-        .into_iter()
-        .zip(slots.iter_mut())
-    {
-        let size = transport.queue_max_size(q).ddi()?.min(MAX_RING);
-        let ring = SplitQueue::new(dma, size, qf).ddi()?;
-        let queue = slot.insert(CommandQueue::new(dma, ring).ddi()?);
-        setup_queue(transport, Some(notifier), q, queue.queue(), msix)?;
+/// The interrupt vectors the driver programs.
+pub(super) fn vectors(msix: bool) -> Vectors {
+    if msix {
+        Vectors::shared(MSIX_VECTOR)
+    } else {
+        Vectors::NONE
     }
-    if msix && transport.set_config_msix_vector(MSIX_VECTOR).is_none() {
+}
+
+/// Logs what the device refused of the vectors: its completions are then found by polling
+/// (every command waits with a timeout and re-checks its queue).
+pub(super) fn trace_refused_vectors(queues: &[QueueInfo; 2], config_accepted: bool) {
+    for (q, info) in QUEUES.iter().zip(queues) {
+        if !info.vector_accepted {
+            crate::trace!("device refused MSI-X vector for queue {q}; completions are polled");
+        }
+    }
+    if !config_accepted {
         crate::trace!("device refused MSI-X vector for config changes");
     }
-    transport.driver_ok().ddi()
-}
-
-/// Programs queue `q` with `ring`'s addresses and records its doorbell in `notifier`.
-pub(super) fn setup_queue(
-    transport: &mut Transport,
-    notifier: Option<&Notifier>,
-    q: u16,
-    ring: &SplitQueue<os::Dma>,
-    msix: bool,
-) -> DdiResult<()> {
-    let config = QueueConfig {
-        size: ring.size(),
-        desc: ring.desc_addr(),
-        driver: ring.avail_addr(),
-        device: ring.used_addr(),
-        msix_vector: if msix { MSIX_VECTOR } else { NO_VECTOR },
-    };
-    let setup = transport.setup_queue(q, &config).ddi()?;
-    if msix && setup.msix_vector.is_none() {
-        crate::trace!("device refused MSI-X vector for queue {q}; completions are polled");
-    }
-    // A doorbell offset is a fixed property of the device's queue, so after a reset
-    // (`notifier` None) the recorded one still holds.
-    if let Some(notifier) = notifier {
-        notifier.set_offset(q, setup.notify_offset);
-    }
-    Ok(())
 }
 
 /// GET_DISPLAY_INFO, then GET_EDID for every scanout (when negotiated), and the mode lists.

@@ -11,15 +11,15 @@
 //!
 //! The hosted backend hands every object a handle to the same machine; here the machine is the
 //! kernel, and the few kernel objects the driver shares live in one static, [`KernelState`]:
-//! the spin lock behind [`OsPlatform::raise`], the completion event behind
+//! the queue spin locks behind [`OsPlatform::raise`] (one per virtqueue), the completion event behind
 //! [`OsPlatform::wait_for_completion`], and the path of the service's `Parameters` key read by
 //! [`registry_dword`]. DriverEntry calls [`init`] once (PASSIVE_LEVEL, before any adapter
 //! exists); until then [`OsPlatform::current`] returns `None` and [`registry_dword`] finds
 //! nothing. The static sits in the driver image's data section, which is nonpaged, as KEVENT
 //! and KSPIN_LOCK require.
 //!
-//! With two virtio-gpu adapters both share the lock and the event. That stays correct: the
-//! lock only serializes more than it must, and a wake-up meant for one adapter makes the other
+//! With two virtio-gpu adapters both share the queue locks and the event. That stays correct:
+//! a lock only serializes more than it must, and a wake-up meant for one adapter makes the other
 //! adapter's waiter re-check its queue early, which [`viogpu_common::gpu::Platform`] allows
 //! ("may return early"); a waiter whose wake-up was taken sleeps at most its time slice.
 //!
@@ -77,6 +77,8 @@ const NAME_CAPACITY: usize = 64;
 
 const PARAMETERS_SUFFIX: &str = "\\Parameters";
 
+/// Virtqueues with their own spin lock: control and cursor.
+const QUEUE_LOCKS: usize = 2;
 const UNINITIALIZED: u8 = 0;
 const INITIALIZING: u8 = 1;
 const READY: u8 = 2;
@@ -85,15 +87,15 @@ const READY: u8 = 2;
 struct KernelState {
     /// UNINITIALIZED until [`init`] starts, READY once every field below is set up.
     phase: AtomicU8,
-    /// Held by [`RaiseGuard`]s.
-    raise_lock: UnsafeCell<KSPIN_LOCK>,
+    /// One spin lock per virtqueue (control, cursor), held by [`RaiseGuard`]s.
+    queue_locks: [UnsafeCell<KSPIN_LOCK>; QUEUE_LOCKS],
     /// Synchronization (auto-reset) event: set by the completion path, waited on by commands.
     completion: UnsafeCell<MaybeUninit<KEVENT>>,
     /// NUL-terminated `<RegistryPath>\Parameters`; empty (a lone NUL) if it did not fit.
     parameters_path: UnsafeCell<[u16; PATH_CAPACITY]>,
 }
 
-// SAFETY: `raise_lock` and `completion` are only used through the kernel's spin lock and event
+// SAFETY: `queue_locks` and `completion` are only used through the kernel's spin lock and event
 // routines, which are made for concurrent callers, and only after `init` initialized them and
 // published READY with Release ordering (readers check READY with Acquire). `parameters_path`
 // is written only by `init` before READY and only read after it. `phase` is atomic.
@@ -101,7 +103,7 @@ unsafe impl Sync for KernelState {}
 
 static STATE: KernelState = KernelState {
     phase: AtomicU8::new(UNINITIALIZED),
-    raise_lock: UnsafeCell::new(0),
+    queue_locks: [UnsafeCell::new(0), UnsafeCell::new(0)],
     completion: UnsafeCell::new(MaybeUninit::zeroed()),
     parameters_path: UnsafeCell::new([0; PATH_CAPACITY]),
 };
@@ -135,7 +137,7 @@ pub unsafe fn init(registry_path: *const UNICODE_STRING) {
     // the state until READY is published below; the caller runs us at PASSIVE_LEVEL and
     // vouches for `registry_path`.
     unsafe {
-        initialize_spin_lock();
+        initialize_spin_locks();
         initialize_event();
         record_parameters_path(registry_path);
     }
@@ -506,24 +508,24 @@ impl OsPlatform {
     }
 }
 
-/// Holds the driver's queue spin lock (and so DISPATCH_LEVEL) until dropped.
+/// Holds one queue's spin lock (and so DISPATCH_LEVEL) until dropped.
 ///
-/// Guards must not nest on one processor: the spin lock is not recursive. Above
+/// Guards must not nest on one processor (the core never holds two queue locks). Above
 /// DISPATCH_LEVEL (the bugcheck path, where every other processor is frozen) the lock cannot
 /// be taken, and the guard holds nothing.
 pub struct RaiseGuard {
-    /// The IRQL to return to, if the lock was taken.
-    previous_irql: Option<KIRQL>,
+    /// The lock taken and the IRQL to return to, if the lock was taken.
+    held: Option<(&'static UnsafeCell<KSPIN_LOCK>, KIRQL)>,
     /// Released on the processor that acquired it: not Send.
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for RaiseGuard {
     fn drop(&mut self) {
-        if let Some(previous) = self.previous_irql.take() {
-            // SAFETY: this guard acquired the lock with acquire_raise_lock on this processor
+        if let Some((lock, previous)) = self.held.take() {
+            // SAFETY: this guard acquired `lock` with acquire_queue_lock on this processor
             // and releases it exactly once, restoring the IRQL that call returned.
-            unsafe { release_raise_lock(previous) };
+            unsafe { release_queue_lock(lock, previous) };
         }
     }
 }
@@ -531,10 +533,16 @@ impl Drop for RaiseGuard {
 impl viogpu_common::gpu::Platform for OsPlatform {
     type RaiseGuard = RaiseGuard;
 
-    fn raise(&self) -> RaiseGuard {
-        let previous_irql = irql_at_most(DISPATCH_LEVEL).then(acquire_raise_lock);
+    fn raise(&self, queue: u16) -> RaiseGuard {
+        // Any index beyond the known queues shares the last lock: correct, only coarser.
+        let index = usize::from(queue).min(QUEUE_LOCKS - 1);
+        let held = STATE
+            .queue_locks
+            .get(index)
+            .filter(|_| irql_at_most(DISPATCH_LEVEL))
+            .map(|lock| (lock, acquire_queue_lock(lock)));
         RaiseGuard {
-            previous_irql,
+            held,
             _not_send: PhantomData,
         }
     }
@@ -575,14 +583,16 @@ impl viogpu_common::gpu::Platform for OsPlatform {
     }
 }
 
-/// Initializes the queue spin lock.
+/// Initializes the queue spin locks.
 ///
 /// # Safety
 /// Only [`init`] calls it, while it has exclusive access to the state.
-unsafe fn initialize_spin_lock() {
-    // SAFETY: KeInitializeSpinLock may be called at any IRQL; it writes the static's nonpaged
-    // KSPIN_LOCK, which no one else touches yet (caller's contract).
-    unsafe { KeInitializeSpinLock(STATE.raise_lock.get()) };
+unsafe fn initialize_spin_locks() {
+    for lock in &STATE.queue_locks {
+        // SAFETY: KeInitializeSpinLock may be called at any IRQL; it writes the static's
+        // nonpaged KSPIN_LOCK, which no one else touches yet (caller's contract).
+        unsafe { KeInitializeSpinLock(lock.get()) };
+    }
 }
 
 /// Initializes the completion event as a not-signalled synchronization (auto-reset) event.
@@ -602,23 +612,22 @@ unsafe fn initialize_event() {
     };
 }
 
-/// Acquires the queue spin lock, raising to DISPATCH_LEVEL; returns the previous IRQL.
-fn acquire_raise_lock() -> KIRQL {
+/// Acquires one of the queue spin locks, raising to DISPATCH_LEVEL; returns the previous IRQL.
+fn acquire_queue_lock(lock: &'static UnsafeCell<KSPIN_LOCK>) -> KIRQL {
     // SAFETY: KeAcquireSpinLockRaiseToDpc may be called at IRQL <= DISPATCH_LEVEL (raise
     // checked it) on an initialized spin lock: OsPlatform exists only after init initialized
-    // it. The lock is released by the RaiseGuard that stores the returned IRQL.
-    unsafe { KeAcquireSpinLockRaiseToDpc(STATE.raise_lock.get()) }
+    // every queue lock. The lock is released by the RaiseGuard that stores the returned IRQL.
+    unsafe { KeAcquireSpinLockRaiseToDpc(lock.get()) }
 }
 
-/// Releases the queue spin lock and returns to `previous` IRQL.
+/// Releases a queue spin lock and returns to `previous` IRQL.
 ///
 /// # Safety
-/// The lock is held by this processor, taken by [`acquire_raise_lock`], which returned
-/// `previous`.
-unsafe fn release_raise_lock(previous: KIRQL) {
+/// This processor holds `lock`, taken by [`acquire_queue_lock`], which returned `previous`.
+unsafe fn release_queue_lock(lock: &'static UnsafeCell<KSPIN_LOCK>, previous: KIRQL) {
     // SAFETY: KeReleaseSpinLock runs at DISPATCH_LEVEL, where the held lock keeps us, with
     // the IRQL saved by the matching acquire (caller's contract).
-    unsafe { KeReleaseSpinLock(STATE.raise_lock.get(), previous) };
+    unsafe { KeReleaseSpinLock(lock.get(), previous) };
 }
 
 /// Time since boot in 100 ns units, not counting sleep and hibernation.

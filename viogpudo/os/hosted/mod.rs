@@ -225,7 +225,7 @@ impl viogpu_common::gpu::Platform for OsPlatform {
     type RaiseGuard = irql::IrqlGuard;
 
     /// KeAcquireSpinLockRaiseToDpc: at most DISPATCH_LEVEL, and DISPATCH_LEVEL while held.
-    fn raise(&self) -> Self::RaiseGuard {
+    fn raise(&self, _queue: u16) -> Self::RaiseGuard {
         irql::raise_to(irql::DISPATCH_LEVEL, "KeAcquireSpinLockRaiseToDpc")
     }
 

@@ -9,7 +9,6 @@
 //! RAM, which the device side reads and writes by guest physical address. [`testbed`] puts
 //! them together with the core's device layer.
 
-pub mod bring_up;
 pub mod gpu;
 pub mod guest_memory;
 pub mod pci;

@@ -191,6 +191,8 @@ struct DeviceState {
     notifies: Vec<(u16, u16)>,
     /// A hung device: writing 0 to the status does not reset it.
     ignore_reset: bool,
+    /// Becomes a hung device (`ignore_reset`) as soon as the driver enables a queue.
+    hang_on_queue_enable: bool,
 }
 
 /// The emulated virtio-gpu-pci function. Clones share the device.
@@ -233,6 +235,7 @@ impl VirtioGpuPci {
             interrupts: Vec::new(),
             notifies: Vec::new(),
             ignore_reset: false,
+            hang_on_queue_enable: false,
             config,
         };
         Self {
@@ -328,6 +331,18 @@ impl VirtioGpuPci {
     /// and the device keeps its queues; `false` makes it reset normally again.
     pub fn set_ignore_reset(&self, ignore: bool) {
         self.lock().ignore_reset = ignore;
+    }
+
+    /// A device that hangs (stops confirming resets, as [`Self::set_ignore_reset`]) the moment
+    /// the driver enables one of its queues: the driver has then told it ring addresses it may
+    /// keep using.
+    pub fn set_hang_on_queue_enable(&self, hang: bool) {
+        self.lock().hang_on_queue_enable = hang;
+    }
+
+    /// Changes the feature bits offered from now on (a different or changed device).
+    pub fn set_device_features(&self, features: u64) {
+        self.lock().config.device_features = features;
     }
 
     /// Changes `num_scanouts` as the device reports it.
@@ -737,6 +752,9 @@ impl DeviceState {
             0x1c => {
                 slot.queue.set_event_idx(event_idx);
                 slot.queue.set_ready(value == 1);
+                if value == 1 && self.hang_on_queue_enable {
+                    self.ignore_reset = true;
+                }
             }
             0x20 | 0x24 => {
                 let (lo, hi) = half(high, value);

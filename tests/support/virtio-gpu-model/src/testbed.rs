@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::bring_up::bring_up;
+use viogpu_common::bring_up::{bring_up, BringUpConfig, Vectors};
 use viogpu_common::gpu::{GpuDevice, Notify, Platform};
 use viogpu_common::transport::{
     Features, RegionWindow, VirtioPciLayout, VirtioPciTransport, GPU_DEVICE_CFG_LEN,
@@ -72,6 +72,11 @@ impl VirtualClock {
     }
 }
 
+/// Largest control queue the testbed asks for (QEMU offers 64).
+pub const CONTROL_QUEUE_SIZE: u16 = 64;
+/// Largest cursor queue the testbed asks for (QEMU offers 16).
+pub const CURSOR_QUEUE_SIZE: u16 = 16;
+
 /// The platform of the core's device layer in tests: virtual time, no IRQL.
 #[derive(Clone, Default)]
 pub struct TestPlatform {
@@ -82,7 +87,7 @@ pub struct TestPlatform {
 impl Platform for TestPlatform {
     type RaiseGuard = ();
 
-    fn raise(&self) -> Self::RaiseGuard {}
+    fn raise(&self, _queue: u16) -> Self::RaiseGuard {}
 
     fn now_us(&self) -> u64 {
         self.clock.now_us()
@@ -157,16 +162,21 @@ impl Testbed {
         let windows = pci.transport_windows(&layout).expect("transport windows");
         let transport = Arc::new(Mutex::new(VirtioPciTransport::new(layout, windows)));
         let platform = TestPlatform::default();
-        let (gpu, features) = {
+        let started = {
             let mut t = transport.lock().expect("transport lock");
-            bring_up(
-                &hal,
-                platform.clone(),
-                TransportNotifier(transport.clone()),
-                &mut t,
-            )
-            .expect("device bring-up")
+            let config = BringUpConfig {
+                wanted: Features::GPU_DRIVER,
+                max_ring: [CONTROL_QUEUE_SIZE, CURSOR_QUEUE_SIZE],
+                vectors: Vectors::per_source(t.layout().msix_table_size),
+            };
+            bring_up(&hal, &mut t, &config).expect("device bring-up")
         };
+        let features = started.features;
+        let gpu = started.into_device(
+            hal.clone(),
+            platform.clone(),
+            TransportNotifier(transport.clone()),
+        );
         Self {
             hal,
             pci,
