@@ -12,14 +12,15 @@
 //! - The hardware pointer has its own state and lock ([`PointerState`]), so a pointer move
 //!   never waits behind a commit or a present. Lock order: state, then pointer; the pointer
 //!   DDIs take only the pointer lock.
-//! - The interrupt routine and the DPC take neither. They reach the started device through an
-//!   atomic pointer to [`Hardware`], whose parts have their own locks (the command queues,
-//!   real spin locks held only around ring updates) or none (the ISR register window). The
-//!   pointer is published after the device is brought up and cleared before it is torn down,
-//!   with the pointer lock held; a user counter lets teardown wait until no ISR or DPC still
-//!   holds the old pointer. The pointer DDIs use the published hardware with the pointer lock
-//!   held, which teardown also takes, so it cannot go away under them.
+//! - The interrupt routine and the DPC take neither. They reach the started [`Hardware`]
+//!   through the lifecycle's [`lifecycle::IsrSlot`], whose parts have their own locks (the
+//!   command queues, real spin locks held only around ring updates) or none (the ISR register
+//!   window). The pointer DDIs use the pointer state's own reference to the hardware.
 //! - The bugcheck screen takes no lock at all (see `bugcheck.rs`).
+//!
+//! **Lifecycle.** Where the device is (stopped, on, powered down, handed off) is one enum,
+//! [`lifecycle::Device`], owned by the state; surprise removal and the bugcheck screen are
+//! one-way latches beside it (see `lifecycle.rs`).
 //!
 //! **Ids.** Source id = target id = child uid = virtio scanout index, `0..num_scanouts`.
 
@@ -29,6 +30,7 @@ pub mod child;
 pub mod dxgk;
 pub mod escape;
 mod interrupt;
+mod lifecycle;
 pub mod pointer;
 mod post_display;
 mod power;
@@ -37,11 +39,10 @@ pub mod resources;
 mod screens;
 pub mod start;
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use viogpu_common::gpu::{GpuDevice, Notify};
 use viogpu_common::hal::{DmaBuffer, RegisterAccess};
@@ -93,9 +94,6 @@ pub const PREFERRED_WIDTH_VALUE: &str = "PreferredWidth";
 pub const PREFERRED_HEIGHT_VALUE: &str = "PreferredHeight";
 /// Most resource ids live at once (scanouts, retired framebuffers, cursor).
 const MAX_LIVE_IDS: u32 = 256;
-/// Spins teardown waits for an ISR or DPC to drop the hardware pointer before it leaks the
-/// hardware instead of freeing it under them.
-const DRAIN_SPINS: u32 = 10_000_000;
 
 /// Maps a core error to the NTSTATUS a DDI returns.
 pub fn status_of(e: Error) -> NTSTATUS {
@@ -174,6 +172,14 @@ pub struct Hardware {
     /// The negotiated features.
     features: Features,
 }
+
+// SAFETY: the only fields that are not Send + Sync by themselves are in `dxgk`: the device
+// handle and the callback pointers of DXGKRNL_INTERFACE, opaque OS values that dxgkrnl lets
+// any thread pass to its callbacks (each callback documents its own IRQL, which the callers
+// respect). Every other field is either immutable after StartDevice or behind its own lock.
+unsafe impl Send for Hardware {}
+// SAFETY: as for Send: shared access goes through the callbacks, locks and atomics.
+unsafe impl Sync for Hardware {}
 
 /// One display head: the scanout and what the driver knows about its monitor.
 pub struct Head {
@@ -285,9 +291,9 @@ pub struct PointerState {
     cursor: Option<CursorImage>,
     /// Each source as the pointer sees it.
     sources: [SourceGeometry; MAX_SCANOUTS],
-    /// The device takes cursor commands: started, powered and not handed off. Changed only
-    /// with both locks held.
-    device_on: bool,
+    /// The hardware while the device takes cursor commands (started, powered, not handed
+    /// off); set and cleared only with both locks held.
+    hw: Option<Arc<Hardware>>,
 }
 
 impl PointerState {
@@ -295,7 +301,7 @@ impl PointerState {
         Self {
             cursor: None,
             sources: [SourceGeometry::NONE; MAX_SCANOUTS],
-            device_on: false,
+            hw: None,
         }
     }
 
@@ -311,31 +317,21 @@ impl PointerState {
 /// The mutable state of an adapter (see the module docs for the locking rules).
 pub struct State {
     dxgk: Option<DXGKRNL_INTERFACE>,
-    hw: Option<Box<Hardware>>,
+    device: lifecycle::Device,
     /// Kernel addresses of the BAR mappings, unmapped after the hardware is dropped.
     mappings: Vec<usize>,
     ids: ResourceIdAllocator,
     heads: Vec<Head>,
-    power: DEVICE_POWER_STATE,
-    /// A power-down reset was not confirmed: request buffers, host ids and retired
-    /// framebuffers are still held until a reset is (see `power.rs`).
-    reset_pending: bool,
-    /// Post-display ownership was handed to the OS: the device and its memory stay as they
-    /// are (see `post_display.rs`).
-    released: bool,
 }
 
 impl State {
     fn new() -> Self {
         Self {
             dxgk: None,
-            hw: None,
+            device: lifecycle::Device::Stopped,
             mappings: Vec::new(),
             ids: ResourceIdAllocator::new(MAX_LIVE_IDS),
             heads: Vec::new(),
-            power: PowerDeviceD0,
-            reset_pending: false,
-            released: false,
         }
     }
 }
@@ -345,10 +341,8 @@ pub struct Adapter {
     /// The `PreferredWidth` x `PreferredHeight` setting, when valid.
     persisted_mode: Option<(u32, u32)>,
     pdo: *mut DEVICE_OBJECT,
-    /// The started hardware for the ISR and the DPC; null when not started.
-    hw: AtomicPtr<Hardware>,
-    /// ISRs and DPCs currently holding `hw`.
-    hw_users: AtomicU32,
+    /// The started hardware as the ISR and the DPC reach it.
+    isr_hw: lifecycle::IsrSlot,
     state: os::PassiveMutex<State>,
     pointer: os::PassiveMutex<PointerState>,
     /// The current framebuffers as the bugcheck screen reads them, without a lock.
@@ -359,15 +353,13 @@ pub struct Adapter {
     config_changed: AtomicBool,
     /// Bit n set: child n was connected at the last display-info read.
     connected_mask: AtomicU32,
-    /// The device is started and powered (D0).
-    ready: AtomicBool,
     /// Number of sources = targets = children, fixed at StartDevice.
     num_sources: AtomicU32,
-    /// The bugcheck screen took over: only polled commands from now on.
+    /// One-way latch: the bugcheck screen took over, only polled commands from now on.
     bugcheck: AtomicBool,
     /// The target SystemDisplayEnable named.
     bugcheck_target: AtomicU32,
-    /// The device was surprise-removed: no more device access.
+    /// One-way latch: the device was surprise-removed, no more device access.
     removed: AtomicBool,
     /// Pointer caps are reported (registry `HardwareCursor`, default on).
     hardware_cursor: bool,
@@ -399,15 +391,13 @@ impl Adapter {
         Self {
             persisted_mode,
             pdo,
-            hw: AtomicPtr::new(core::ptr::null_mut()),
-            hw_users: AtomicU32::new(0),
+            isr_hw: lifecycle::IsrSlot::new(),
             state: os::PassiveMutex::new("the adapter state lock", State::new()),
             pointer: os::PassiveMutex::new("the pointer lock", PointerState::new()),
             screens: screens::Screens::new(),
             display_stale: AtomicBool::new(false),
             config_changed: AtomicBool::new(false),
             connected_mask: AtomicU32::new(0),
-            ready: AtomicBool::new(false),
             num_sources: AtomicU32::new(0),
             bugcheck: AtomicBool::new(false),
             bugcheck_target: AtomicU32::new(0),
@@ -421,11 +411,6 @@ impl Adapter {
         self.pdo
     }
 
-    /// True once StartDevice succeeded and the device is powered.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-
     /// DxgkDdiNotifySurpriseRemoval: the device is gone. From now on nothing touches it:
     /// the ISR claims nothing, the DPC returns at once, presents and pointer updates succeed
     /// as no-ops, commits and power changes do not reach it, and the teardown that follows
@@ -433,7 +418,6 @@ impl Adapter {
     /// the absent device, which can no longer reach that memory.
     pub fn surprise_removed(&self) {
         self.removed.store(true, Ordering::Release);
-        self.ready.store(false, Ordering::Release);
     }
 
     /// True after DxgkDdiNotifySurpriseRemoval.
@@ -466,128 +450,96 @@ impl Adapter {
         self.hardware_cursor
     }
 
-    /// Runs `f` on the published hardware, for the ISR and the DPC (never blocks).
+    /// Runs `f` on the started hardware, for the ISR and the DPC (never blocks).
     fn with_published_hw<R>(&self, f: impl FnOnce(&Hardware) -> R) -> Option<R> {
-        self.hw_users.fetch_add(1, Ordering::SeqCst);
-        let ptr = self.hw.load(Ordering::SeqCst);
-        // SAFETY: a non-null pointer was published from a live Box in `publish`, and
-        // `unpublish` clears it and waits until `hw_users` is zero before the Box is dropped;
-        // our increment happened before the load (SeqCst), so the Box outlives this use.
-        let result = (!ptr.is_null()).then(|| f(unsafe { &*ptr }));
-        self.hw_users.fetch_sub(1, Ordering::SeqCst);
-        result
+        self.isr_hw.with(f)
     }
 
-    /// Makes `state.hw` visible to the ISR and the DPC.
-    fn publish(&self, state: &mut State) {
-        let ptr = state
-            .hw
-            .as_deref_mut()
-            .map_or(core::ptr::null_mut(), |hw| hw as *mut Hardware);
-        self.hw.store(ptr, Ordering::SeqCst);
+    /// Makes `hw` the started device: the state's, the ISR's and (powered) the pointer's.
+    fn start_using(&self, state: &mut State, hw: Arc<Hardware>) {
+        self.isr_hw.publish(&hw);
+        state.device = lifecycle::Device::On(hw);
     }
 
-    /// Hides the hardware from the ISR and the DPC and waits for current users. False when
-    /// they did not let go in time (the caller must then leak the hardware).
-    fn unpublish(&self) -> bool {
-        self.hw.store(core::ptr::null_mut(), Ordering::SeqCst);
-        for _ in 0..DRAIN_SPINS {
-            if self.hw_users.load(Ordering::SeqCst) == 0 {
-                return true;
-            }
-            core::hint::spin_loop();
-        }
-        false
-    }
-
-    /// Tears the started device down: hides it from the ISR/DPC and the pointer DDIs, resets it
-    /// (unless `keep_running`), drops the queues, scanouts' framebuffers and cursor, unmaps the
-    /// BARs. With `keep_running` the device keeps showing its last picture and every buffer it
-    /// may still read is leaked on purpose (post-display hand-off).
-    fn teardown(&self, state: &mut State, keep_running: bool) {
-        self.ready.store(false, Ordering::Release);
+    /// Tears the started device down and leaves the lifecycle at `Stopped` (or `HandedOff`
+    /// with `hand_off`): hides it from the ISR/DPC and the pointer DDIs, resets it (unless
+    /// handed off or removed), drops the queues, scanouts' framebuffers and cursor, unmaps the
+    /// BARs. Memory the device may still read is leaked instead of freed: on a hand-off (the
+    /// device keeps showing it), when the device does not confirm its reset, and when an ISR
+    /// or DPC still holds the hardware (then its registers stay mapped too).
+    fn teardown(&self, state: &mut State, hand_off: bool) {
         self.screens.hide_all();
-        // Held to the end: the pointer DDIs use the published hardware under this lock.
+        // Held to the end: no pointer DDI runs while the hardware goes.
         let mut pointer = self.pointer.lock();
-        pointer.device_on = false;
+        pointer.hw = None;
         pointer.follow_heads(&[]);
-        let drained = self.unpublish();
-        let Some(hw) = state.hw.take() else {
-            pointer.cursor = None;
-            return;
-        };
-        // Whatever a power-down left pending is freed or leaked below, with the rest.
-        state.reset_pending = false;
-        let dxgk = hw.dxgk;
-        if keep_running || !drained {
-            // Everything the device may still touch stays allocated forever.
-            Self::leak_device_memory(state, &mut pointer, hw);
-            if drained {
-                // The device needs guest memory, not our view of its registers: nothing
-                // uses the (leaked, unpublished) transport again, so its BAR mappings go.
-                for virt in state.mappings.drain(..) {
-                    dxgk::unmap_memory(&dxgk, virt);
-                }
+        self.isr_hw.retract();
+        let device = core::mem::replace(
+            &mut state.device,
+            if hand_off {
+                lifecycle::Device::HandedOff
             } else {
-                // The ISR or DPC may still be inside the transport.
-                state.mappings.clear();
+                lifecycle::Device::Stopped
+            },
+        );
+        let hw = match device {
+            lifecycle::Device::On(hw) | lifecycle::Device::Off { hw, .. } => hw,
+            lifecycle::Device::Stopped | lifecycle::Device::HandedOff => {
+                pointer.cursor = None;
+                return;
             }
-            return;
-        }
+        };
+        let hw = match Arc::try_unwrap(hw) {
+            Ok(hw) => hw,
+            Err(still_used) => {
+                // An ISR or DPC did not let go: everything stays, mapped, forever.
+                core::mem::forget(still_used);
+                Self::leak_device_memory(state, &mut pointer);
+                state.mappings.clear();
+                return;
+            }
+        };
+        let dxgk = hw.dxgk;
         // A surprise-removed device is neither reset nor waited for: it is not there to
         // reach the memory any more.
-        let reset_ok = self.is_removed() || hw.transport.lock().reset().is_ok();
-        hw.gpu.reset_queues();
-        if !reset_ok {
-            // A device that does not reset may still DMA: keep its memory. Its registers
-            // are no use to anyone now.
-            Self::leak_device_memory(state, &mut pointer, hw);
-            for virt in state.mappings.drain(..) {
-                dxgk::unmap_memory(&dxgk, virt);
+        let reset_ok = !hand_off && (self.is_removed() || hw.transport.lock().reset().is_ok());
+        if reset_ok {
+            hw.gpu.reset_queues();
+            for head in &mut state.heads {
+                head.scanout.forget_after_reset(&mut state.ids);
             }
-            return;
+            state.heads.clear();
+            pointer.cursor = None;
+            state.ids.clear();
+            drop(hw);
+        } else {
+            // Handed off, or a device that does not reset: it may still read its memory.
+            core::mem::forget(hw);
+            Self::leak_device_memory(state, &mut pointer);
         }
-        for head in &mut state.heads {
-            head.scanout.forget_after_reset(&mut state.ids);
-        }
-        state.heads.clear();
-        pointer.cursor = None;
-        state.ids.clear();
-        drop(hw);
+        // Nothing uses the transport again, so the BAR mappings go.
         for virt in state.mappings.drain(..) {
             dxgk::unmap_memory(&dxgk, virt);
         }
     }
 
-    /// Leaks the queues, framebuffers and cursor of `hw`: the device may still read them.
-    /// Their host ids are forgotten with them: the next start resets the device before it
-    /// hands out any, so repeated hand-offs and restarts never run out of ids.
-    fn leak_device_memory(state: &mut State, pointer: &mut PointerState, hw: Box<Hardware>) {
+    /// Leaks the framebuffers and cursor: the device may still read them. Their host ids are
+    /// forgotten with them: the next start resets the device before it hands out any, so
+    /// repeated hand-offs and restarts never run out of ids.
+    fn leak_device_memory(state: &mut State, pointer: &mut PointerState) {
         for head in state.heads.drain(..) {
             core::mem::forget(head);
         }
         core::mem::forget(pointer.cursor.take());
-        core::mem::forget(hw);
         state.ids.clear();
-    }
-
-    /// The published hardware, for code that holds the pointer lock.
-    ///
-    /// # Safety
-    /// The caller holds the pointer lock for as long as it uses the result.
-    unsafe fn pointer_hardware(&self) -> Option<&Hardware> {
-        let ptr = self.hw.load(Ordering::SeqCst);
-        // SAFETY: a non-null pointer was published from a live Box in `publish`; `teardown`,
-        // the only place that unpublishes and drops it, holds the pointer lock meanwhile, and
-        // the caller holds that lock while it uses the reference.
-        (!ptr.is_null()).then(|| unsafe { &*ptr })
     }
 
     /// DxgkDdiStopDevice: resets the device and frees everything but the adapter itself.
     pub fn stop_device(&self) -> DdiResult<()> {
         let mut state = self.state.lock();
-        let keep = state.released;
-        self.teardown(&mut state, keep);
+        // Never called after a successful hand-off, but a stop of a handed-off adapter must
+        // not touch the device either: teardown leaves HandedOff alone.
+        self.teardown(&mut state, false);
         self.num_sources.store(0, Ordering::Release);
         Ok(())
     }
@@ -612,9 +564,10 @@ impl Adapter {
                 return Err(STATUS_INVALID_PARAMETER);
             }
         }
-        let powered = state.power == PowerDeviceD0;
-        let State { hw, heads, ids, .. } = state;
-        if let Some(hw) = hw.as_deref().filter(|_| powered) {
+        let State {
+            device, heads, ids, ..
+        } = state;
+        if let Some(hw) = device.powered() {
             switch_all(&hw.gpu, heads, ids, &self.screens, commits)?;
         }
         // Switched (or powered down: remembered, applied by power-up).
@@ -653,7 +606,7 @@ impl Adapter {
             return;
         }
         let mut state = self.state.lock();
-        if state.hw.is_none() || state.power != PowerDeviceD0 || state.reset_pending {
+        if state.device.powered().is_none() {
             return;
         }
         if self.display_stale.swap(false, Ordering::AcqRel) {
@@ -822,8 +775,7 @@ impl VidPnHost for Adapter {
 impl Drop for Adapter {
     fn drop(&mut self) {
         let mut state = self.state.lock();
-        let keep = state.released;
-        self.teardown(&mut state, keep);
+        self.teardown(&mut state, false);
     }
 }
 

@@ -133,14 +133,12 @@ impl Adapter {
         let PointerState {
             cursor,
             sources,
-            device_on,
+            hw,
         } = pointer;
-        // SAFETY: the caller holds the pointer lock (it lends us the locked state) until we
-        // return.
-        let (Some(hw), Some(c)) = (unsafe { self.pointer_hardware() }, cursor.as_mut()) else {
+        let (Some(hw), Some(c)) = (hw.as_deref(), cursor.as_mut()) else {
             return;
         };
-        if !*device_on || c.resource_id == 0 || !c.has_shape || !c.visible {
+        if c.resource_id == 0 || !c.has_shape || !c.visible {
             return;
         }
         let (source, os_x, os_y) = c.os_pos;
@@ -222,11 +220,9 @@ impl Adapter {
         };
         let mut guard = self.pointer.lock();
         let pointer = &mut *guard;
-        // SAFETY: we hold the pointer lock until we return.
-        let hw = unsafe { self.pointer_hardware() }.ok_or(STATUS_DEVICE_NOT_READY)?;
+        let hw = pointer.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
         let cursor_img = pointer.cursor.as_mut().ok_or(STATUS_NOT_SUPPORTED)?;
-        // Powered down (the cursor resource may outlive a hung power-down reset).
-        if cursor_img.resource_id == 0 || !pointer.device_on {
+        if cursor_img.resource_id == 0 {
             return Err(STATUS_DEVICE_NOT_READY);
         }
         let shape_buf: &mut [u8; CURSOR_BYTES] = cursor_img
@@ -279,13 +275,16 @@ impl Adapter {
         if geometry.source_mode.is_none() || geometry.framebuffer.is_none() {
             return Ok(());
         }
-        // SAFETY: we hold the pointer lock until we return.
-        let hw = unsafe { self.pointer_hardware() }.ok_or(STATUS_DEVICE_NOT_READY)?;
+        // Powered down (or handed off): nothing to move now; power-up shows the pointer
+        // where it last was.
+        let Some(hw) = pointer.hw.as_deref() else {
+            return Ok(());
+        };
         let Some(cursor_img) = pointer.cursor.as_mut() else {
             // No hardware cursor: nothing to move (the OS draws its own).
             return Ok(());
         };
-        if cursor_img.resource_id == 0 || !pointer.device_on {
+        if cursor_img.resource_id == 0 {
             return Ok(());
         }
         let source = args.VidPnSourceId;

@@ -34,7 +34,7 @@ impl Adapter {
     ) -> DdiResult<DXGK_DISPLAY_INFORMATION> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        if self.is_removed() || state.power != PowerDeviceD0 || state.hw.is_none() {
+        if self.is_removed() || state.device.powered().is_none() {
             // No device that shows a picture: nothing to hand over, nothing changed.
             return Err(STATUS_DEVICE_NOT_READY);
         }
@@ -84,7 +84,6 @@ impl Adapter {
             AcpiId: 0,
         };
         hide_cursor(state, &mut self.pointer.lock());
-        state.released = true;
         self.teardown(state, true);
         self.num_sources.store(0, Ordering::Release);
         Ok(info)
@@ -93,12 +92,14 @@ impl Adapter {
     /// Replaces `target`'s framebuffer by one physically contiguous copy of it, shown on the
     /// scanout. On failure the old framebuffer is still shown and the state is unchanged.
     fn make_contiguous(&self, state: &mut State, target: u32) -> DdiResult<()> {
-        if self.is_removed() || state.power != PowerDeviceD0 {
-            // No device to show a new framebuffer.
-            return Err(STATUS_UNSUCCESSFUL);
-        }
-        let State { hw, heads, ids, .. } = state;
-        let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+        let State {
+            device, heads, ids, ..
+        } = state;
+        // No device to show a new framebuffer.
+        let hw = device
+            .powered()
+            .filter(|_| !self.is_removed())
+            .ok_or(STATUS_UNSUCCESSFUL)?;
         let head = heads
             .get_mut(target as usize)
             .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET)?;
@@ -119,7 +120,7 @@ impl Adapter {
 /// Hides the hardware pointer: the next owner draws its own, and a frozen hardware one
 /// would show as a second pointer.
 fn hide_cursor(state: &State, pointer: &mut PointerState) {
-    let (Some(hw), Some(c)) = (state.hw.as_deref(), pointer.cursor.as_mut()) else {
+    let (Some(hw), Some(c)) = (state.device.powered(), pointer.cursor.as_mut()) else {
         return;
     };
     if !c.visible {

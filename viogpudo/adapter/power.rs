@@ -8,60 +8,54 @@
 //! the OS presents again; display info is re-read because monitors may have changed.
 //! Power requests for a child (a monitor) need nothing from a virtual device.
 
+use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
 use viogpu_common::bring_up::{restart, RingAddresses, QUEUES};
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::protocol::{CursorPos, Rect};
 
+use super::lifecycle::Device;
 use super::{
-    start, Adapter, DdiResult, IntoDdi, PointerState, State, BLACK, DISPLAY_ADAPTER_HW_ID,
+    start, Adapter, DdiResult, Hardware, IntoDdi, PointerState, State, BLACK, DISPLAY_ADAPTER_HW_ID,
 };
 use crate::ddi::*;
 use viogpu_common::cursor::CURSOR_SIZE;
 
 impl Adapter {
-    /// DxgkDdiSetPowerState.
+    /// DxgkDdiSetPowerState. It must not fail (the page: any return value must pass
+    /// NT_SUCCESS), so a device that does not come back to D0 is only traced: the adapter
+    /// stays powered down (commits are remembered, presents and pointer updates change
+    /// nothing), and the next D0 request (after the OS's next power cycle) tries again.
     pub fn set_power_state(&self, uid: u32, power: DEVICE_POWER_STATE) -> DdiResult<()> {
-        if uid != DISPLAY_ADAPTER_HW_ID {
+        if uid != DISPLAY_ADAPTER_HW_ID || self.is_removed() {
             return Ok(());
         }
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        if state.hw.is_none() || self.is_removed() {
-            // Not started, or the device is gone: just remember.
-            state.power = power;
-            return Ok(());
-        }
         let on = power == PowerDeviceD0;
-        let was_on = state.power == PowerDeviceD0;
-        match (was_on, on) {
-            (true, false) => {
-                self.ready.store(false, Ordering::Release);
-                self.power_down(state);
+        match (&state.device, on) {
+            (Device::On(_), false) => self.power_down(state),
+            (Device::Off { .. }, true) => {
+                if let Err(status) = self.power_up(state) {
+                    crate::trace!("power-up failed ({status:#x}): the adapter stays dark");
+                }
             }
-            (false, true) => {
-                self.power_up(state)?;
-                self.ready.store(true, Ordering::Release);
-            }
+            // Not started (StartDevice powers up), handed off, or already there.
             _ => {}
         }
-        // Recorded only once the device is in that state: after a failed power-up the
-        // adapter is still off, so commits are only remembered and the next D0 request
-        // powers up again.
-        state.power = power;
         Ok(())
     }
 
     /// Scanouts off, device reset, host ids released; guest memory kept. The pointer stops
     /// first, so no cursor command races the reset.
     fn power_down(&self, state: &mut State) {
-        self.screens.hide_all();
-        let mut pointer = self.pointer.lock();
-        pointer.device_on = false;
-        let Some(hw) = state.hw.as_deref() else {
+        let Device::On(hw) = core::mem::replace(&mut state.device, Device::Stopped) else {
             return;
         };
+        self.screens.hide_all();
+        let mut pointer = self.pointer.lock();
+        pointer.hw = None;
         let zero = Rect::new(0, 0, 0, 0);
         for head in &state.heads {
             if head.scanout.mode().is_some() {
@@ -70,62 +64,64 @@ impl Adapter {
                     .set_scanout(head.scanout.index(), 0, zero, WaitMode::Wait);
             }
         }
-        if hw.transport.lock().reset().is_ok() {
-            Self::forget_host_state(state, &mut pointer);
+        let reset_confirmed = hw.transport.lock().reset().is_ok();
+        if reset_confirmed {
+            Self::forget_host_state(&hw, state, &mut pointer);
         } else {
-            // The device did not confirm the reset and may still use request buffers and
-            // retired framebuffers: they stay as they are until a reset is confirmed
-            // (power-up, or teardown, which leaks them if it never is).
+            // The device may still use request buffers and retired framebuffers: they stay
+            // as they are until a reset is confirmed (power-up, or teardown, which leaks them
+            // if it never is).
             crate::trace!("power-down: device reset not confirmed");
-            state.reset_pending = true;
         }
+        state.device = Device::Off {
+            hw,
+            reset_confirmed,
+        };
     }
 
     /// What a confirmed device reset makes free: every request buffer, every host id, the
     /// retired framebuffers. The framebuffer memory and the cursor image are kept.
-    fn forget_host_state(state: &mut State, pointer: &mut PointerState) {
-        let State {
-            hw,
-            heads,
-            ids,
-            reset_pending,
-            ..
-        } = state;
-        *reset_pending = false;
-        if let Some(hw) = hw.as_deref() {
-            hw.gpu.reset_queues();
-        }
-        for head in heads.iter_mut() {
-            head.scanout.suspend_after_reset(ids);
+    fn forget_host_state(hw: &Hardware, state: &mut State, pointer: &mut PointerState) {
+        hw.gpu.reset_queues();
+        for head in state.heads.iter_mut() {
+            head.scanout.suspend_after_reset(&mut state.ids);
         }
         if let Some(c) = pointer.cursor.as_mut() {
             if c.resource_id != 0 {
-                let _ = ids.free(c.resource_id);
+                let _ = state.ids.free(c.resource_id);
                 c.resource_id = 0;
             }
         }
     }
 
-    /// Transport handshake over the kept rings, then framebuffers (in the committed modes)
-    /// and cursor back.
+    /// The core's restart over the kept rings, then framebuffers (in the committed modes)
+    /// and cursor back. On error the adapter stays powered down.
     fn power_up(&self, state: &mut State) -> DdiResult<()> {
-        {
-            let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
-            // Only the device's first reset (inside `restart`) is confirmed here; until then
-            // the rings may still be in the device's hands, so they are emptied after it.
+        let (hw, reset_confirmed) = match &state.device {
+            Device::Off {
+                hw,
+                reset_confirmed,
+            } => (Arc::clone(hw), *reset_confirmed),
+            _ => return Err(STATUS_DEVICE_NOT_READY),
+        };
+        if !reset_confirmed {
+            // The rings may still be in the device's hands: empty them only after a
+            // confirmed reset.
             hw.transport.lock().reset().ddi()?;
-        }
-        if state.reset_pending {
-            Self::forget_host_state(state, &mut self.pointer.lock());
+            state.device = Device::Off {
+                hw: Arc::clone(&hw),
+                reset_confirmed: true,
+            };
+            Self::forget_host_state(&hw, state, &mut self.pointer.lock());
         }
         {
-            let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
             let mut transport = hw.transport.lock();
             let rings = QUEUES.map(|q| hw.gpu.with_queue(q, |cq| RingAddresses::of(cq.queue())));
             let restarted =
                 restart(&mut transport, hw.features, rings, start::vectors(hw.msix)).ddi()?;
             start::trace_refused_vectors(&restarted.queue_info, restarted.config_vector_accepted);
         }
+        state.device = Device::On(Arc::clone(&hw));
         // This read covers any display change seen while powered down.
         self.display_stale.store(false, Ordering::Release);
         if let Err(status) = start::read_displays(state) {
@@ -133,8 +129,7 @@ impl Adapter {
             self.display_stale.store(true, Ordering::Release);
         }
         self.update_connected_mask(state);
-        let State { hw, heads, ids, .. } = state;
-        let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+        let State { heads, ids, .. } = state;
         for head in heads.iter_mut() {
             let index = head.scanout.index();
             // A commit while powered down is only remembered: show what was committed.
@@ -160,7 +155,7 @@ impl Adapter {
         let mut pointer = self.pointer.lock();
         pointer.follow_heads(heads);
         if let Some(c) = pointer.cursor.as_mut() {
-            match start::create_cursor_resource(hw, ids, c) {
+            match start::create_cursor_resource(&hw, ids, c) {
                 Ok(()) if c.has_shape => {
                     let full = Rect::new(0, 0, CURSOR_SIZE, CURSOR_SIZE);
                     let _ = hw
@@ -189,7 +184,7 @@ impl Adapter {
                 }
             }
         }
-        pointer.device_on = true;
+        pointer.hw = Some(hw);
         // A commit while powered down may have turned the pointer's source.
         self.follow_rotation(&mut pointer);
         Ok(())

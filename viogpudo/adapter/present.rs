@@ -93,7 +93,7 @@ impl Adapter {
         let state = &mut *guard;
         // Powered down the framebuffers normally have no host resource; after a hung
         // power-down reset they still name one, but the device gets nothing until D0.
-        let Some(hw) = state.hw.as_deref().filter(|_| state.power == PowerDeviceD0) else {
+        let Some(hw) = state.device.powered() else {
             return Ok(());
         };
         let head = state

@@ -12,7 +12,6 @@
 //! cursor resource. Any failure undoes everything (device reset, memory freed, BARs
 //! unmapped) and StartDevice fails with the step's status.
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
@@ -111,12 +110,11 @@ impl Adapter {
     pub fn start_device(&self, interface: &DXGKRNL_INTERFACE) -> DdiResult<StartInfo> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        if state.hw.is_some() {
+        if state.device.is_started() {
             return Err(STATUS_INVALID_DEVICE_REQUEST);
         }
         let dxgk_copy = *interface;
         state.dxgk = Some(dxgk_copy);
-        state.released = false;
         match self.bring_up(state, &dxgk_copy) {
             Ok(info) => Ok(info),
             Err(status) => {
@@ -210,16 +208,16 @@ impl Adapter {
         }
         let (features, num_scanouts) = (started.features, started.num_scanouts);
         let gpu = started.into_device(dma.clone(), platform, notifier);
-        state.hw = Some(Box::new(Hardware {
+        let hw = Arc::new(Hardware {
             dxgk: *dxgk_if,
             transport: spin::Mutex::new(transport),
             isr,
             gpu,
             msix,
             features,
-        }));
+        });
         state.mappings = maps.take_virts();
-        self.publish(state);
+        self.start_using(state, Arc::clone(&hw));
         for i in 0..num_scanouts {
             state.heads.push(Head::new(i));
         }
@@ -237,11 +235,9 @@ impl Adapter {
                 pointer.cursor = create_cursor(state, &dma).ok();
             }
             pointer.follow_heads(&state.heads);
-            pointer.device_on = true;
+            pointer.hw = Some(hw);
         }
         self.num_sources.store(num_scanouts, Ordering::Release);
-        state.power = PowerDeviceD0;
-        self.ready.store(true, Ordering::Release);
         Ok(StartInfo {
             sources: num_scanouts,
             children: num_scanouts,
@@ -284,7 +280,7 @@ pub(super) fn trace_refused_vectors(queues: &[QueueInfo; 2], config_accepted: bo
 
 /// GET_DISPLAY_INFO, then GET_EDID for every scanout (when negotiated), and the mode lists.
 pub(super) fn read_displays(state: &mut State) -> DdiResult<()> {
-    let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+    let hw = state.device.powered().ok_or(STATUS_DEVICE_NOT_READY)?;
     let info = hw.gpu.get_display_info(WaitMode::Wait).ddi()?;
     let edid = hw.features.contains(Features::GPU_EDID);
     for (index, head) in (0u32..).zip(state.heads.iter_mut()) {
@@ -307,8 +303,10 @@ pub(super) fn read_displays(state: &mut State) -> DdiResult<()> {
 /// size the device cannot show on scanout 0 is dropped and the monitor's own preferred mode
 /// tried instead, so a bad setting never keeps the driver from starting.
 fn set_initial_modes(state: &mut State) -> DdiResult<()> {
-    let State { hw, heads, ids, .. } = state;
-    let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+    let State {
+        device, heads, ids, ..
+    } = state;
+    let hw = device.powered().ok_or(STATUS_DEVICE_NOT_READY)?;
     for (index, head) in heads.iter_mut().enumerate() {
         if index != 0 && head.display.is_none() {
             continue;
@@ -365,7 +363,7 @@ pub(super) fn create_cursor(state: &mut State, dma: &os::Dma) -> DdiResult<Curso
         pos: (0, 0, 0),
         os_pos: (0, 0, 0),
     };
-    let hw = state.hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
+    let hw = state.device.powered().ok_or(STATUS_DEVICE_NOT_READY)?;
     match create_cursor_resource(hw, &mut state.ids, &mut cursor) {
         Ok(()) => Ok(cursor),
         Err(failure) => {

@@ -751,9 +751,18 @@ impl<M: Machine + 'static> Sim<M> {
             .ok_or(SimError::MissingDdi("DxgkDdiSetPowerState"))?;
         let context = self.context();
         // SAFETY: the driver's DDI with scalar arguments.
-        Ok(self.ddi("DxgkDdiSetPowerState", || unsafe {
+        let status = self.ddi("DxgkDdiSetPowerState", || unsafe {
             f(context, device_uid, state, action)
-        }))
+        });
+        // The page: "any return value must pass NT_SUCCESS"; the power manager cannot undo a
+        // transition, so a driver that fails it leaves the OS believing a state it is not in.
+        if !nt_success(status) {
+            self.adapter.violation(format!(
+                "DxgkDdiSetPowerState(uid {device_uid:#x}, D{}) returned {status:#x}: it must not fail",
+                state.0.saturating_sub(1)
+            ));
+        }
+        Ok(status)
     }
 
     /// A system power transition: to D3 the children go first, then the adapter; back to D0
