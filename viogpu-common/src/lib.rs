@@ -23,6 +23,7 @@ pub mod error;
 pub mod framebuffer;
 pub mod gpu;
 pub mod hal;
+pub mod hardware_cursor;
 pub mod modes;
 pub mod present;
 pub mod protocol;

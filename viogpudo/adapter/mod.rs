@@ -45,7 +45,7 @@ use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use viogpu_common::gpu::{GpuDevice, Notify};
-use viogpu_common::hal::{DmaBuffer, RegisterAccess};
+use viogpu_common::hal::RegisterAccess;
 use viogpu_common::modes::ModeList;
 use viogpu_common::protocol::VIRTIO_GPU_MAX_SCANOUTS as MAX_SCANOUTS;
 use viogpu_common::resource_id::ResourceIdAllocator;
@@ -228,33 +228,8 @@ impl Head {
     }
 }
 
-/// The 64x64 hardware cursor image.
-pub struct CursorImage {
-    /// Host resource id (0 while the device is powered down).
-    resource_id: u32,
-    /// Guest backing (B8G8R8A8): the shape as the device shows it, rotated for its source.
-    buffer: DmaBuffer<os::Dma>,
-    /// The converted shape before rotation (`CURSOR_BYTES`), kept to redo the rotation
-    /// when the pointer's source turns.
-    shape: Vec<u8>,
-    /// Width and height of the OS shape.
-    shape_size: (u32, u32),
-    /// Hot spot of the OS shape.
-    shape_hot: (u32, u32),
-    /// The rotation `buffer` holds the shape in.
-    rotation: Rotation,
-    /// A shape was uploaded since the resource was created.
-    has_shape: bool,
-    /// The pointer is shown.
-    visible: bool,
-    /// Hot spot of the uploaded (rotated) image, what UPDATE_CURSOR carries.
-    hot: (u32, u32),
-    /// Last position (scanout, x, y) sent: the image's top-left corner in framebuffer
-    /// coordinates.
-    pos: (u32, u32, u32),
-    /// Last position the OS set (source, X, Y): the image's top-left on the desktop.
-    os_pos: (u32, i32, i32),
-}
+/// The hardware cursor (the core's lifecycle type over the driver's DMA memory).
+pub type Cursor = viogpu_common::hardware_cursor::HardwareCursor<os::Dma>;
 
 /// What the pointer DDIs need to know of one source, copied from its [`Head`] by whatever
 /// changes it (start, commit, power-up) with both locks held, so the pointer DDIs never need
@@ -287,8 +262,8 @@ impl SourceGeometry {
 
 /// The hardware pointer's state, under its own lock (see the module docs).
 pub struct PointerState {
-    /// The cursor image, when the hardware cursor is on and its resource was made.
-    cursor: Option<CursorImage>,
+    /// The hardware cursor, when it is on and its resource was made.
+    cursor: Option<Cursor>,
     /// Each source as the pointer sees it.
     sources: [SourceGeometry; MAX_SCANOUTS],
     /// The hardware while the device takes cursor commands (started, powered, not handed

@@ -20,8 +20,6 @@
 use core::sync::atomic::Ordering;
 
 use viogpu_common::framebuffer::AllocPolicy;
-use viogpu_common::gpu::WaitMode;
-use viogpu_common::protocol::CursorPos;
 
 use super::{status_of, Adapter, DdiResult, PointerState, State};
 use crate::ddi::*;
@@ -123,18 +121,7 @@ fn hide_cursor(state: &State, pointer: &mut PointerState) {
     let (Some(hw), Some(c)) = (state.device.powered(), pointer.cursor.as_mut()) else {
         return;
     };
-    if !c.visible {
-        return;
-    }
-    let (scanout_id, x, y) = c.pos;
-    let pos = CursorPos {
-        scanout_id,
-        x,
-        y,
-        padding: 0,
-    };
-    match hw.gpu.update_cursor(pos, 0, 0, 0, WaitMode::Wait) {
-        Ok(()) => c.visible = false,
-        Err(e) => crate::trace!("post-display: hardware cursor not hidden: {e}"),
+    if let Err(e) = c.hide(&hw.gpu) {
+        crate::trace!("post-display: hardware cursor not hidden: {e}");
     }
 }

@@ -13,14 +13,13 @@ use core::sync::atomic::Ordering;
 
 use viogpu_common::bring_up::{restart, RingAddresses, QUEUES};
 use viogpu_common::gpu::WaitMode;
-use viogpu_common::protocol::{CursorPos, Rect};
+use viogpu_common::protocol::Rect;
 
 use super::lifecycle::Device;
 use super::{
     start, Adapter, DdiResult, Hardware, IntoDdi, PointerState, State, BLACK, DISPLAY_ADAPTER_HW_ID,
 };
 use crate::ddi::*;
-use viogpu_common::cursor::CURSOR_SIZE;
 
 impl Adapter {
     /// DxgkDdiSetPowerState. It must not fail (the page: any return value must pass
@@ -87,10 +86,7 @@ impl Adapter {
             head.scanout.suspend_after_reset(&mut state.ids);
         }
         if let Some(c) = pointer.cursor.as_mut() {
-            if c.resource_id != 0 {
-                let _ = state.ids.free(c.resource_id);
-                c.resource_id = 0;
-            }
+            c.forget_after_reset(&mut state.ids);
         }
     }
 
@@ -155,32 +151,11 @@ impl Adapter {
         let mut pointer = self.pointer.lock();
         pointer.follow_heads(heads);
         if let Some(c) = pointer.cursor.as_mut() {
-            match start::create_cursor_resource(&hw, ids, c) {
-                Ok(()) if c.has_shape => {
-                    let full = Rect::new(0, 0, CURSOR_SIZE, CURSOR_SIZE);
-                    let _ = hw
-                        .gpu
-                        .transfer_to_host_2d(c.resource_id, full, 0, WaitMode::Wait);
-                    if c.visible {
-                        let (scanout_id, x, y) = c.pos;
-                        let pos = CursorPos {
-                            scanout_id,
-                            x,
-                            y,
-                            padding: 0,
-                        };
-                        let _ = hw.gpu.update_cursor(
-                            pos,
-                            c.resource_id,
-                            c.hot.0,
-                            c.hot.1,
-                            WaitMode::Wait,
-                        );
-                    }
-                }
-                Ok(()) => {}
-                Err(failure) => {
-                    crate::trace!("power-up: cursor not restored: {:#x}", failure.status)
+            if let Err(failure) = c.restore(&hw.gpu, ids) {
+                crate::trace!("power-up: cursor not restored: {}", failure.error);
+                if failure.backing_in_use {
+                    // The host may still use the image memory: the cursor is never freed.
+                    core::mem::forget(pointer.cursor.take());
                 }
             }
         }

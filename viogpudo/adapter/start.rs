@@ -18,23 +18,18 @@ use core::sync::atomic::Ordering;
 
 use viogpu_common::bring_up::{bring_up, BringUpConfig, QueueInfo, Vectors, QUEUES};
 use viogpu_common::gpu::WaitMode;
-use viogpu_common::hal::DmaBuffer;
-use viogpu_common::protocol::Format;
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::transport::{
     read_bar, BarKind, Features, PciConfigAccess, RegionWindow, VirtioPciLayout, VirtioPciWindows,
     GPU_DEVICE_CFG_LEN,
 };
-use viogpu_common::Error;
 
 use super::{
-    dxgk, resources, Adapter, BarMapping, CursorImage, DdiResult, Hardware, Head, IntoDdi,
-    Notifier, State, Transport, BLACK,
+    dxgk, resources, Adapter, BarMapping, Cursor, DdiResult, Hardware, Head, IntoDdi, Notifier,
+    State, Transport, BLACK,
 };
 use crate::ddi::*;
 use crate::os;
-use viogpu_common::blit::Rotation;
-use viogpu_common::cursor::{CURSOR_BYTES, CURSOR_SIZE};
 
 /// Largest ring the driver asks for: 256 control requests in flight is far more than a
 /// display-only driver ever queues, and each slot costs a 4 KiB request buffer.
@@ -232,7 +227,7 @@ impl Adapter {
         {
             let mut pointer = self.pointer.lock();
             if self.hardware_cursor {
-                pointer.cursor = create_cursor(state, &dma).ok();
+                pointer.cursor = create_cursor(state, &dma);
             }
             pointer.follow_heads(&state.heads);
             pointer.hw = Some(hw);
@@ -342,96 +337,26 @@ fn set_preferred_mode(
     Ok(())
 }
 
-/// The 64x64 cursor resource with its backing attached.
-pub(super) fn create_cursor(state: &mut State, dma: &os::Dma) -> DdiResult<CursorImage> {
-    let buffer = DmaBuffer::new(dma, CURSOR_BYTES).ddi()?;
-    let mut shape = Vec::new();
-    shape
-        .try_reserve_exact(CURSOR_BYTES)
-        .map_err(|_| STATUS_NO_MEMORY)?;
-    shape.resize(CURSOR_BYTES, 0);
-    let mut cursor = CursorImage {
-        resource_id: 0,
-        buffer,
-        shape,
-        shape_size: (0, 0),
-        shape_hot: (0, 0),
-        rotation: Rotation::Identity,
-        has_shape: false,
-        visible: false,
-        hot: (0, 0),
-        pos: (0, 0, 0),
-        os_pos: (0, 0, 0),
+/// The hardware cursor with its host resource made; `None` (the OS draws the pointer) when
+/// it cannot be had.
+fn create_cursor(state: &mut State, dma: &os::Dma) -> Option<Cursor> {
+    let hw = state.device.powered()?;
+    let mut cursor = match Cursor::new(dma) {
+        Ok(cursor) => cursor,
+        Err(e) => {
+            crate::trace!("no hardware cursor: {e}");
+            return None;
+        }
     };
-    let hw = state.device.powered().ok_or(STATUS_DEVICE_NOT_READY)?;
-    match create_cursor_resource(hw, &mut state.ids, &mut cursor) {
-        Ok(()) => Ok(cursor),
+    match cursor.create(&hw.gpu, &mut state.ids) {
+        Ok(()) => Some(cursor),
         Err(failure) => {
+            crate::trace!("no hardware cursor: {}", failure.error);
             if failure.backing_in_use {
                 // The host may still have the image memory attached: it is never freed.
                 core::mem::forget(cursor);
             }
-            Err(failure.status)
+            None
         }
     }
-}
-
-/// Why the cursor resource could not be made.
-pub(super) struct CursorFailure {
-    /// What the DDI reports.
-    pub status: NTSTATUS,
-    /// The device did not confirm that the backing was detached again: the host may still
-    /// use the cursor's memory, so it must not be freed before a confirmed reset.
-    pub backing_in_use: bool,
-}
-
-/// (Re)creates the cursor's host resource over its existing backing. On failure the steps
-/// that happened are undone; only a definite error answer means a step did not happen, so
-/// an id whose resource the device may still hold stays allocated.
-pub(super) fn create_cursor_resource(
-    hw: &Hardware,
-    ids: &mut ResourceIdAllocator,
-    cursor: &mut CursorImage,
-) -> core::result::Result<(), CursorFailure> {
-    let id = ids.alloc().map_err(|e| CursorFailure {
-        status: super::status_of(e),
-        backing_in_use: false,
-    })?;
-    let gpu = &hw.gpu;
-    // A command the device did not answer may still be carried out later.
-    let happened = |r: &viogpu_common::Result<()>| !matches!(r, Err(Error::DeviceError(_)));
-    let r = gpu.resource_create_2d(
-        id,
-        Format::B8G8R8A8_UNORM,
-        CURSOR_SIZE,
-        CURSOR_SIZE,
-        WaitMode::Wait,
-    );
-    let created = happened(&r);
-    let mut attached = false;
-    let built = r.and_then(|()| {
-        let entry = (cursor.buffer.phys(), CURSOR_BYTES as u32);
-        let r = gpu.attach_backing(id, core::iter::once(entry), WaitMode::Wait);
-        attached = happened(&r);
-        r
-    });
-    let Err(e) = built else {
-        cursor.resource_id = id;
-        return Ok(());
-    };
-    let failure = |backing_in_use| CursorFailure {
-        status: super::status_of(e),
-        backing_in_use,
-    };
-    // An error answer to an undo step means the host has nothing (left) to undo.
-    let confirmed = |r: viogpu_common::Result<()>| matches!(r, Ok(()) | Err(Error::DeviceError(_)));
-    if attached && !confirmed(gpu.detach_backing(id, WaitMode::Wait)) {
-        return Err(failure(true));
-    }
-    if created && !confirmed(gpu.resource_unref(id, WaitMode::Wait)) {
-        // The host may still know the id: it is not handed out again.
-        return Err(failure(false));
-    }
-    let _ = ids.free(id);
-    Err(failure(false))
 }
