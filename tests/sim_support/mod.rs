@@ -15,6 +15,12 @@ use virtio_gpu_model::EVENT_DISPLAY;
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
 
+/// Every driver scenario runs on the heap the Windows build has, with its IRQL rule checked
+/// (allocations above DISPATCH_LEVEL are violations, reported by the simulator).
+#[global_allocator]
+static HEAP: viogpudo::os::hosted::irql::IrqlCheckedAllocator =
+    viogpudo::os::hosted::irql::IrqlCheckedAllocator;
+
 /// The PCI shell's queue handler over a shared [`GpuBackend`]. The shell decides about
 /// interrupts itself, so this uses `consume_queue` (see its docs).
 struct GpuHandler(Arc<Mutex<GpuBackend>>);

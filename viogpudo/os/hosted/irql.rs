@@ -95,3 +95,101 @@ pub fn require_at_most(max: Irql, routine: &str) {
         ));
     }
 }
+
+std::thread_local! {
+    /// Heap allocations this thread made above DISPATCH_LEVEL since the last
+    /// [`take_heap_allocations_above_dispatch`].
+    static HEAP_ABOVE_DISPATCH: Cell<u32> = const { Cell::new(0) };
+    /// Set while the simulator's own bookkeeping runs on a driver thread (not counted).
+    static HEAP_EXEMPT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` without counting its heap use: for the simulator's bookkeeping inside callbacks
+/// the driver makes at DIRQL (the real dxgkrnl does not allocate there either, so only the
+/// driver's own allocations are what the check is about).
+pub fn heap_not_counted<R>(f: impl FnOnce() -> R) -> R {
+    let was = HEAP_EXEMPT.with(|e| e.replace(true));
+    let r = f();
+    HEAP_EXEMPT.with(|e| e.set(was));
+    r
+}
+
+/// The heap as the driver's Windows build has it (wdk-alloc: ExAllocatePool2 from nonpaged
+/// pool, documented for IRQL <= DISPATCH_LEVEL), checked: a test binary that installs it as
+/// its `#[global_allocator]` counts every allocation made above DISPATCH_LEVEL (an ISR, the
+/// bugcheck screen), and the simulator reports them as violations after each DDI. It cannot
+/// report from inside the allocator (that would allocate), hence the per-thread count.
+pub struct IrqlCheckedAllocator;
+
+// SAFETY: every call is forwarded unchanged to the system allocator, which upholds the
+// GlobalAlloc contract; the bookkeeping touches only a const-initialized thread-local Cell,
+// which needs no allocation and no destructor.
+unsafe impl std::alloc::GlobalAlloc for IrqlCheckedAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_if_above_dispatch();
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // ExFreePoolWithTag has the same IRQL rule.
+        count_if_above_dispatch();
+        // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        count_if_above_dispatch();
+        // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+fn count_if_above_dispatch() {
+    let above = CURRENT.try_with(Cell::get).unwrap_or(PASSIVE_LEVEL) > DISPATCH_LEVEL;
+    if above && !HEAP_EXEMPT.try_with(Cell::get).unwrap_or(true) {
+        let _ = HEAP_ABOVE_DISPATCH.try_with(|n| n.set(n.get().saturating_add(1)));
+    }
+}
+
+/// Heap allocations and frees this thread made above DISPATCH_LEVEL since the last call
+/// (always 0 unless [`IrqlCheckedAllocator`] is the global allocator).
+pub fn take_heap_allocations_above_dispatch() -> u32 {
+    HEAP_ABOVE_DISPATCH.with(|n| n.replace(0))
+}
+
+#[cfg(test)]
+mod heap_tests {
+    use super::*;
+    use std::alloc::{GlobalAlloc, Layout};
+
+    fn alloc_and_free() {
+        let layout = Layout::from_size_align(64, 8).unwrap_or(Layout::new::<u64>());
+        // SAFETY: a non-zero-sized layout; the block is freed with the same layout.
+        unsafe {
+            let p = IrqlCheckedAllocator.alloc(layout);
+            assert!(!p.is_null());
+            IrqlCheckedAllocator.dealloc(p, layout);
+        }
+    }
+
+    #[test]
+    fn heap_use_above_dispatch_is_counted_and_only_there() {
+        let _ = take_heap_allocations_above_dispatch();
+        alloc_and_free();
+        let dispatch = run_at(DISPATCH_LEVEL);
+        alloc_and_free();
+        drop(dispatch);
+        assert_eq!(take_heap_allocations_above_dispatch(), 0);
+        let dirql = run_at(DIRQL);
+        alloc_and_free();
+        heap_not_counted(alloc_and_free);
+        drop(dirql);
+        assert_eq!(
+            take_heap_allocations_above_dispatch(),
+            2,
+            "one alloc, one free"
+        );
+        assert_eq!(take_heap_allocations_above_dispatch(), 0, "taken");
+    }
+}

@@ -235,7 +235,7 @@ impl AdapterState {
 
     /// Appends an event.
     pub(crate) fn record(&self, event: Event) {
-        lock(&self.events).push(event);
+        irql::heap_not_counted(|| lock(&self.events).push(event));
     }
 
     /// Records a misuse by the driver.
@@ -339,9 +339,23 @@ impl AdapterState {
         let at = irql::run_at(level);
         let r = call();
         drop(at);
+        self.check_heap_irql(name);
         drop(sync);
         self.deliver_interrupts();
         r
+    }
+
+    /// Reports the heap allocations the driver made above DISPATCH_LEVEL during `ddi` (counted
+    /// by `IrqlCheckedAllocator` when the test binary installs it): ExAllocatePool2 and
+    /// ExFreePoolWithTag need IRQL <= DISPATCH_LEVEL.
+    fn check_heap_irql(&self, ddi: &str) {
+        let n = irql::take_heap_allocations_above_dispatch();
+        if n > 0 {
+            self.violation(format!(
+                "IRQL: {ddi} used the heap {n} time(s) above DISPATCH_LEVEL \
+                 (ExAllocatePool2/ExFreePoolWithTag: at most DISPATCH_LEVEL)"
+            ));
+        }
     }
 
     /// Queues an interrupt on `message` that the device did not raise, for the next delivery.
@@ -389,6 +403,7 @@ impl AdapterState {
                 // dxgkrnl does; the driver vouches for the routine's soundness.
                 let claimed = unsafe { isr(context, message) } != 0;
                 drop(at);
+                self.check_heap_irql("DxgkDdiInterruptRoutine");
                 self.record(Event::Isr { message, claimed });
                 calls += 1;
             }

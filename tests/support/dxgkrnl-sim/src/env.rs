@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use viogpu_common::hal::DmaRegion;
-use viogpudo::os::hosted::HostEnvironment;
+use viogpudo::os::hosted::{irql, HostEnvironment};
 
 use crate::adapter::AdapterState;
 
@@ -29,22 +29,24 @@ impl SimEnv {
     }
 }
 
+// The machine and the kernel behind these services are not the driver: their own heap use
+// is not the driver's, so it is left out of the heap IRQL check (`irql::heap_not_counted`).
 impl HostEnvironment for SimEnv {
     fn dma_alloc(&self, len: usize) -> Option<DmaRegion> {
-        self.adapter.machine.dma_alloc(len)
+        irql::heap_not_counted(|| self.adapter.machine.dma_alloc(len))
     }
 
     unsafe fn dma_free(&self, region: DmaRegion) {
         // SAFETY: the caller keeps Hal::dma_free's contract, which is the machine's.
-        unsafe { self.adapter.machine.dma_free(region) }
+        irql::heap_not_counted(|| unsafe { self.adapter.machine.dma_free(region) })
     }
 
     fn mmio_read(&self, address: usize, width: u8) -> u32 {
-        self.adapter.machine.mmio_read(address, width)
+        irql::heap_not_counted(|| self.adapter.machine.mmio_read(address, width))
     }
 
     fn mmio_write(&self, address: usize, width: u8, value: u32) {
-        self.adapter.machine.mmio_write(address, width, value);
+        irql::heap_not_counted(|| self.adapter.machine.mmio_write(address, width, value));
     }
 
     fn now_us(&self) -> u64 {
@@ -59,10 +61,10 @@ impl HostEnvironment for SimEnv {
         if self.adapter.deliver_interrupts() > 0 {
             // Whatever the DPC signalled was for this wait.
             self.adapter.signalled.store(false, Ordering::SeqCst);
-            machine.advance(timeout_us.min(1));
+            irql::heap_not_counted(|| machine.advance(timeout_us.min(1)));
             return;
         }
-        machine.advance(timeout_us);
+        irql::heap_not_counted(|| machine.advance(timeout_us));
         if self.adapter.deliver_interrupts() > 0 {
             self.adapter.signalled.store(false, Ordering::SeqCst);
         }
@@ -87,10 +89,10 @@ impl HostEnvironment for SimEnv {
     }
 
     fn trace(&self, line: &str) {
-        self.adapter.push_trace(line);
+        irql::heap_not_counted(|| self.adapter.push_trace(line));
     }
 
     fn rule_broken(&self, what: &str) {
-        self.adapter.violation(what.to_owned());
+        irql::heap_not_counted(|| self.adapter.violation(what.to_owned()));
     }
 }
