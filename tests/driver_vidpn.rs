@@ -188,6 +188,32 @@ fn pinned_source_mode_restricts_the_target_to_the_same_size() {
 }
 
 #[test]
+fn a_pinned_source_no_monitor_mode_fits_gets_no_empty_target_set() {
+    // The monitor's modes changed after the OS pinned this source mode (1000x700 is in no
+    // mode list): no target mode works with it. An empty set would be refused, and released
+    // by the OS itself; the driver must neither assign one nor release it a second time.
+    let host = Host::new(1);
+    let model = one_path(1);
+    model.pin_source_mode(0, 1000, 700).unwrap();
+    model.pin_target_mode(0, 800, 600).unwrap();
+    let model2 = one_path(1);
+    model2.pin_source_mode(0, 1000, 700).unwrap();
+    for (m, pivot) in [
+        (&model, D3DKMDT_EPT_NOPIVOT),
+        (&model2, D3DKMDT_EPT_VIDPNSOURCE),
+    ] {
+        let before = m.target_modes(0);
+        assert_eq!(cofunc(&host, m.handle(), pivot, 0), STATUS_SUCCESS);
+        assert_eq!(m.take_violations(), Vec::<String>::new());
+        // The VidPN keeps its target set (IsSupportedVidPn then says no to the pinned mode).
+        assert_eq!(m.target_modes(0), before);
+        assert_eq!(m.outstanding(), 0);
+    }
+    let (status, ok) = supported(&host, model2.handle());
+    assert_eq!((status, ok), (STATUS_SUCCESS, 0));
+}
+
+#[test]
 fn pinned_target_mode_restricts_the_source_to_both_orientations_while_rotation_is_open() {
     let host = Host::new(1);
     let model = one_path(1);
@@ -860,10 +886,56 @@ fn simulator_refuses_interface_misuse() {
             vidpn.pfnAssignSourceModeSet.unwrap()(model.handle(), 0, fresh),
             STATUS_GRAPHICS_PINNED_MODE_MUST_REMAIN_IN_SET
         );
+        // ... and the OS released it: releasing it again is a violation (a double free).
         assert_eq!(
             vidpn.pfnReleaseSourceModeSet.unwrap()(model.handle(), fresh),
+            STATUS_GRAPHICS_INVALID_VIDPN_SOURCEMODESET
+        );
+        let violations = model.take_violations();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].contains("already released"), "{violations:?}");
+
+        // An empty set, and a set made for another source: refused and released by the OS.
+        let two = VidPnModel::new(2);
+        for (owner, assign_to, status) in [
+            (0, 0, STATUS_INVALID_PARAMETER),
+            (1, 0, STATUS_GRAPHICS_RESOURCES_NOT_RELATED),
+        ] {
+            let mut t: D3DKMDT_HVIDPNTARGETMODESET = ptr::null_mut();
+            let mut t_iface: *const DXGK_VIDPNTARGETMODESET_INTERFACE = ptr::null();
+            assert_eq!(
+                vidpn.pfnCreateNewTargetModeSet.unwrap()(two.handle(), owner, &mut t, &mut t_iface),
+                STATUS_SUCCESS
+            );
+            if owner != assign_to {
+                let mut mode: *mut D3DKMDT_VIDPN_TARGET_MODE = ptr::null_mut();
+                assert_eq!((*t_iface).pfnCreateNewModeInfo.unwrap()(t, &mut mode), STATUS_SUCCESS);
+                (*mode).VideoSignalInfo = dxgkrnl_sim::vidpn::signal(1024, 768);
+                assert_eq!((*t_iface).pfnAddMode.unwrap()(t, mode), STATUS_SUCCESS);
+            }
+            assert_eq!(vidpn.pfnAssignTargetModeSet.unwrap()(two.handle(), assign_to, t), status);
+            assert_eq!(two.outstanding(), 0, "the OS released the refused set");
+            assert_eq!(two.take_violations(), Vec::<String>::new());
+            assert_eq!(
+                vidpn.pfnReleaseTargetModeSet.unwrap()(two.handle(), t),
+                STATUS_GRAPHICS_INVALID_VIDPN_TARGETMODESET
+            );
+            assert_eq!(two.take_violations().len(), 1);
+        }
+        // Invalid inputs leave the set with the driver, which must release it.
+        let mut t: D3DKMDT_HVIDPNTARGETMODESET = ptr::null_mut();
+        let mut t_iface: *const DXGK_VIDPNTARGETMODESET_INTERFACE = ptr::null();
+        assert_eq!(
+            vidpn.pfnCreateNewTargetModeSet.unwrap()(two.handle(), 0, &mut t, &mut t_iface),
             STATUS_SUCCESS
         );
+        assert_eq!(
+            vidpn.pfnAssignTargetModeSet.unwrap()(two.handle(), 7, t),
+            STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET
+        );
+        assert_eq!(two.outstanding(), 1);
+        assert_eq!(vidpn.pfnReleaseTargetModeSet.unwrap()(two.handle(), t), STATUS_SUCCESS);
+        assert_eq!(two.take_violations(), Vec::<String>::new());
     }
     assert_eq!(model.outstanding(), 0);
     assert_eq!(model.pinned_source_mode(0), Some((1024, 768)));

@@ -420,10 +420,22 @@ impl VidPnModel {
     }
 }
 
+impl VidPnModel {
+    /// The rules the driver broke on this VidPN on a thread without a simulated adapter
+    /// (with one, they go to the adapter's events), taken: e.g. releasing a mode set the OS
+    /// already released when it refused to assign it. A model dropped with violations not
+    /// taken fails its test.
+    pub fn take_violations(&self) -> Vec<String> {
+        registry().violations.remove(&self.id).unwrap_or_default()
+    }
+}
+
 impl Drop for VidPnModel {
     fn drop(&mut self) {
         let mut reg = registry();
         let id = self.id;
+        reg.consumed.retain(|_, vidpn| *vidpn != id);
+        let violations = reg.violations.remove(&id).unwrap_or_default();
         reg.objects.retain(|&key, object| {
             key != id
                 && match object {
@@ -433,6 +445,13 @@ impl Drop for VidPnModel {
                     _ => true,
                 }
         });
+        drop(reg);
+        if !violations.is_empty() && !std::thread::panicking() {
+            #[allow(clippy::panic)] // test support: a broken rule fails the test
+            {
+                panic!("the driver broke VidPN rules: {violations:#?}");
+            }
+        }
     }
 }
 
