@@ -48,6 +48,9 @@ impl VidPnHost for Host {
     fn target_modes(&self, target: u32) -> Option<ModeList> {
         self.modes.get(target as usize).copied().flatten()
     }
+    fn target_connected(&self, target: u32) -> bool {
+        self.modes.get(target as usize).is_some_and(Option::is_some)
+    }
     fn current_mode(&self, source: u32) -> Option<(u32, u32)> {
         self.current.get(source as usize).copied().flatten()
     }
@@ -494,7 +497,12 @@ fn commit_rejects_bad_vidpns_with_graphics_status() {
     m.pin_source_mode(1, 1024, 768).unwrap();
     assert_eq!(
         commit(&host, m.handle(), 1),
-        Err(STATUS_GRAPHICS_MONITOR_NOT_CONNECTED)
+        Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY)
+    );
+    // Also when the path without a monitor is not the affected source's.
+    assert_eq!(
+        commit(&host, m.handle(), 0),
+        Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY)
     );
     let args = DXGKARG_COMMITVIDPN {
         hFunctionalVidPn: m.handle(),

@@ -213,6 +213,7 @@ impl Adapter {
             gpu,
             msix,
             features,
+            display_probe: spin::Mutex::new(None),
         }));
         state.mappings = maps.take_virts();
         self.publish(state);

@@ -132,6 +132,13 @@ pub unsafe fn commit_vidpn(
             return Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY);
         }
         check_path_transform(&path)?;
+        // DxgkDdiCommitVidPn page: with connectivity enforced, an output without a monitor
+        // keeps the current VidPN (nothing is applied: this function only decides) and is
+        // STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY. Connectivity, not the mode list: a target
+        // without a monitor still has modes.
+        if enforce && !host.target_connected(target) {
+            return Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY);
+        }
         *slot = Some(path);
     }
 
@@ -145,7 +152,7 @@ pub unsafe fn commit_vidpn(
                 mode: None,
                 rotation: Rotation::Identity,
             },
-            Some(path) => commit_path(host, &vidpn, &path, enforce)?,
+            Some(path) => commit_path(host, &vidpn, &path)?,
         };
         commits.push(commit);
     }
@@ -157,13 +164,9 @@ fn commit_path(
     host: &dyn VidPnHost,
     vidpn: &VidPn<'_>,
     path: &D3DKMDT_VIDPN_PRESENT_PATH,
-    enforce: bool,
 ) -> Status<SourceCommit> {
     let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
     let modes = host.target_modes(target).filter(|m| !m.is_empty());
-    if enforce && modes.is_none() {
-        return Err(STATUS_GRAPHICS_MONITOR_NOT_CONNECTED);
-    }
     // A functional VidPN pins every rotation; an unpinned one can only mean "as is".
     let rotation = match PathRotation::of(path)? {
         PathRotation::Pinned(rotation) => rotation,

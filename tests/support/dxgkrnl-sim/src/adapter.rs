@@ -176,6 +176,10 @@ pub struct AdapterState {
     /// The IRQL SystemDisplayEnable/Write run at: HIGH_LEVEL, as after a crash, or
     /// DISPATCH_LEVEL, which the documentation ("any IRQL") also allows.
     pub(crate) bugcheck_irql: AtomicU8,
+    /// What the OS knows of each child's connection: the driver's last
+    /// `DxgkCbIndicateChildStatus`, or its last `DxgkDdiQueryChildStatus` answer, whichever
+    /// came later (kept across `clear_events`).
+    connection: Mutex<BTreeMap<u32, bool>>,
 }
 
 impl std::fmt::Debug for AdapterState {
@@ -230,12 +234,23 @@ impl AdapterState {
             echo_trace: std::env::var_os("DXGKRNL_SIM_TRACE").is_some(),
             ddi_locks: DdiLocks::default(),
             bugcheck_irql: AtomicU8::new(irql::HIGH_LEVEL),
+            connection: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Appends an event.
     pub(crate) fn record(&self, event: Event) {
         lock(&self.events).push(event);
+    }
+
+    /// Notes what the driver said about child `uid`'s connection.
+    pub(crate) fn note_connection(&self, uid: u32, connected: bool) {
+        lock(&self.connection).insert(uid, connected);
+    }
+
+    /// Whether child `uid` has a monitor, as far as the OS knows (`None`: never told).
+    pub(crate) fn connection(&self, uid: u32) -> Option<bool> {
+        lock(&self.connection).get(&uid).copied()
     }
 
     /// Records a misuse by the driver.

@@ -583,6 +583,9 @@ impl<M: Machine + 'static> Sim<M> {
         };
         let nt = self.query_child_status_raw(&mut status)?;
         Self::check("DxgkDdiQueryChildStatus", nt)?;
+        if kind == StatusConnection {
+            self.adapter.note_connection(uid, status.hot_plug_connected());
+        }
         Ok(status)
     }
 

@@ -74,6 +74,17 @@ pub unsafe extern "system" fn query_monitor_interface(
     STATUS_SUCCESS
 }
 
+/// The targets of the paths of the VidPN `vidpn` (none for an unknown handle).
+pub(crate) fn path_targets(vidpn: D3DKMDT_HVIDPN) -> Vec<u32> {
+    let mut reg = registry();
+    let Some(topology) = reg.vidpn(id_of(vidpn)).map(|v| v.topology) else {
+        return Vec::new();
+    };
+    reg.topology(topology)
+        .map(|t| t.paths.iter().map(|p| p.get().VidPnTargetId).collect())
+        .unwrap_or_default()
+}
+
 /// A graphics source mode of `w`×`h` as dxgkrnl would describe a 32-bit desktop.
 pub fn source_mode(w: u32, h: u32) -> D3DKMDT_VIDPN_SOURCE_MODE {
     let mut mode = D3DKMDT_VIDPN_SOURCE_MODE {
