@@ -103,7 +103,12 @@ fn after_a_display_change_the_last_indication_is_the_scanouts_real_state() {
     rig.display_change(1, 0, 0, false);
     // Disabled scanouts end disconnected (scanout 2 never had a monitor), enabled ones
     // connected; scanout 0 always has the desktop.
-    assert_eq!(last_indication(&rig, 1), Some(0), "{:?}", rig.sim.indicated_child_status());
+    assert_eq!(
+        last_indication(&rig, 1),
+        Some(0),
+        "{:?}",
+        rig.sim.indicated_child_status()
+    );
     assert_ne!(last_indication(&rig, 2), Some(1));
     assert_eq!(last_indication(&rig, 0), Some(1));
     // A monitor plugged into scanout 2 is indicated connected.

@@ -384,7 +384,7 @@ fn only_a_trusted_caller_may_set_a_custom_mode_through_the_escape() {
     let mut bytes = request.as_bytes().to_vec();
     assert_eq!(
         rig.sim.escape_raw(&mut bytes).unwrap(),
-        STATUS_ACCESS_DENIED
+        STATUS_PRIVILEGED_INSTRUCTION
     );
     assert!(
         rig.sim.indicated_child_status().is_empty(),

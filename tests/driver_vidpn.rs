@@ -738,7 +738,8 @@ fn path_update_changes_rotation_and_rejects_what_we_cannot_do() {
         let args = DXGKARG_UPDATEACTIVEVIDPNPRESENTPATH {
             VidPnPresentPathInfo: path,
         };
-        update_active_vidpn_present_path(host, &dxgk(), &args)
+        // SAFETY: a path whose gamma ramp points at `RAMP` or nothing.
+        unsafe { update_active_vidpn_present_path(host, &dxgk(), &args) }
     };
     let rotate = |r| move |p: &mut D3DKMDT_VIDPN_PRESENT_PATH| p.ContentTransformation.Rotation = r;
     assert_eq!(
@@ -758,30 +759,51 @@ fn path_update_changes_rotation_and_rejects_what_we_cannot_do() {
         Rotation::Identity
     );
     // 1024x768 turned a quarter needs a 768x1024 monitor mode, which this monitor lacks.
-    assert_eq!(
-        update(&host, &rotate(D3DKMDT_VPPR_ROTATE90)),
-        Err(STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED)
-    );
+    const NOT_DONE: NTSTATUS = STATUS_GRAPHICS_PATH_CONTENT_GEOMETRY_TRANSFORMATION_NOT_SUPPORTED;
+    assert_eq!(update(&host, &rotate(D3DKMDT_VPPR_ROTATE90)), Err(NOT_DONE));
     assert_eq!(
         update(&host, &rotate(D3DKMDT_VPPR_ROTATE90_OFFSET90)),
-        Err(STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED)
+        Err(NOT_DONE)
     );
     assert_eq!(
         update(&host, &|p| p.ContentTransformation.Scaling =
             D3DKMDT_VPPS_STRETCHED),
-        Err(STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED)
+        Err(NOT_DONE)
     );
     assert_eq!(
         update(&host, &|p| p.GammaRamp.Type = D3DDDI_GAMMARAMP_DXGI_1),
-        Err(STATUS_GRAPHICS_GAMMA_RAMP_NOT_SUPPORTED)
+        Err(NOT_DONE)
     );
+    // An RGB256x3x16 ramp that keeps every 8-bit level is what the scan-out shows anyway.
+    static IDENTITY: [u16; 768] = {
+        let mut t = [0u16; 768];
+        let mut i = 0;
+        while i < 768 {
+            t[i] = ((i % 256) as u16) * 257;
+            i += 1;
+        }
+        t
+    };
+    static DARKER: [u16; 768] = [0x1000; 768];
+    for (table, expected) in [(&IDENTITY, true), (&DARKER, false)] {
+        let result = update(&host, &|p| {
+            p.GammaRamp.Type = D3DDDI_GAMMARAMP_RGB256x3x16;
+            p.GammaRamp.DataSize = 1536;
+            p.GammaRamp.Data = table.as_ptr() as *mut core::ffi::c_void;
+        });
+        assert_eq!(result.is_ok(), expected, "{result:?}");
+        if !expected {
+            assert_eq!(result, Err(NOT_DONE));
+        }
+    }
+    // Paths this adapter does not have active.
     assert_eq!(
         update(&host, &|p| p.VidPnSourceId = 9),
-        Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)
+        Err(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY)
     );
     assert_eq!(
         update(&host, &|p| p.VidPnTargetId = 1),
-        Err(STATUS_GRAPHICS_INVALID_VIDPN_PRESENT_PATH)
+        Err(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY)
     );
     host.current[0] = None;
     assert_eq!(
@@ -917,11 +939,17 @@ fn simulator_refuses_interface_misuse() {
             );
             if owner != assign_to {
                 let mut mode: *mut D3DKMDT_VIDPN_TARGET_MODE = ptr::null_mut();
-                assert_eq!((*t_iface).pfnCreateNewModeInfo.unwrap()(t, &mut mode), STATUS_SUCCESS);
+                assert_eq!(
+                    (*t_iface).pfnCreateNewModeInfo.unwrap()(t, &mut mode),
+                    STATUS_SUCCESS
+                );
                 (*mode).VideoSignalInfo = dxgkrnl_sim::vidpn::signal(1024, 768);
                 assert_eq!((*t_iface).pfnAddMode.unwrap()(t, mode), STATUS_SUCCESS);
             }
-            assert_eq!(vidpn.pfnAssignTargetModeSet.unwrap()(two.handle(), assign_to, t), status);
+            assert_eq!(
+                vidpn.pfnAssignTargetModeSet.unwrap()(two.handle(), assign_to, t),
+                status
+            );
             assert_eq!(two.outstanding(), 0, "the OS released the refused set");
             assert_eq!(two.take_violations(), Vec::<String>::new());
             assert_eq!(
@@ -942,7 +970,10 @@ fn simulator_refuses_interface_misuse() {
             STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET
         );
         assert_eq!(two.outstanding(), 1);
-        assert_eq!(vidpn.pfnReleaseTargetModeSet.unwrap()(two.handle(), t), STATUS_SUCCESS);
+        assert_eq!(
+            vidpn.pfnReleaseTargetModeSet.unwrap()(two.handle(), t),
+            STATUS_SUCCESS
+        );
         assert_eq!(two.take_violations(), Vec::<String>::new());
     }
     assert_eq!(model.outstanding(), 0);

@@ -94,7 +94,9 @@ impl Adapter {
         let answer = self.with_published_hw(|hw| {
             let mut probe = hw.display_probe.try_lock()?;
             let ticket = (*probe)?;
-            let answer = hw.gpu.take_answer::<RespDisplayInfo>(CONTROL_QUEUE, ticket)?;
+            let answer = hw
+                .gpu
+                .take_answer::<RespDisplayInfo>(CONTROL_QUEUE, ticket)?;
             *probe = None;
             Some((hw.dxgk, answer))
         });

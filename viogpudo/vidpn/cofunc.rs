@@ -130,9 +130,11 @@ fn enumerate_path(
                 .map(|m| rotation.source_for((m.width, m.height)))
                 .collect(),
         };
-        offer(|| vidpn.new_source_modes(source), &sizes, |m, size| {
-            fill_source_mode(m, size)
-        })?;
+        offer(
+            || vidpn.new_source_modes(source),
+            &sizes,
+            |m, size| fill_source_mode(m, size),
+        )?;
     }
 
     if pinned_target.is_none() && !pivot.is_target(target) {
@@ -141,9 +143,11 @@ fn enumerate_path(
             Some(size) => rotation.target_for(size, &modes).into_iter().collect(),
             None => modes.iter().map(|m| (m.width, m.height)).collect(),
         };
-        offer(|| vidpn.new_target_modes(target), &sizes, |m, size| {
-            fill_target_mode(m, size, Some(size) == preferred)
-        })?;
+        offer(
+            || vidpn.new_target_modes(target),
+            &sizes,
+            |m, size| fill_target_mode(m, size, Some(size) == preferred),
+        )?;
     }
 
     let transform = &mut update.ContentTransformation;
