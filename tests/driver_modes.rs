@@ -9,6 +9,7 @@ use dxgkrnl_sim::{Machine, Surface};
 use sim_support::{assert_shows, Rig};
 use viogpu_common::protocol::{CommandType, ResponseType};
 use viogpudo::ddi::*;
+use viogpudo::thunks::STATUS_PRIVILEGED_INSTRUCTION;
 
 #[test]
 fn from_1024x768_to_8k_and_back_with_correct_pixels_and_no_leak() {

@@ -55,10 +55,13 @@ fn error_paths_answer_documented_codes() {
     rig.assert_clean();
 }
 
+/// A change to a present path.
+type Change = dyn Fn(&mut D3DKMDT_VIDPN_PRESENT_PATH);
+
 #[test]
 fn path_updates_answer_the_pages_codes() {
     let mut rig = Rig::booted(&[(1024, 768)]);
-    let path = |change: &dyn Fn(&mut D3DKMDT_VIDPN_PRESENT_PATH)| {
+    let path = |change: &Change| {
         let mut p = D3DKMDT_VIDPN_PRESENT_PATH {
             VidPnSourceId: 0,
             VidPnTargetId: 0,
@@ -73,7 +76,7 @@ fn path_updates_answer_the_pages_codes() {
         }
     };
     let not_done = STATUS_GRAPHICS_PATH_CONTENT_GEOMETRY_TRANSFORMATION_NOT_SUPPORTED;
-    let cases: [(&dyn Fn(&mut D3DKMDT_VIDPN_PRESENT_PATH), NTSTATUS); 5] = [
+    let cases: [(&Change, NTSTATUS); 5] = [
         (&|_| {}, STATUS_SUCCESS),
         (
             &|p| p.ContentTransformation.Scaling = D3DKMDT_VPPS_STRETCHED,

@@ -249,11 +249,3 @@ ddi_consts! {
         STATUS_INTEGER_OVERFLOW = 0xC0000095_u32 as i32,
     }
 }
-
-/// `STATUS_PRIVILEGED_INSTRUCTION` (ntstatus.h): a documented DxgkDdiEscape return, for a
-/// caller without the privilege the escape needs. Not a display code, so not in the WDK
-/// display facts the layout test reads.
-pub const STATUS_PRIVILEGED_INSTRUCTION: NTSTATUS = 0xC000_0096_u32 as i32;
-/// `STATUS_ILLEGAL_INSTRUCTION` (ntstatus.h): a documented DxgkDdiEscape return, for an
-/// escape the driver does not know. Not in the display facts either.
-pub const STATUS_ILLEGAL_INSTRUCTION: NTSTATUS = 0xC000_001D_u32 as i32;

@@ -130,11 +130,7 @@ fn enumerate_path(
                 .map(|m| rotation.source_for((m.width, m.height)))
                 .collect(),
         };
-        offer(
-            || vidpn.new_source_modes(source),
-            &sizes,
-            |m, size| fill_source_mode(m, size),
-        )?;
+        offer(|| vidpn.new_source_modes(source), &sizes, fill_source_mode)?;
     }
 
     if pinned_target.is_none() && !pivot.is_target(target) {

@@ -268,7 +268,7 @@ const RAMP_BYTES: usize = 3 * RAMP_LEVELS * 2;
 unsafe fn gamma_is_identity(ramp: &D3DKMDT_GAMMA_RAMP) -> bool {
     match ramp.Type {
         D3DDDI_GAMMARAMP_DEFAULT | D3DDDI_GAMMARAMP_UNINITIALIZED => true,
-        D3DDDI_GAMMARAMP_RGB256x3x16 => {
+        ramp_type if ramp_type == D3DDDI_GAMMARAMP_RGB256x3x16 => {
             if ramp.Data.is_null() || ramp.DataSize < RAMP_BYTES {
                 return false;
             }

@@ -454,6 +454,7 @@ impl AdapterState {
 /// DDIs whose pages give a closed set. `None`: not checked.
 pub(crate) fn documented_statuses(ddi: &str) -> Option<&'static [NTSTATUS]> {
     use viogpudo::ddi::*;
+    use viogpudo::thunks::{STATUS_ILLEGAL_INSTRUCTION, STATUS_PRIVILEGED_INSTRUCTION};
     Some(match ddi {
         // DxgkDdiQueryAdapterInfo page; STATUS_NOT_SUPPORTED for a type the driver does not
         // know is what the KMDOD sample answers.
