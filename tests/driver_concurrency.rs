@@ -277,8 +277,10 @@ fn stress_presents_pointer_interrupts_mode_changes_and_power_from_several_thread
                 let source = rng.below(2) as u32;
                 if rng.below(50) == 0 {
                     let status = os.set_pointer_shape(source, &shapes[rng.below(2) as usize]);
+                    // Powered down the shape cannot reach the device: the page's
+                    // STATUS_NO_MEMORY, after which dxgkrnl draws the pointer itself.
                     let refused_in_d3 =
-                        status == STATUS_DEVICE_NOT_READY && stress.powering.load(Ordering::SeqCst);
+                        status == STATUS_NO_MEMORY && stress.powering.load(Ordering::SeqCst);
                     stress.count("pointer shape", if refused_in_d3 { 0 } else { status });
                 } else {
                     let (x, y) = (rng.below(800) as i32 - 16, rng.below(600) as i32 - 16);

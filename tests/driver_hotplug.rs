@@ -4,7 +4,7 @@
 
 mod sim_support;
 
-use dxgkrnl_sim::{preferred_mode, ChildStatus, Machine, Surface};
+use dxgkrnl_sim::{preferred_mode, ChildStatus, Machine, SimError, Surface};
 use sim_support::{assert_shows, Rig};
 use viogpu_common::protocol::CommandType;
 use viogpudo::ddi::*;
@@ -83,5 +83,60 @@ fn a_display_change_before_d3_is_read_at_d0_and_never_asked_of_the_powered_down_
         .trace_lines()
         .iter()
         .all(|l| !l.contains("refresh failed")));
+    rig.assert_clean();
+}
+
+/// The last connection status the driver indicated for `child`.
+fn last_indication(rig: &Rig, child: u32) -> Option<u8> {
+    rig.sim
+        .indicated_child_status()
+        .iter()
+        .rev()
+        .find(|s| s.kind == StatusConnection.0 && s.child_uid == child)
+        .map(|s| s.status)
+}
+
+#[test]
+fn after_a_display_change_the_last_indication_is_the_scanouts_real_state() {
+    let mut rig = Rig::booted(&[(1024, 768), (800, 600), (0, 0)]);
+    rig.sim.clear_events();
+    rig.display_change(1, 0, 0, false);
+    // Disabled scanouts end disconnected (scanout 2 never had a monitor), enabled ones
+    // connected; scanout 0 always has the desktop.
+    assert_eq!(
+        last_indication(&rig, 1),
+        Some(0),
+        "{:?}",
+        rig.sim.indicated_child_status()
+    );
+    assert_ne!(last_indication(&rig, 2), Some(1));
+    assert_eq!(last_indication(&rig, 0), Some(1));
+    // A monitor plugged into scanout 2 is indicated connected.
+    rig.sim.clear_events();
+    rig.display_change(2, 1280, 800, true);
+    assert_eq!(last_indication(&rig, 2), Some(1));
+    assert_eq!(last_indication(&rig, 1), Some(0));
+    assert!(rig.sim.refresh_child(2).unwrap().connected);
+    rig.assert_clean();
+}
+
+#[test]
+fn an_enforced_commit_to_an_output_without_a_monitor_keeps_the_current_vidpn() {
+    let mut rig = Rig::booted(&[(1024, 768), (0, 0)]);
+    assert!(!rig.sim.refresh_child(1).unwrap().connected);
+    let s = Surface::pattern(1024, 768, 3);
+    rig.sim.present_full(0, &s).unwrap();
+    // Extend the desktop to output 1, connectivity enforced (as dxgkrnl commits).
+    assert_eq!(
+        rig.sim.set_modes(&[(1, Some((1024, 768)))]),
+        Err(SimError::Status {
+            ddi: "DxgkDdiCommitVidPn",
+            status: STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY,
+        })
+    );
+    assert_eq!(rig.sim.take_violations(), Vec::<String>::new());
+    // Nothing changed: output 0 still shows its desktop, output 1 nothing.
+    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    assert!(rig.gpu().scanout_image(1).is_none());
     rig.assert_clean();
 }

@@ -9,6 +9,7 @@ use dxgkrnl_sim::{Machine, Surface};
 use sim_support::{assert_shows, Rig};
 use viogpu_common::protocol::{CommandType, ResponseType};
 use viogpudo::ddi::*;
+use viogpudo::thunks::STATUS_PRIVILEGED_INSTRUCTION;
 
 #[test]
 fn from_1024x768_to_8k_and_back_with_correct_pixels_and_no_leak() {
@@ -384,7 +385,7 @@ fn only_a_trusted_caller_may_set_a_custom_mode_through_the_escape() {
     let mut bytes = request.as_bytes().to_vec();
     assert_eq!(
         rig.sim.escape_raw(&mut bytes).unwrap(),
-        STATUS_ACCESS_DENIED
+        STATUS_PRIVILEGED_INSTRUCTION
     );
     assert!(
         rig.sim.indicated_child_status().is_empty(),

@@ -48,6 +48,9 @@ impl VidPnHost for Host {
     fn target_modes(&self, target: u32) -> Option<ModeList> {
         self.modes.get(target as usize).copied().flatten()
     }
+    fn target_connected(&self, target: u32) -> bool {
+        self.modes.get(target as usize).is_some_and(Option::is_some)
+    }
     fn current_mode(&self, source: u32) -> Option<(u32, u32)> {
         self.current.get(source as usize).copied().flatten()
     }
@@ -185,6 +188,32 @@ fn pinned_source_mode_restricts_the_target_to_the_same_size() {
     assert_eq!(model.source_modes(0), vec![(1280, 800)]);
     assert_eq!(model.pinned_source_mode(0), Some((1280, 800)));
     assert_eq!(model.outstanding(), 0);
+}
+
+#[test]
+fn a_pinned_source_no_monitor_mode_fits_gets_no_empty_target_set() {
+    // The monitor's modes changed after the OS pinned this source mode (1000x700 is in no
+    // mode list): no target mode works with it. An empty set would be refused, and released
+    // by the OS itself; the driver must neither assign one nor release it a second time.
+    let host = Host::new(1);
+    let model = one_path(1);
+    model.pin_source_mode(0, 1000, 700).unwrap();
+    model.pin_target_mode(0, 800, 600).unwrap();
+    let model2 = one_path(1);
+    model2.pin_source_mode(0, 1000, 700).unwrap();
+    for (m, pivot) in [
+        (&model, D3DKMDT_EPT_NOPIVOT),
+        (&model2, D3DKMDT_EPT_VIDPNSOURCE),
+    ] {
+        let before = m.target_modes(0);
+        assert_eq!(cofunc(&host, m.handle(), pivot, 0), STATUS_SUCCESS);
+        assert_eq!(m.take_violations(), Vec::<String>::new());
+        // The VidPN keeps its target set (IsSupportedVidPn then says no to the pinned mode).
+        assert_eq!(m.target_modes(0), before);
+        assert_eq!(m.outstanding(), 0);
+    }
+    let (status, ok) = supported(&host, model2.handle());
+    assert_eq!((status, ok), (STATUS_SUCCESS, 0));
 }
 
 #[test]
@@ -468,7 +497,12 @@ fn commit_rejects_bad_vidpns_with_graphics_status() {
     m.pin_source_mode(1, 1024, 768).unwrap();
     assert_eq!(
         commit(&host, m.handle(), 1),
-        Err(STATUS_GRAPHICS_MONITOR_NOT_CONNECTED)
+        Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY)
+    );
+    // Also when the path without a monitor is not the affected source's.
+    assert_eq!(
+        commit(&host, m.handle(), 0),
+        Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY)
     );
     let args = DXGKARG_COMMITVIDPN {
         hFunctionalVidPn: m.handle(),
@@ -704,7 +738,8 @@ fn path_update_changes_rotation_and_rejects_what_we_cannot_do() {
         let args = DXGKARG_UPDATEACTIVEVIDPNPRESENTPATH {
             VidPnPresentPathInfo: path,
         };
-        update_active_vidpn_present_path(host, &dxgk(), &args)
+        // SAFETY: a path whose gamma ramp points at `RAMP` or nothing.
+        unsafe { update_active_vidpn_present_path(host, &dxgk(), &args) }
     };
     let rotate = |r| move |p: &mut D3DKMDT_VIDPN_PRESENT_PATH| p.ContentTransformation.Rotation = r;
     assert_eq!(
@@ -724,30 +759,51 @@ fn path_update_changes_rotation_and_rejects_what_we_cannot_do() {
         Rotation::Identity
     );
     // 1024x768 turned a quarter needs a 768x1024 monitor mode, which this monitor lacks.
-    assert_eq!(
-        update(&host, &rotate(D3DKMDT_VPPR_ROTATE90)),
-        Err(STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED)
-    );
+    const NOT_DONE: NTSTATUS = STATUS_GRAPHICS_PATH_CONTENT_GEOMETRY_TRANSFORMATION_NOT_SUPPORTED;
+    assert_eq!(update(&host, &rotate(D3DKMDT_VPPR_ROTATE90)), Err(NOT_DONE));
     assert_eq!(
         update(&host, &rotate(D3DKMDT_VPPR_ROTATE90_OFFSET90)),
-        Err(STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED)
+        Err(NOT_DONE)
     );
     assert_eq!(
         update(&host, &|p| p.ContentTransformation.Scaling =
             D3DKMDT_VPPS_STRETCHED),
-        Err(STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED)
+        Err(NOT_DONE)
     );
     assert_eq!(
         update(&host, &|p| p.GammaRamp.Type = D3DDDI_GAMMARAMP_DXGI_1),
-        Err(STATUS_GRAPHICS_GAMMA_RAMP_NOT_SUPPORTED)
+        Err(NOT_DONE)
     );
+    // An RGB256x3x16 ramp that keeps every 8-bit level is what the scan-out shows anyway.
+    static IDENTITY: [u16; 768] = {
+        let mut t = [0u16; 768];
+        let mut i = 0;
+        while i < 768 {
+            t[i] = ((i % 256) as u16) * 257;
+            i += 1;
+        }
+        t
+    };
+    static DARKER: [u16; 768] = [0x1000; 768];
+    for (table, expected) in [(&IDENTITY, true), (&DARKER, false)] {
+        let result = update(&host, &|p| {
+            p.GammaRamp.Type = D3DDDI_GAMMARAMP_RGB256x3x16;
+            p.GammaRamp.DataSize = 1536;
+            p.GammaRamp.Data = table.as_ptr() as *mut core::ffi::c_void;
+        });
+        assert_eq!(result.is_ok(), expected, "{result:?}");
+        if !expected {
+            assert_eq!(result, Err(NOT_DONE));
+        }
+    }
+    // Paths this adapter does not have active.
     assert_eq!(
         update(&host, &|p| p.VidPnSourceId = 9),
-        Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)
+        Err(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY)
     );
     assert_eq!(
         update(&host, &|p| p.VidPnTargetId = 1),
-        Err(STATUS_GRAPHICS_INVALID_VIDPN_PRESENT_PATH)
+        Err(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY)
     );
     host.current[0] = None;
     assert_eq!(
@@ -860,10 +916,65 @@ fn simulator_refuses_interface_misuse() {
             vidpn.pfnAssignSourceModeSet.unwrap()(model.handle(), 0, fresh),
             STATUS_GRAPHICS_PINNED_MODE_MUST_REMAIN_IN_SET
         );
+        // ... and the OS released it: releasing it again is a violation (a double free).
         assert_eq!(
             vidpn.pfnReleaseSourceModeSet.unwrap()(model.handle(), fresh),
+            STATUS_GRAPHICS_INVALID_VIDPN_SOURCEMODESET
+        );
+        let violations = model.take_violations();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].contains("already released"), "{violations:?}");
+
+        // An empty set, and a set made for another source: refused and released by the OS.
+        let two = VidPnModel::new(2);
+        for (owner, assign_to, status) in [
+            (0, 0, STATUS_INVALID_PARAMETER),
+            (1, 0, STATUS_GRAPHICS_RESOURCES_NOT_RELATED),
+        ] {
+            let mut t: D3DKMDT_HVIDPNTARGETMODESET = ptr::null_mut();
+            let mut t_iface: *const DXGK_VIDPNTARGETMODESET_INTERFACE = ptr::null();
+            assert_eq!(
+                vidpn.pfnCreateNewTargetModeSet.unwrap()(two.handle(), owner, &mut t, &mut t_iface),
+                STATUS_SUCCESS
+            );
+            if owner != assign_to {
+                let mut mode: *mut D3DKMDT_VIDPN_TARGET_MODE = ptr::null_mut();
+                assert_eq!(
+                    (*t_iface).pfnCreateNewModeInfo.unwrap()(t, &mut mode),
+                    STATUS_SUCCESS
+                );
+                (*mode).VideoSignalInfo = dxgkrnl_sim::vidpn::signal(1024, 768);
+                assert_eq!((*t_iface).pfnAddMode.unwrap()(t, mode), STATUS_SUCCESS);
+            }
+            assert_eq!(
+                vidpn.pfnAssignTargetModeSet.unwrap()(two.handle(), assign_to, t),
+                status
+            );
+            assert_eq!(two.outstanding(), 0, "the OS released the refused set");
+            assert_eq!(two.take_violations(), Vec::<String>::new());
+            assert_eq!(
+                vidpn.pfnReleaseTargetModeSet.unwrap()(two.handle(), t),
+                STATUS_GRAPHICS_INVALID_VIDPN_TARGETMODESET
+            );
+            assert_eq!(two.take_violations().len(), 1);
+        }
+        // Invalid inputs leave the set with the driver, which must release it.
+        let mut t: D3DKMDT_HVIDPNTARGETMODESET = ptr::null_mut();
+        let mut t_iface: *const DXGK_VIDPNTARGETMODESET_INTERFACE = ptr::null();
+        assert_eq!(
+            vidpn.pfnCreateNewTargetModeSet.unwrap()(two.handle(), 0, &mut t, &mut t_iface),
             STATUS_SUCCESS
         );
+        assert_eq!(
+            vidpn.pfnAssignTargetModeSet.unwrap()(two.handle(), 7, t),
+            STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET
+        );
+        assert_eq!(two.outstanding(), 1);
+        assert_eq!(
+            vidpn.pfnReleaseTargetModeSet.unwrap()(two.handle(), t),
+            STATUS_SUCCESS
+        );
+        assert_eq!(two.take_violations(), Vec::<String>::new());
     }
     assert_eq!(model.outstanding(), 0);
     assert_eq!(model.pinned_source_mode(0), Some((1024, 768)));

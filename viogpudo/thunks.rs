@@ -33,6 +33,24 @@ fn status(result: DdiResult<()>) -> NTSTATUS {
     }
 }
 
+/// `STATUS_PRIVILEGED_INSTRUCTION` (ntstatus.h): a documented DxgkDdiEscape return, for a
+/// caller without the privilege the escape needs. Not a display code, so not in the WDK
+/// display facts the layout test reads.
+pub const STATUS_PRIVILEGED_INSTRUCTION: NTSTATUS = 0xC000_0096_u32 as i32;
+/// `STATUS_ILLEGAL_INSTRUCTION` (ntstatus.h): a documented DxgkDdiEscape return, for an
+/// escape the driver does not know. Not in the display facts either.
+pub const STATUS_ILLEGAL_INSTRUCTION: NTSTATUS = 0xC000_001D_u32 as i32;
+
+/// `status` when it is one of `documented` (a DDI page's return codes), else `other`:
+/// dxgkrnl is written against those sets, so an internal code is translated at the edge.
+fn documented(status: NTSTATUS, documented: &[NTSTATUS], other: NTSTATUS) -> NTSTATUS {
+    if documented.contains(&status) {
+        status
+    } else {
+        other
+    }
+}
+
 /// The interface copied at StartDevice, or `STATUS_DEVICE_NOT_READY`.
 fn dxgk_of(adapter: &Adapter) -> DdiResult<DXGKRNL_INTERFACE> {
     adapter.dxgk().ok_or(STATUS_DEVICE_NOT_READY)
@@ -297,7 +315,19 @@ pub unsafe extern "system" fn ddi_query_adapter_info(
     }
     // SAFETY: the OS's output buffer holds OutputDataSize writable bytes.
     let out = unsafe { os_bytes_mut(args.pOutputData, args.OutputDataSize as usize) };
-    status(a.query_adapter_info(args.Type, out))
+    // The page's codes, and STATUS_NOT_SUPPORTED for a type the driver does not know (as
+    // the KMDOD sample answers); a short buffer is an invalid parameter.
+    documented(
+        status(a.query_adapter_info(args.Type, out)),
+        &[
+            STATUS_SUCCESS,
+            STATUS_INVALID_PARAMETER,
+            STATUS_NO_MEMORY,
+            STATUS_GRAPHICS_DRIVER_MISMATCH,
+            STATUS_NOT_SUPPORTED,
+        ],
+        STATUS_INVALID_PARAMETER,
+    )
 }
 
 /// DxgkDdiSetPalette: only 32-bit modes, no palette.
@@ -352,7 +382,19 @@ pub unsafe extern "system" fn ddi_set_pointer_shape(
     // SAFETY: the OS's shape holds Pitch * Height readable bytes per mask (both bounded
     // above), one mask for colour kinds and two for monochrome.
     let pixels = unsafe { os_bytes(args.pPixels, len) };
-    status(a.set_pointer_shape(args, pixels))
+    // The page documents STATUS_SUCCESS and STATUS_NO_MEMORY. Like the KMDOD sample, a
+    // malformed shape is STATUS_INVALID_PARAMETER and "no hardware pointer" (the
+    // HardwareCursor setting is off) STATUS_NOT_IMPLEMENTED; a shape the device cannot take
+    // now (powered down, a failed command) is the page's STATUS_NO_MEMORY, after which
+    // dxgkrnl draws the pointer itself.
+    match status(a.set_pointer_shape(args, pixels)) {
+        STATUS_NOT_SUPPORTED => STATUS_NOT_IMPLEMENTED,
+        other => documented(
+            other,
+            &[STATUS_SUCCESS, STATUS_NO_MEMORY, STATUS_INVALID_PARAMETER],
+            STATUS_NO_MEMORY,
+        ),
+    }
 }
 
 /// DxgkDdiEscape.
@@ -370,7 +412,18 @@ pub unsafe extern "system" fn ddi_escape(ctx: HANDLE, args: *const DXGKARG_ESCAP
     // SAFETY: dxgkrnl copied the private data into a kernel buffer of
     // PrivateDriverDataSize bytes, ours for the call.
     let buf = unsafe { os_bytes_mut(args.pPrivateDriverData, args.PrivateDriverDataSize as usize) };
-    status(a.escape(buf))
+    // The page's codes: a caller without the privilege is STATUS_PRIVILEGED_INSTRUCTION,
+    // an escape this driver does not know (other version or request) STATUS_ILLEGAL_INSTRUCTION,
+    // and any other refusal (short or malformed buffer, bad scanout) an invalid parameter.
+    match status(a.escape(buf)) {
+        STATUS_ACCESS_DENIED => STATUS_PRIVILEGED_INSTRUCTION,
+        STATUS_NOT_SUPPORTED => STATUS_ILLEGAL_INSTRUCTION,
+        other => documented(
+            other,
+            &[STATUS_SUCCESS, STATUS_NO_MEMORY, STATUS_INVALID_PARAMETER],
+            STATUS_INVALID_PARAMETER,
+        ),
+    }
 }
 
 /// DxgkDdiCollectDbgInfo: nothing beyond what the debugger extension can read.
@@ -498,11 +551,22 @@ pub unsafe extern "system" fn ddi_update_active_vidpn_present_path(
     let (Some(a), Some(args)) = (unsafe { adapter(ctx) }, unsafe { args.as_ref() }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    status(dxgk_of(a).and_then(|d| {
-        // SAFETY: as in ddi_is_supported_vidpn.
-        let commit = vidpn::update_active_vidpn_present_path(a, &d, args)?;
-        a.apply_commits(core::slice::from_ref(&commit))
-    }))
+    // The page's codes: a path that cannot be active (the adapter is not started) is not in
+    // the topology; a path the device could not be reprogrammed for (other than for lack of
+    // memory) is a transformation it cannot do now.
+    let Ok(d) = dxgk_of(a) else {
+        return STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY;
+    };
+    // SAFETY: `args` is dxgkrnl's argument for this call (its gamma table included).
+    let commit = match unsafe { vidpn::update_active_vidpn_present_path(a, &d, args) } {
+        Ok(commit) => commit,
+        Err(status) => return status,
+    };
+    documented(
+        status(a.apply_commits(core::slice::from_ref(&commit))),
+        &[STATUS_SUCCESS, STATUS_NO_MEMORY],
+        STATUS_GRAPHICS_PATH_CONTENT_GEOMETRY_TRANSFORMATION_NOT_SUPPORTED,
+    )
 }
 
 /// DxgkDdiRecommendMonitorModes.
@@ -518,13 +582,15 @@ pub unsafe extern "system" fn ddi_recommend_monitor_modes(
         return STATUS_INVALID_PARAMETER;
     };
     a.refresh_displays_if_stale();
-    // The VidPN logic answers with the DDI status itself (success codes included).
+    // The VidPN logic answers with the DDI status itself (success codes included, and the
+    // monitor interface's errors passed through, as the page asks). Not started: nothing to
+    // recommend, which is a success.
     match dxgk_of(a) {
         Ok(d) => {
             // SAFETY: as in ddi_is_supported_vidpn.
             unsafe { vidpn::recommend_monitor_modes(a, &d, args) }
         }
-        Err(status) => status,
+        Err(_) => STATUS_SUCCESS,
     }
 }
 
@@ -700,7 +766,9 @@ pub unsafe extern "system" fn ddi_get_child_container_id(
     STATUS_SUCCESS
 }
 
-/// DxgkDdiControlInterrupt: no vsync interrupt to control.
+/// DxgkDdiControlInterrupt: no interrupt type is controlled. The page requires
+/// STATUS_NOT_IMPLEMENTED for every type but DXGK_INTERRUPT_CRTC_VSYNC; the driver has no
+/// VSync interrupt either, so that type gets the same answer.
 ///
 /// # Safety
 /// Called by dxgkrnl with its documented arguments.
@@ -709,7 +777,7 @@ pub unsafe extern "system" fn ddi_control_interrupt(
     _kind: DXGK_INTERRUPT_TYPE,
     _enable: BOOLEAN,
 ) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
+    STATUS_NOT_IMPLEMENTED
 }
 
 /// DxgkDdiSetPowerComponentFState: no runtime power components are reported.

@@ -48,7 +48,7 @@ pub struct Rig {
 
 impl Rig {
     /// Loads the driver on a machine with one scanout per entry of `displays` (preferred
-    /// sizes), nothing booted yet.
+    /// sizes; `(0, 0)`: nothing connected), nothing booted yet.
     pub fn load(displays: &[(u32, u32)]) -> Self {
         Self::load_with_registry(displays, &[])
     }
@@ -70,7 +70,10 @@ impl Rig {
             num_scanouts: displays.len() as u32,
             displays: displays
                 .iter()
-                .map(|&(w, h)| PreferredDisplay::enabled(w, h))
+                .map(|&(w, h)| match (w, h) {
+                    (0, 0) => PreferredDisplay::DISABLED,
+                    _ => PreferredDisplay::enabled(w, h),
+                })
                 .collect(),
             ..GpuConfig::default()
         };

@@ -18,7 +18,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
 
-use crate::command::{Allocation, CommandQueue, Completions};
+use crate::command::{Allocation, CommandQueue, Completions, Ticket};
 use crate::hal::Hal;
 use crate::protocol::{
     parse_response, CommandType, CtrlHeader, CursorPos, GetEdid, MemEntry, Rect,
@@ -370,6 +370,48 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
             }
         });
         result.and(published)
+    }
+
+    /// Posts one request whose answer is taken later with [`Self::take_answer`] (or which is
+    /// given up with [`Self::abandon`]): for the completion path (DPC), which must not wait.
+    /// Uses only pool buffers and never waits for ring space (`Err(QueueFull)` instead).
+    pub fn post(&self, queue: u16, parts: &[&[u8]], response_len: usize) -> Result<Ticket> {
+        self.with_queue(queue, |cq| {
+            let ticket = cq.submit(parts, response_len, Allocation::Forbidden)?;
+            if cq.publish() {
+                self.notify.notify(queue);
+            }
+            Ok(ticket)
+        })
+    }
+
+    /// The answer of a [`Self::post`]ed request parsed as `Resp` (type and length checked);
+    /// `None` while the device still has it. After a device reset the answer is an error.
+    pub fn take_answer<Resp>(&self, queue: u16, ticket: Ticket) -> Option<Result<Resp>>
+    where
+        Resp: Response + IntoBytes,
+    {
+        let mut resp = Resp::new_zeroed();
+        let written = self.with_queue(queue, |cq| cq.take_response(ticket, resp.as_mut_bytes()))?;
+        Some(written.and_then(|written| {
+            let bytes = resp.as_bytes();
+            parse_response(bytes.get(..written.min(bytes.len())).unwrap_or(bytes))
+        }))
+    }
+
+    /// Gives up a [`Self::post`]ed request (its buffer comes back when the device returns it).
+    pub fn abandon(&self, queue: u16, ticket: Ticket) {
+        self.with_queue(queue, |cq| cq.abandon(ticket));
+    }
+
+    /// Posts VIRTIO_GPU_CMD_GET_DISPLAY_INFO without waiting (see [`Self::post`]).
+    pub fn post_get_display_info(&self) -> Result<Ticket> {
+        let hdr = CtrlHeader::command(CommandType::GET_DISPLAY_INFO);
+        self.post(
+            CONTROL_QUEUE,
+            &[hdr.as_bytes()],
+            core::mem::size_of::<RespDisplayInfo>(),
+        )
     }
 
     /// VIRTIO_GPU_CMD_GET_DISPLAY_INFO.

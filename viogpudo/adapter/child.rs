@@ -83,15 +83,23 @@ pub(super) fn descriptor_of(head: &Head) -> Option<Vec<u8>> {
 }
 
 impl Adapter {
-    /// Recomputes the connected-children mask the DPC uses.
+    /// Recomputes the connected-children masks the DPC uses.
     pub(super) fn update_connected_mask(&self, state: &State) {
-        let mask = state
-            .heads
-            .iter()
-            .enumerate()
-            .filter(|(i, h)| is_connected(*i, h))
-            .fold(0u32, |m, (i, _)| m | (1 << i));
-        self.connected_mask.store(mask, Ordering::Release);
+        let mask_of = |keep: &dyn Fn(usize, &Head) -> bool| {
+            state
+                .heads
+                .iter()
+                .enumerate()
+                .take(u32::BITS as usize)
+                .filter(|(i, h)| keep(*i, h))
+                .fold(0u32, |m, (i, _)| m | (1 << i))
+        };
+        self.connected_mask
+            .store(mask_of(&|i, h| is_connected(i, h)), Ordering::Release);
+        self.forced_mask.store(
+            mask_of(&|i, h| i == 0 || h.custom.is_some()),
+            Ordering::Release,
+        );
     }
 
     /// DxgkDdiQueryChildRelations.

@@ -12,10 +12,17 @@
 //! The DPC reclaims and completes what both queues returned (which wakes waiters), then
 //! looks for a display-change event in the device configuration: it clears the event, marks
 //! display info stale (re-read at PASSIVE_LEVEL by the next child-status, descriptor or
-//! monitor-mode query) and tells dxgkrnl every child's status may have changed.
+//! monitor-mode query) and posts a GET_DISPLAY_INFO without waiting for it (a DPC must not
+//! wait). The DPC that finds its answer indicates each child's real connection: a scanout
+//! the device reports disabled is disconnected (unless it is child 0 or has a custom size),
+//! an enabled one connected, and a child that was connected is first indicated unplugged so
+//! the OS re-reads its EDID. If the request cannot even be posted, every child is indicated
+//! connected so that the OS asks (QueryChildStatus answers from a fresh read).
 
 use core::sync::atomic::Ordering;
 
+use viogpu_common::gpu::CONTROL_QUEUE;
+use viogpu_common::protocol::RespDisplayInfo;
 use viogpu_common::transport::{GpuEvents, IsrStatus};
 
 use super::{dxgk, Adapter};
@@ -65,15 +72,50 @@ impl Adapter {
         });
         if let Some(Some(dxgk_if)) = changed {
             self.display_stale.store(true, Ordering::Release);
-            // The new display info can only be read at PASSIVE_LEVEL. A connected child is
-            // reported as unplugged and plugged again, which makes the OS re-read its
-            // descriptor and modes (and so the new preferred size); an unconnected child is
-            // reported connected so the OS queries its real status.
-            let mask = self.connected_mask.load(Ordering::Acquire);
-            for child in 0..self.num_sources() {
-                if mask & (1 << child) != 0 {
-                    dxgk::indicate_connection(&dxgk_if, child, false);
+            let posted = self.with_published_hw(|hw| {
+                let ticket = hw.gpu.post_get_display_info().ok()?;
+                if let Some(old) = hw.display_probe.lock().replace(ticket) {
+                    hw.gpu.abandon(CONTROL_QUEUE, old);
                 }
+                Some(())
+            });
+            if posted.flatten().is_none() {
+                for child in 0..self.num_sources() {
+                    dxgk::indicate_connection(&dxgk_if, child, true);
+                }
+            }
+        }
+        self.indicate_probed_displays();
+    }
+
+    /// Takes the answer of the GET_DISPLAY_INFO a display change posted, if it came, and
+    /// indicates every child's connection from it (module docs).
+    fn indicate_probed_displays(&self) {
+        let answer = self.with_published_hw(|hw| {
+            let mut probe = hw.display_probe.try_lock()?;
+            let ticket = (*probe)?;
+            let answer = hw
+                .gpu
+                .take_answer::<RespDisplayInfo>(CONTROL_QUEUE, ticket)?;
+            *probe = None;
+            Some((hw.dxgk, answer))
+        });
+        let Some(Some((dxgk_if, answer))) = answer else {
+            return;
+        };
+        let was = self.connected_mask.load(Ordering::Acquire);
+        let forced = self.forced_mask.load(Ordering::Acquire);
+        for child in 0..self.num_sources().min(u32::BITS) {
+            let bit = 1u32 << child;
+            let connected = match &answer {
+                Ok(info) => forced & bit != 0 || info.preferred_size(child).is_some(),
+                // No answer (device reset, error): let the OS ask at PASSIVE_LEVEL.
+                Err(_) => true,
+            };
+            if was & bit != 0 {
+                dxgk::indicate_connection(&dxgk_if, child, false);
+            }
+            if connected {
                 dxgk::indicate_connection(&dxgk_if, child, true);
             }
         }

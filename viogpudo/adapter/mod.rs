@@ -171,6 +171,9 @@ pub struct Hardware {
     msix: bool,
     /// The negotiated features.
     features: Features,
+    /// The GET_DISPLAY_INFO the DPC posted after a display-change event, until its answer
+    /// is taken (it lives and dies with this device layer).
+    display_probe: spin::Mutex<Option<viogpu_common::command::Ticket>>,
 }
 
 // SAFETY: the only fields that are not Send + Sync by themselves are in `dxgk`: the device
@@ -328,6 +331,8 @@ pub struct Adapter {
     config_changed: AtomicBool,
     /// Bit n set: child n was connected at the last display-info read.
     connected_mask: AtomicU32,
+    /// Bit n set: child n is connected whatever the device says (child 0, custom sizes).
+    forced_mask: AtomicU32,
     /// Number of sources = targets = children, fixed at StartDevice.
     num_sources: AtomicU32,
     /// One-way latch: the bugcheck screen took over, only polled commands from now on.
@@ -373,6 +378,7 @@ impl Adapter {
             display_stale: AtomicBool::new(false),
             config_changed: AtomicBool::new(false),
             connected_mask: AtomicU32::new(0),
+            forced_mask: AtomicU32::new(1),
             num_sources: AtomicU32::new(0),
             bugcheck: AtomicBool::new(false),
             bugcheck_target: AtomicU32::new(0),
@@ -736,6 +742,11 @@ impl VidPnHost for Adapter {
                 .mode()
                 .map(|(w, h)| head.rotation.framebuffer_size(w, h))
         })
+    }
+
+    fn target_connected(&self, target: u32) -> bool {
+        self.refresh_displays_if_stale();
+        target < u32::BITS && self.connected_mask.load(Ordering::Acquire) & (1 << target) != 0
     }
 
     fn current_rotation(&self, source: u32) -> Rotation {

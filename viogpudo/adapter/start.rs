@@ -210,6 +210,7 @@ impl Adapter {
             gpu,
             msix,
             features,
+            display_probe: spin::Mutex::new(None),
         });
         state.mappings = maps.take_virts();
         self.start_using(state, Arc::clone(&hw));

@@ -42,20 +42,20 @@ use core::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
 
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess, PAGE_SIZE};
 use wdk_sys::ntddk::{
-    DbgPrintEx, KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql, KeInitializeEvent,
-    KeInitializeMutex, KeInitializeSpinLock, KeQueryUnbiasedInterruptTime, KeReleaseMutex,
-    KeReleaseSpinLock, KeSetEvent, KeStallExecutionProcessor, KeWaitForSingleObject,
-    MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory, MmGetPhysicalAddress,
-    RtlQueryRegistryValues, SeSinglePrivilegeCheck,
+    DbgPrintEx, ExAllocatePool2, ExFreePoolWithTag, KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql,
+    KeInitializeEvent, KeInitializeMutex, KeInitializeSpinLock, KeQueryUnbiasedInterruptTime,
+    KeReleaseMutex, KeReleaseSpinLock, KeSetEvent, KeStallExecutionProcessor,
+    KeWaitForSingleObject, MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory,
+    MmGetPhysicalAddress, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
 };
 use wdk_sys::{
     _DPFLTR_TYPE::DPFLTR_IHVVIDEO_ID, _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive,
     _MEMORY_CACHING_TYPE::MmCached, _MODE::KernelMode, _MODE::UserMode, APC_LEVEL, BOOLEAN,
     CLOCK_LEVEL, DISPATCH_LEVEL, DPFLTR_INFO_LEVEL, IO_NO_INCREMENT, KEVENT, KIRQL, KMUTEX,
     KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, LUID, NT_SUCCESS, PASSIVE_LEVEL,
-    PHYSICAL_ADDRESS, REG_DWORD, REG_NONE, RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_REQUIRED,
-    RTL_QUERY_REGISTRY_TABLE, RTL_QUERY_REGISTRY_TYPECHECK, RTL_QUERY_REGISTRY_TYPECHECK_SHIFT,
-    RTL_REGISTRY_ABSOLUTE, SIZE_T, ULONG, UNICODE_STRING,
+    PHYSICAL_ADDRESS, REG_DWORD, REG_NONE, RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_NOEXPAND,
+    RTL_QUERY_REGISTRY_REQUIRED, RTL_QUERY_REGISTRY_TABLE, RTL_QUERY_REGISTRY_TYPECHECK,
+    RTL_QUERY_REGISTRY_TYPECHECK_SHIFT, RTL_REGISTRY_ABSOLUTE, SIZE_T, ULONG, UNICODE_STRING,
 };
 
 /// BOOLEAN FALSE, for the kernel routines' flag arguments.
@@ -274,54 +274,102 @@ pub fn registry_dword(name: &str) -> Option<u32> {
             *slot = unit;
         }
     }
-    query_registry_dword(path, &mut wide_name)
+    query_registry_dword(path, &wide_name)
+}
+
+/// `POOL_FLAG_NON_PAGED` (wdm.h, `0x40` as a POOL_FLAGS ULONG64), spelled out because the
+/// header's `UI64`-suffixed macro is not one bindgen reliably turns into a constant.
+const POOL_FLAG_NON_PAGED: u64 = 0x40;
+
+/// Pool tag of the registry query block ("vgQR", read backwards in a pool dump).
+const QUERY_POOL_TAG: ULONG = u32::from_le_bytes(*b"vgQR");
+
+/// What one registry query hands RtlQueryRegistryValues, in one nonpaged allocation: the
+/// RtlQueryRegistryValues page asks for the query table in nonpaged pool; the value it writes
+/// and the name it reads live next to it.
+#[repr(C)]
+struct QueryBlock {
+    /// One DIRECT entry and the all-zero entry that ends the table.
+    table: [RTL_QUERY_REGISTRY_TABLE; 2],
+    /// Where the REG_DWORD is stored.
+    value: ULONG,
+    /// The value name, NUL-terminated UTF-16.
+    name: [u16; NAME_CAPACITY],
 }
 
 /// One RtlQueryRegistryValues call for one REG_DWORD value.
 ///
-/// `path` and `name` are NUL-terminated UTF-16.
-fn query_registry_dword(path: &[u16], name: &mut [u16]) -> Option<u32> {
-    let mut value: ULONG = 0;
-    let mut table = [
-        RTL_QUERY_REGISTRY_TABLE {
-            QueryRoutine: None,
-            // DIRECT: store the value at EntryContext; REQUIRED: fail when it is absent (so
-            // "absent" is distinguishable from 0); TYPECHECK: fail unless it is a REG_DWORD,
-            // so a differently typed value can never write past `value`.
-            Flags: RTL_QUERY_REGISTRY_DIRECT
-                | RTL_QUERY_REGISTRY_REQUIRED
-                | RTL_QUERY_REGISTRY_TYPECHECK,
-            Name: name.as_mut_ptr(),
-            EntryContext: ptr::addr_of_mut!(value).cast::<c_void>(),
-            DefaultType: (REG_DWORD << RTL_QUERY_REGISTRY_TYPECHECK_SHIFT) | REG_NONE,
-            DefaultData: ptr::null_mut(),
-            DefaultLength: 0,
-        },
-        // The all-zero entry that ends the table.
-        RTL_QUERY_REGISTRY_TABLE {
-            QueryRoutine: None,
-            Flags: 0,
-            Name: ptr::null_mut(),
-            EntryContext: ptr::null_mut(),
-            DefaultType: 0,
-            DefaultData: ptr::null_mut(),
-            DefaultLength: 0,
-        },
-    ];
+/// `path` is NUL-terminated UTF-16; `name` holds a NUL-terminated UTF-16 name.
+fn query_registry_dword(path: &[u16], name: &[u16; NAME_CAPACITY]) -> Option<u32> {
+    let size = core::mem::size_of::<QueryBlock>() as SIZE_T;
+    // SAFETY: ExAllocatePool2 may be called at PASSIVE_LEVEL (checked by registry_dword) with
+    // a nonzero size and a nonzero tag; it returns null or zeroed nonpaged memory of `size`
+    // bytes aligned for any type of at most 16-byte alignment, which QueryBlock is.
+    let block =
+        unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, size, QUERY_POOL_TAG) }.cast::<QueryBlock>();
+    let block = NonNull::new(block)?;
+    let raw = block.as_ptr();
+    // SAFETY: a field address of the live allocation `raw`; nothing is read or referenced.
+    let name_ptr = unsafe { ptr::addr_of_mut!((*raw).name) }.cast::<u16>();
+    // SAFETY: as above.
+    let value_ptr = unsafe { ptr::addr_of_mut!((*raw).value) }.cast::<c_void>();
+    // SAFETY: as above.
+    let table_ptr = unsafe { ptr::addr_of_mut!((*raw).table) }.cast::<RTL_QUERY_REGISTRY_TABLE>();
+    let entry = RTL_QUERY_REGISTRY_TABLE {
+        QueryRoutine: None,
+        // DIRECT: store the value at EntryContext; REQUIRED: fail when it is absent (so
+        // "absent" is distinguishable from 0); TYPECHECK: fail unless it is a REG_DWORD, so
+        // a differently typed value can never write past `value` (and, from Windows 8, DIRECT
+        // without TYPECHECK on an untrusted hive is a bugcheck from kernel mode); NOEXPAND:
+        // the page asks kernel-mode callers for it. The four combine: NOEXPAND only stops
+        // REG_EXPAND_SZ/REG_MULTI_SZ expansion, which TYPECHECK has already ruled out here.
+        Flags: RTL_QUERY_REGISTRY_DIRECT
+            | RTL_QUERY_REGISTRY_REQUIRED
+            | RTL_QUERY_REGISTRY_TYPECHECK
+            | RTL_QUERY_REGISTRY_NOEXPAND,
+        Name: name_ptr,
+        EntryContext: value_ptr,
+        DefaultType: (REG_DWORD << RTL_QUERY_REGISTRY_TYPECHECK_SHIFT) | REG_NONE,
+        DefaultData: ptr::null_mut(),
+        DefaultLength: 0,
+    };
+    let end = RTL_QUERY_REGISTRY_TABLE {
+        QueryRoutine: None,
+        Flags: 0,
+        Name: ptr::null_mut(),
+        EntryContext: ptr::null_mut(),
+        DefaultType: 0,
+        DefaultData: ptr::null_mut(),
+        DefaultLength: 0,
+    };
+    // SAFETY: `raw` is a live, exclusively owned, suitably aligned QueryBlock-sized
+    // allocation; the write initializes all of it.
+    unsafe {
+        raw.write(QueryBlock {
+            table: [entry, end],
+            value: 0,
+            name: *name,
+        });
+    }
     // SAFETY: RtlQueryRegistryValues requires PASSIVE_LEVEL, which registry_dword checked.
-    // With RTL_REGISTRY_ABSOLUTE, `path` is a full NUL-terminated registry path; the table has
-    // one DIRECT entry whose Name is NUL-terminated and whose EntryContext points to a ULONG,
-    // which is where a REG_DWORD is stored (TYPECHECK rejects every other type), and it ends
-    // with a zeroed entry. Every pointer outlives the call; Context and Environment are unused.
+    // With RTL_REGISTRY_ABSOLUTE, `path` is a full NUL-terminated registry path; the table
+    // (in nonpaged pool) has one DIRECT entry whose Name is NUL-terminated and whose
+    // EntryContext points to a ULONG, which is where a REG_DWORD is stored (TYPECHECK rejects
+    // every other type), and it ends with a zeroed entry. Everything outlives the call;
+    // Context and Environment are unused.
     let status = unsafe {
         RtlQueryRegistryValues(
             RTL_REGISTRY_ABSOLUTE,
             path.as_ptr(),
-            table.as_mut_ptr(),
+            table_ptr,
             ptr::null_mut(),
             ptr::null_mut(),
         )
     };
+    // SAFETY: initialized above; RtlQueryRegistryValues has returned.
+    let value = unsafe { value_ptr.cast::<ULONG>().read() };
+    // SAFETY: allocated above with this tag, freed once, not used afterwards.
+    unsafe { ExFreePoolWithTag(raw.cast::<c_void>(), QUERY_POOL_TAG) };
     NT_SUCCESS(status).then_some(value)
 }
 

@@ -4,7 +4,7 @@
 //! scaling and rotation each un-pinned path supports.
 
 use super::alloc::vec::Vec;
-use super::iface::{query_vidpn, Status, VidPn};
+use super::iface::{query_vidpn, ModeKind, OwnedModeSet, Status, VidPn};
 use super::modes::{
     check_path_transform, fill_source_mode, fill_target_mode, source_size, target_size,
     PathRotation,
@@ -130,11 +130,7 @@ fn enumerate_path(
                 .map(|m| rotation.source_for((m.width, m.height)))
                 .collect(),
         };
-        let set = vidpn.new_source_modes(source)?;
-        for size in sizes {
-            set.set().add(|m| fill_source_mode(m, size))?;
-        }
-        set.assign()?;
+        offer(|| vidpn.new_source_modes(source), &sizes, fill_source_mode)?;
     }
 
     if pinned_target.is_none() && !pivot.is_target(target) {
@@ -143,12 +139,11 @@ fn enumerate_path(
             Some(size) => rotation.target_for(size, &modes).into_iter().collect(),
             None => modes.iter().map(|m| (m.width, m.height)).collect(),
         };
-        let set = vidpn.new_target_modes(target)?;
-        for size in sizes {
-            set.set()
-                .add(|m| fill_target_mode(m, size, Some(size) == preferred))?;
-        }
-        set.assign()?;
+        offer(
+            || vidpn.new_target_modes(target),
+            &sizes,
+            |m, size| fill_target_mode(m, size, Some(size) == preferred),
+        )?;
     }
 
     let transform = &mut update.ContentTransformation;
@@ -179,6 +174,28 @@ fn enumerate_path(
         changed = true;
     }
     Ok(changed)
+}
+
+/// Fills a new mode set with one mode per size and assigns it. No sizes (a pinned source no
+/// monitor mode fits, e.g. after the mode list changed since IsSupportedVidPn; a monitor
+/// without modes): no set at all, because pfnAssign*ModeSet refuses an empty set (and then
+/// releases it itself); the VidPN keeps its current set, and IsSupportedVidPn says no to it.
+fn offer<'a, K: ModeKind>(
+    create: impl FnOnce() -> Status<OwnedModeSet<'a, K>>,
+    sizes: &[(u32, u32)],
+    fill: impl Fn(&mut K::Mode, (u32, u32)),
+) -> Status<()>
+where
+    K::Iface: 'a,
+{
+    if sizes.is_empty() {
+        return Ok(());
+    }
+    let set = create()?;
+    for &size in sizes {
+        set.set().add(|m| fill(m, size))?;
+    }
+    set.assign()
 }
 
 /// `DxgkDdiRecommendFunctionalVidPn`: like the KMDOD sample, a display-only driver leaves the

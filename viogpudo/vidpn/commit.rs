@@ -132,6 +132,13 @@ pub unsafe fn commit_vidpn(
             return Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY);
         }
         check_path_transform(&path)?;
+        // DxgkDdiCommitVidPn page: with connectivity enforced, an output without a monitor
+        // keeps the current VidPN (nothing is applied: this function only decides) and is
+        // STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY. Connectivity, not the mode list: a target
+        // without a monitor still has modes.
+        if enforce && !host.target_connected(target) {
+            return Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY);
+        }
         *slot = Some(path);
     }
 
@@ -145,7 +152,7 @@ pub unsafe fn commit_vidpn(
                 mode: None,
                 rotation: Rotation::Identity,
             },
-            Some(path) => commit_path(host, &vidpn, &path, enforce)?,
+            Some(path) => commit_path(host, &vidpn, &path)?,
         };
         commits.push(commit);
     }
@@ -157,13 +164,9 @@ fn commit_path(
     host: &dyn VidPnHost,
     vidpn: &VidPn<'_>,
     path: &D3DKMDT_VIDPN_PRESENT_PATH,
-    enforce: bool,
 ) -> Status<SourceCommit> {
     let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
     let modes = host.target_modes(target).filter(|m| !m.is_empty());
-    if enforce && modes.is_none() {
-        return Err(STATUS_GRAPHICS_MONITOR_NOT_CONNECTED);
-    }
     // A functional VidPN pins every rotation; an unpinned one can only mean "as is".
     let rotation = match PathRotation::of(path)? {
         PathRotation::Pinned(rotation) => rotation,
@@ -193,29 +196,57 @@ fn commit_path(
 
 /// `DxgkDdiUpdateActiveVidPnPresentPath`: a new rotation (or the same one) on an active
 /// path. The source keeps its current mode, which must still fit the monitor after the
-/// rotation; unsupported scaling, gamma or rotation is `STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED`
-/// (gamma: `STATUS_GRAPHICS_GAMMA_RAMP_NOT_SUPPORTED`).
-pub fn update_active_vidpn_present_path(
+/// rotation.
+///
+/// Only the page's codes: a path this adapter does not have active (an unknown source or
+/// target, a source shown on another target, a source with nothing on screen) is
+/// `STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY`; a transformation the driver does not perform
+/// (stretched or other scaling, an offset rotation, a rotation the monitor has no mode for)
+/// or a gamma ramp it cannot apply is
+/// `STATUS_GRAPHICS_PATH_CONTENT_GEOMETRY_TRANSFORMATION_NOT_SUPPORTED`. The KMDOD sample
+/// answers `STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE/TARGET` for bad ids and
+/// `STATUS_GRAPHICS_GAMMA_RAMP_NOT_SUPPORTED` for a ramp; the documented codes are followed.
+///
+/// Gamma ramps ("must support gamma ramps"): the default ramp, and an RGB256x3x16 ramp that
+/// maps every 8-bit level onto itself (what Windows sets for an uncalibrated display), are
+/// what the scan-out already shows and are accepted; the device has no gamma hardware, so
+/// any other ramp is refused with the page's code rather than ignored.
+///
+/// # Safety
+/// `args` is the argument of the current DDI call: a non-null `GammaRamp.Data` points at
+/// `GammaRamp.DataSize` readable bytes for the call.
+pub unsafe fn update_active_vidpn_present_path(
     host: &dyn VidPnHost,
     _dxgk: &DXGKRNL_INTERFACE,
     args: &DXGKARG_UPDATEACTIVEVIDPNPRESENTPATH,
 ) -> Result<SourceCommit, NTSTATUS> {
+    const UNSUPPORTED: NTSTATUS =
+        STATUS_GRAPHICS_PATH_CONTENT_GEOMETRY_TRANSFORMATION_NOT_SUPPORTED;
     let path = &args.VidPnPresentPathInfo;
     let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
-    let modes = path_target_modes(host, source, target)?;
-    if source != target {
-        return Err(STATUS_GRAPHICS_INVALID_VIDPN_PRESENT_PATH);
+    let count = host.source_count();
+    if source >= count || target >= count || source != target {
+        return Err(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY);
     }
-    let rotation = match check_path_transform(path)? {
-        PathRotation::Pinned(rotation) => rotation,
-        PathRotation::Open => host.current_rotation(source),
-    };
     let mode = host
         .current_mode(source)
         .ok_or(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY)?;
+    let modes = host
+        .target_modes(target)
+        .ok_or(STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY)?;
+    // SAFETY: the caller's contract.
+    if !unsafe { gamma_is_identity(&path.GammaRamp) } {
+        return Err(UNSUPPORTED);
+    }
+    let mut geometry = *path;
+    geometry.GammaRamp = D3DKMDT_GAMMA_RAMP::default();
+    let rotation = match check_path_transform(&geometry).map_err(|_| UNSUPPORTED)? {
+        PathRotation::Pinned(rotation) => rotation,
+        PathRotation::Open => host.current_rotation(source),
+    };
     let (w, h) = rotation.orient(mode);
     if !modes.contains(w, h) {
-        return Err(STATUS_GRAPHICS_VIDPN_MODALITY_NOT_SUPPORTED);
+        return Err(UNSUPPORTED);
     }
     Ok(SourceCommit {
         source,
@@ -223,6 +254,37 @@ pub fn update_active_vidpn_present_path(
         mode: Some(mode),
         rotation,
     })
+}
+
+/// Levels per channel of an RGB256x3x16 ramp, and its size (three `u16` tables).
+const RAMP_LEVELS: usize = 256;
+const RAMP_BYTES: usize = 3 * RAMP_LEVELS * 2;
+
+/// Whether `ramp` leaves every 8-bit level as it is (default, uninitialized, or an
+/// RGB256x3x16 table whose entry `i` has `i` as its high byte in all three channels).
+///
+/// # Safety
+/// A non-null `ramp.Data` points at `ramp.DataSize` readable bytes.
+unsafe fn gamma_is_identity(ramp: &D3DKMDT_GAMMA_RAMP) -> bool {
+    match ramp.Type {
+        D3DDDI_GAMMARAMP_DEFAULT | D3DDDI_GAMMARAMP_UNINITIALIZED => true,
+        ramp_type if ramp_type == D3DDDI_GAMMARAMP_RGB256x3x16 => {
+            if ramp.Data.is_null() || ramp.DataSize < RAMP_BYTES {
+                return false;
+            }
+            // SAFETY: non-null and at least RAMP_BYTES readable bytes (caller's contract).
+            let bytes = unsafe { core::slice::from_raw_parts(ramp.Data.cast::<u8>(), RAMP_BYTES) };
+            bytes.chunks_exact(2).enumerate().all(|(n, pair)| {
+                let level = n % RAMP_LEVELS;
+                let value = pair
+                    .first()
+                    .zip(pair.get(1))
+                    .map(|(&lo, &hi)| u16::from_le_bytes([lo, hi]));
+                value.is_some_and(|v| usize::from(v >> 8) == level)
+            })
+        }
+        _ => false,
+    }
 }
 
 /// `DxgkDdiQueryVidPnHWCapability`: the driver rotates (in its copy to the framebuffer) and

@@ -223,6 +223,16 @@ pub(crate) trait ModeKind {
         let _ = vidpn;
         None
     }
+    /// Whether a `pfnAssign*ModeSet` that failed with `status` left the set with the driver.
+    ///
+    /// The pfnAssignSourceModeSet / pfnAssignTargetModeSet pages: only a failure on an invalid
+    /// input (`STATUS_GRAPHICS_INVALID_VIDPN`, `..._INVALID_VIDEO_PRESENT_SOURCE/TARGET`,
+    /// `..._INVALID_VIDPN_SOURCEMODESET/TARGETMODESET`) keeps the set; after any other failure
+    /// (an empty set, one without the pinned mode, one created for another source/target) the
+    /// OS has released it, and releasing it again would free it twice.
+    fn kept_on_failure(status: NTSTATUS) -> bool {
+        status == STATUS_GRAPHICS_INVALID_VIDPN
+    }
 }
 
 /// `pfnRelease*ModeSet`.
@@ -231,7 +241,8 @@ pub(crate) type ReleaseFn<H> = Option<unsafe extern "system" fn(D3DKMDT_HVIDPN, 
 pub(crate) type AssignFn<H> = Option<unsafe extern "system" fn(D3DKMDT_HVIDPN, u32, H) -> NTSTATUS>;
 
 macro_rules! mode_kind {
-    ($kind:ident, $handle:ty, $mode:ty, $iface:ty, $special:ident $(, $release:ident, $assign:ident)?) => {
+    ($kind:ident, $handle:ty, $mode:ty, $iface:ty, $special:ident
+     $(, $release:ident, $assign:ident, $bad_id:ident, $bad_set:ident)?) => {
         #[doc = concat!("Mode sets of type `", stringify!($iface), "`.")]
         pub(crate) enum $kind {}
         impl ModeKind for $kind {
@@ -261,6 +272,9 @@ macro_rules! mode_kind {
                 fn assign(v: &DXGK_VIDPN_INTERFACE) -> AssignFn<$handle> {
                     v.$assign
                 }
+                fn kept_on_failure(status: NTSTATUS) -> bool {
+                    [STATUS_GRAPHICS_INVALID_VIDPN, $bad_id, $bad_set].contains(&status)
+                }
             )?
         }
     };
@@ -273,7 +287,9 @@ mode_kind!(
     DXGK_VIDPNSOURCEMODESET_INTERFACE,
     pfnAcquirePinnedModeInfo,
     pfnReleaseSourceModeSet,
-    pfnAssignSourceModeSet
+    pfnAssignSourceModeSet,
+    STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE,
+    STATUS_GRAPHICS_INVALID_VIDPN_SOURCEMODESET
 );
 mode_kind!(
     TargetKind,
@@ -282,7 +298,9 @@ mode_kind!(
     DXGK_VIDPNTARGETMODESET_INTERFACE,
     pfnAcquirePinnedModeInfo,
     pfnReleaseTargetModeSet,
-    pfnAssignTargetModeSet
+    pfnAssignTargetModeSet,
+    STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET,
+    STATUS_GRAPHICS_INVALID_VIDPN_TARGETMODESET
 );
 mode_kind!(
     MonitorKind,
@@ -398,7 +416,8 @@ impl<K: ModeKind> ModeSet<'_, K> {
     }
 }
 
-/// A mode set acquired or created from a VidPN: released on drop unless assigned.
+/// A mode set acquired or created from a VidPN: released on drop unless assigned (or
+/// released by the OS when it refused the assignment).
 pub(crate) struct OwnedModeSet<'a, K: ModeKind> {
     vidpn: D3DKMDT_HVIDPN,
     id: u32,
@@ -419,13 +438,19 @@ impl<'a, K: ModeKind> OwnedModeSet<'a, K> {
         self.set.special()
     }
 
-    /// Makes this (new) set the VidPN's mode set of its source/target; the VidPN takes it
-    /// over. On failure it is released on drop, as the interface requires.
+    /// Makes this (new, non-empty) set the VidPN's mode set of its source/target; the VidPN
+    /// takes it over. A set the OS refused is released on drop only when the OS left it to
+    /// us ([`ModeKind::kept_on_failure`]); otherwise the OS already released it. Callers never
+    /// assign an empty set (the OS refuses it).
     pub(crate) fn assign(mut self) -> Status<()> {
         let assign = self.assign.ok_or(MISSING)?;
         // SAFETY: OS callback from the VidPN table; the set is live and not yet assigned.
-        check(unsafe { assign(self.vidpn, self.id, self.set.handle) })?;
-        self.live = false;
+        let status = unsafe { assign(self.vidpn, self.id, self.set.handle) };
+        if nt_success(status) || !K::kept_on_failure(status) {
+            // Taken over by the VidPN, or released by the OS on a refusal.
+            self.live = false;
+        }
+        check(status)?;
         Ok(())
     }
 }

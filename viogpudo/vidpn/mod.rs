@@ -39,6 +39,9 @@ pub trait VidPnHost {
     fn source_count(&self) -> u32;
     /// Modes the monitor on `target` supports, preferred first (None: unknown target).
     fn target_modes(&self, target: u32) -> Option<ModeList>;
+    /// Whether a monitor is connected to `target` (the child's connection as the driver
+    /// reports it to the OS).
+    fn target_connected(&self, target: u32) -> bool;
     /// The source mode currently on screen on `source` (desktop orientation).
     fn current_mode(&self, source: u32) -> Option<(u32, u32)>;
     /// The rotation currently applied on `source`; kept when a path update leaves the

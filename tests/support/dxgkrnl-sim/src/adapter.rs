@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use viogpudo::ddi::{
-    DXGK_CHILD_STATUS, DXGK_DISPLAY_INFORMATION, PDXGKDDI_DPC_ROUTINE, PDXGKDDI_INTERRUPT_ROUTINE,
+    DXGK_CHILD_STATUS, DXGK_DISPLAY_INFORMATION, NTSTATUS, PDXGKDDI_DPC_ROUTINE,
+    PDXGKDDI_INTERRUPT_ROUTINE,
 };
 
 use viogpudo::os::hosted::irql;
@@ -176,6 +177,10 @@ pub struct AdapterState {
     /// The IRQL SystemDisplayEnable/Write run at: HIGH_LEVEL, as after a crash, or
     /// DISPATCH_LEVEL, which the documentation ("any IRQL") also allows.
     pub(crate) bugcheck_irql: AtomicU8,
+    /// What the OS knows of each child's connection: the driver's last
+    /// `DxgkCbIndicateChildStatus`, or its last `DxgkDdiQueryChildStatus` answer, whichever
+    /// came later (kept across `clear_events`).
+    connection: Mutex<BTreeMap<u32, bool>>,
 }
 
 impl std::fmt::Debug for AdapterState {
@@ -230,12 +235,23 @@ impl AdapterState {
             echo_trace: std::env::var_os("DXGKRNL_SIM_TRACE").is_some(),
             ddi_locks: DdiLocks::default(),
             bugcheck_irql: AtomicU8::new(irql::HIGH_LEVEL),
+            connection: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Appends an event.
     pub(crate) fn record(&self, event: Event) {
         irql::heap_not_counted(|| lock(&self.events).push(event));
+    }
+
+    /// Notes what the driver said about child `uid`'s connection.
+    pub(crate) fn note_connection(&self, uid: u32, connected: bool) {
+        lock(&self.connection).insert(uid, connected);
+    }
+
+    /// Whether child `uid` has a monitor, as far as the OS knows (`None`: never told).
+    pub(crate) fn connection(&self, uid: u32) -> Option<bool> {
+        lock(&self.connection).get(&uid).copied()
     }
 
     /// Records a misuse by the driver.
@@ -327,7 +343,7 @@ impl AdapterState {
     /// run (`sync.rs`), records it, runs `call` at the DDI's IRQL on this thread, then
     /// delivers the interrupts it left pending. The calling thread must be at PASSIVE_LEVEL
     /// (dxgkrnl's own threads are).
-    pub(crate) fn run_ddi<R>(&self, name: &'static str, call: impl FnOnce() -> R) -> R {
+    pub(crate) fn run_ddi<R: 'static>(&self, name: &'static str, call: impl FnOnce() -> R) -> R {
         let level = match name {
             "DxgkDdiSystemDisplayEnable" | "DxgkDdiSystemDisplayWrite" => {
                 self.bugcheck_irql.load(Ordering::SeqCst)
@@ -341,6 +357,9 @@ impl AdapterState {
         drop(at);
         self.check_heap_irql(name);
         drop(sync);
+        if let Some(&status) = (&r as &dyn std::any::Any).downcast_ref::<NTSTATUS>() {
+            self.check_documented(name, status);
+        }
         self.deliver_interrupts();
         r
     }
@@ -355,6 +374,19 @@ impl AdapterState {
                 "IRQL: {ddi} used the heap {n} time(s) above DISPATCH_LEVEL \
                  (ExAllocatePool2/ExFreePoolWithTag: at most DISPATCH_LEVEL)"
             ));
+        }
+    }
+
+    /// Records a violation when `ddi` returned a status outside the set its page documents
+    /// (`documented_statuses`).
+    pub(crate) fn check_documented(&self, ddi: &'static str, status: NTSTATUS) {
+        if let Some(allowed) = documented_statuses(ddi) {
+            if !allowed.contains(&status) {
+                self.violation(format!(
+                    "{ddi} returned {status:#x}, which is not among its documented return codes \
+                     {allowed:x?}"
+                ));
+            }
         }
     }
 
@@ -430,4 +462,63 @@ impl AdapterState {
         self.in_interrupt.store(false, Ordering::SeqCst);
         calls
     }
+}
+
+/// The return codes a DDI's page documents (and, where a DDI page lists codes and Microsoft's
+/// KMDOD sample returns another for a case the page does not cover, that code too), for the
+/// DDIs whose pages give a closed set. `None`: not checked.
+pub(crate) fn documented_statuses(ddi: &str) -> Option<&'static [NTSTATUS]> {
+    use viogpudo::ddi::*;
+    use viogpudo::thunks::{STATUS_ILLEGAL_INSTRUCTION, STATUS_PRIVILEGED_INSTRUCTION};
+    Some(match ddi {
+        // DxgkDdiQueryAdapterInfo page; STATUS_NOT_SUPPORTED for a type the driver does not
+        // know is what the KMDOD sample answers.
+        "DxgkDdiQueryAdapterInfo" => &[
+            STATUS_SUCCESS,
+            STATUS_INVALID_PARAMETER,
+            STATUS_NO_MEMORY,
+            STATUS_GRAPHICS_DRIVER_MISMATCH,
+            STATUS_NOT_SUPPORTED,
+        ],
+        // DxgkDdiEscape page.
+        "DxgkDdiEscape" => &[
+            STATUS_SUCCESS,
+            STATUS_INVALID_PARAMETER,
+            STATUS_NO_MEMORY,
+            STATUS_PRIVILEGED_INSTRUCTION,
+            STATUS_ILLEGAL_INSTRUCTION,
+            STATUS_GRAPHICS_DRIVER_MISMATCH,
+        ],
+        // DxgkDdiSetPointerShape page: STATUS_SUCCESS, STATUS_NO_MEMORY. The KMDOD sample
+        // also answers STATUS_INVALID_PARAMETER (a malformed shape) and
+        // STATUS_NOT_IMPLEMENTED (no hardware pointer).
+        "DxgkDdiSetPointerShape" => &[
+            STATUS_SUCCESS,
+            STATUS_NO_MEMORY,
+            STATUS_INVALID_PARAMETER,
+            STATUS_NOT_IMPLEMENTED,
+        ],
+        // DxgkDdiRecommendMonitorModes page: STATUS_SUCCESS, STATUS_NO_MEMORY, and the error
+        // codes of the monitor source mode set interface passed through.
+        "DxgkDdiRecommendMonitorModes" => &[
+            STATUS_SUCCESS,
+            STATUS_NO_MEMORY,
+            STATUS_INVALID_PARAMETER,
+            STATUS_GRAPHICS_INVALID_MONITOR_SOURCEMODESET,
+            STATUS_GRAPHICS_INVALID_MONITOR_SOURCE_MODE,
+            STATUS_GRAPHICS_MODE_ID_MUST_BE_UNIQUE,
+        ],
+        // DxgkDdiUpdateActiveVidPnPresentPath page (and STATUS_NO_MEMORY, which reprogramming
+        // a path may meet).
+        "DxgkDdiUpdateActiveVidPnPresentPath" => &[
+            STATUS_SUCCESS,
+            STATUS_GRAPHICS_PATH_NOT_IN_TOPOLOGY,
+            STATUS_GRAPHICS_PATH_CONTENT_GEOMETRY_TRANSFORMATION_NOT_SUPPORTED,
+            STATUS_NO_MEMORY,
+        ],
+        // DxgkDdiControlInterrupt page: any type but DXGK_INTERRUPT_CRTC_VSYNC is
+        // STATUS_NOT_IMPLEMENTED (checked per type by `Sim::control_interrupt`).
+        "DxgkDdiControlInterrupt" => &[STATUS_SUCCESS, STATUS_NOT_IMPLEMENTED],
+        _ => return None,
+    })
 }

@@ -441,6 +441,9 @@ unsafe extern "system" fn indicate_child_status(
     }
     // SAFETY: non-null; the driver's DXGK_CHILD_STATUS.
     let s = unsafe { status.read() };
+    if s.Type == StatusConnection {
+        a.note_connection(s.ChildUid, s.hot_plug_connected());
+    }
     a.record(Event::ChildStatus(ChildStatus::from(&s)));
     STATUS_SUCCESS
 }

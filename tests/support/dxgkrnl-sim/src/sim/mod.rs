@@ -416,7 +416,7 @@ impl<M: Machine + 'static> Sim<M> {
 
     /// Calls one DDI as dxgkrnl does (`AdapterState::run_ddi`): at its synchronization level
     /// and IRQL, recorded, then the interrupts it left pending delivered.
-    fn ddi<R>(&self, name: &'static str, call: impl FnOnce() -> R) -> R {
+    fn ddi<R: 'static>(&self, name: &'static str, call: impl FnOnce() -> R) -> R {
         self.adapter.run_ddi(name, call)
     }
 
@@ -583,6 +583,10 @@ impl<M: Machine + 'static> Sim<M> {
         };
         let nt = self.query_child_status_raw(&mut status)?;
         Self::check("DxgkDdiQueryChildStatus", nt)?;
+        if kind == StatusConnection {
+            self.adapter
+                .note_connection(uid, status.hot_plug_connected());
+        }
         Ok(status)
     }
 
@@ -688,6 +692,33 @@ impl<M: Machine + 'static> Sim<M> {
     /// or as an ordinary user.
     pub fn set_escape_caller_trusted(&mut self, trusted: bool) {
         self.adapter.caller_trusted.store(trusted, Ordering::SeqCst);
+    }
+
+    /// `DxgkDdiControlInterrupt` for `kind`; returns the NTSTATUS. Any type but
+    /// `DXGK_INTERRUPT_CRTC_VSYNC` must be `STATUS_NOT_IMPLEMENTED` (the page), else a
+    /// violation is recorded.
+    pub fn control_interrupt(
+        &mut self,
+        kind: DXGK_INTERRUPT_TYPE,
+        enable: bool,
+    ) -> Result<NTSTATUS, SimError> {
+        let f = self
+            .init
+            .DxgkDdiControlInterrupt
+            .ok_or(SimError::MissingDdi("DxgkDdiControlInterrupt"))?;
+        let context = self.context();
+        // SAFETY: the driver's DDI with scalar arguments.
+        let status = self.ddi("DxgkDdiControlInterrupt", || unsafe {
+            f(context, kind, u8::from(enable))
+        });
+        if kind != DXGK_INTERRUPT_CRTC_VSYNC && status != STATUS_NOT_IMPLEMENTED {
+            self.adapter.violation(format!(
+                "DxgkDdiControlInterrupt({}) returned {status:#x}; the page requires \
+                 STATUS_NOT_IMPLEMENTED for every type but DXGK_INTERRUPT_CRTC_VSYNC",
+                kind.0
+            ));
+        }
+        Ok(status)
     }
 
     /// `DxgkDdiEscape` with `data` as the private driver data (copied in and out, as dxgkrnl

@@ -196,10 +196,18 @@ impl<M: Machine + 'static> Sim<M> {
             return Err(SimError::VidPnNotSupported);
         }
 
+        // A target the driver reported without a monitor can only be lit by a forced commit:
+        // Windows checks connectivity (MCC_ENFORCE) for everything else, and the driver must
+        // refuse such a path then.
+        let checks = if self.adapter.connection(source) == Some(false) {
+            D3DKMDT_MCC_IGNORE
+        } else {
+            D3DKMDT_MCC_ENFORCE
+        };
         let commit = DXGKARG_COMMITVIDPN {
             hFunctionalVidPn: handle,
             AffectedVidPnSourceId: source,
-            MonitorConnectivityChecks: D3DKMDT_MCC_ENFORCE,
+            MonitorConnectivityChecks: checks,
             hPrimaryAllocation: std::ptr::null_mut(),
             Flags: DXGKARG_COMMITVIDPN_FLAGS::default(),
         };
@@ -364,12 +372,35 @@ impl<M: Machine + 'static> Sim<M> {
     }
 
     /// `DxgkDdiCommitVidPn` with a caller-built argument; returns the NTSTATUS.
+    ///
+    /// With `D3DKMDT_MCC_ENFORCE`, a VidPN with a path to a target the OS knows has no monitor
+    /// (the driver's last indication or QueryChildStatus answer) must be refused with
+    /// `STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY` (DxgkDdiCommitVidPn page); anything else is a
+    /// violation.
     pub fn commit_vidpn_raw(&mut self, args: &DXGKARG_COMMITVIDPN) -> Result<NTSTATUS, SimError> {
-        self.call_ddi(
+        let unconnected: Vec<u32> = if args.MonitorConnectivityChecks == D3DKMDT_MCC_ENFORCE
+            && !args.Flags.path_powered_off()
+        {
+            crate::vidpn::path_targets(args.hFunctionalVidPn)
+                .into_iter()
+                .filter(|&t| self.adapter.connection(t) == Some(false))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let status = self.call_ddi(
             "DxgkDdiCommitVidPn",
             self.init.DxgkDdiCommitVidPn,
             core::ptr::from_ref(args),
-        )
+        )?;
+        if !unconnected.is_empty() && status != STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY {
+            self.adapter.violation(format!(
+                "DxgkDdiCommitVidPn: D3DKMDT_MCC_ENFORCE and a path to target(s) \
+                 {unconnected:?} without a monitor returned {status:#x}; the page requires \
+                 keeping the current VidPN and STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY"
+            ));
+        }
+        Ok(status)
     }
 
     /// `DxgkDdiRecommendMonitorModes` with a caller-built argument; returns the NTSTATUS.

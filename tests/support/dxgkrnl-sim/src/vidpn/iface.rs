@@ -6,6 +6,15 @@
 //! either assigns (the VidPN takes it over and drops the old one) or releases. Assigning a set
 //! that lacks the mode pinned in the current set is
 //! `STATUS_GRAPHICS_PINNED_MODE_MUST_REMAIN_IN_SET`; the new set keeps that mode pinned.
+//!
+//! A refused assignment follows the pfnAssignSourceModeSet / pfnAssignTargetModeSet pages:
+//! an invalid input (`STATUS_GRAPHICS_INVALID_VIDPN`, `..._INVALID_VIDEO_PRESENT_SOURCE/
+//! TARGET`, `..._INVALID_VIDPN_SOURCEMODESET/TARGETMODESET`) leaves the set with the driver;
+//! any other refusal (an empty set, one without the pinned mode, one created for another
+//! source/target) releases the set, and the driver's later release or use of that handle is
+//! a violation. The pages name a code only for the missing pinned mode; for an empty set the
+//! simulator answers `STATUS_INVALID_PARAMETER`, for another owner's set
+//! `STATUS_GRAPHICS_RESOURCES_NOT_RELATED` (neither is one of the three that keep the set).
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
@@ -123,6 +132,7 @@ unsafe extern "system" fn release_set<M: VidPnSetKind>(
     }
     let set_id = id_of(handle);
     let Some(set) = reg.objects.get_mut(&set_id).and_then(M::set) else {
+        reg.used_consumed_set(set_id, "pfnRelease*ModeSet");
         return M::INVALID_SET;
     };
     if set.vidpn != vidpn_id {
@@ -189,19 +199,30 @@ unsafe extern "system" fn assign_set<M: VidPnSetKind>(
         .and_then(|old| reg.objects.get_mut(&old).and_then(M::set))
         .and_then(|old| old.pinned_mode());
     let Some(new) = reg.objects.get_mut(&new_id).and_then(M::set) else {
+        reg.used_consumed_set(new_id, "pfnAssign*ModeSet");
         return M::INVALID_SET;
     };
     if new.vidpn != vidpn_id || new.assigned || new.refs > 0 {
         return M::INVALID_SET;
     }
-    if new.owner != id {
-        return M::INVALID_ID;
+    // The inputs are valid: from here a refusal releases the set.
+    let pinned_kept = pinned.map(|p| new.modes.iter().map(|s| s.get()).find(|m| m.same(&p)));
+    let refusal = if new.owner != id {
+        Some(STATUS_GRAPHICS_RESOURCES_NOT_RELATED)
+    } else if let Some(None) = pinned_kept {
+        Some(STATUS_GRAPHICS_PINNED_MODE_MUST_REMAIN_IN_SET)
+    } else if new.modes.is_empty() {
+        Some(STATUS_INVALID_PARAMETER)
+    } else {
+        None
+    };
+    if let Some(status) = refusal {
+        reg.objects.remove(&new_id);
+        reg.consumed.insert(new_id, vidpn_id);
+        return status;
     }
-    if let Some(pinned) = pinned {
-        match new.modes.iter().map(|s| s.get()).find(|m| m.same(&pinned)) {
-            Some(mode) => new.pinned = Some(mode.id()),
-            None => return STATUS_GRAPHICS_PINNED_MODE_MUST_REMAIN_IN_SET,
-        }
+    if let Some(Some(mode)) = pinned_kept {
+        new.pinned = Some(mode.id());
     }
     new.assigned = true;
     if let Some(old_id) = old_id {

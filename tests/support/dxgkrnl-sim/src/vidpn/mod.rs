@@ -74,6 +74,17 @@ pub unsafe extern "system" fn query_monitor_interface(
     STATUS_SUCCESS
 }
 
+/// The targets of the paths of the VidPN `vidpn` (none for an unknown handle).
+pub(crate) fn path_targets(vidpn: D3DKMDT_HVIDPN) -> Vec<u32> {
+    let mut reg = registry();
+    let Some(topology) = reg.vidpn(id_of(vidpn)).map(|v| v.topology) else {
+        return Vec::new();
+    };
+    reg.topology(topology)
+        .map(|t| t.paths.iter().map(|p| p.get().VidPnTargetId).collect())
+        .unwrap_or_default()
+}
+
 /// A graphics source mode of `w`×`h` as dxgkrnl would describe a 32-bit desktop.
 pub fn source_mode(w: u32, h: u32) -> D3DKMDT_VIDPN_SOURCE_MODE {
     let mut mode = D3DKMDT_VIDPN_SOURCE_MODE {
@@ -420,10 +431,22 @@ impl VidPnModel {
     }
 }
 
+impl VidPnModel {
+    /// The rules the driver broke on this VidPN on a thread without a simulated adapter
+    /// (with one, they go to the adapter's events), taken: e.g. releasing a mode set the OS
+    /// already released when it refused to assign it. A model dropped with violations not
+    /// taken fails its test.
+    pub fn take_violations(&self) -> Vec<String> {
+        registry().violations.remove(&self.id).unwrap_or_default()
+    }
+}
+
 impl Drop for VidPnModel {
     fn drop(&mut self) {
         let mut reg = registry();
         let id = self.id;
+        reg.consumed.retain(|_, vidpn| *vidpn != id);
+        let violations = reg.violations.remove(&id).unwrap_or_default();
         reg.objects.retain(|&key, object| {
             key != id
                 && match object {
@@ -433,6 +456,13 @@ impl Drop for VidPnModel {
                     _ => true,
                 }
         });
+        drop(reg);
+        if !violations.is_empty() && !std::thread::panicking() {
+            #[allow(clippy::panic)] // test support: a broken rule fails the test
+            {
+                panic!("the driver broke VidPN rules: {violations:#?}");
+            }
+        }
     }
 }
 

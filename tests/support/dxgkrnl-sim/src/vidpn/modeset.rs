@@ -6,7 +6,8 @@
 //! either added or released; the driver adds modes only to sets it created (a VidPN's own
 //! sets are read-only to it, monitor sets excepted); a duplicate mode is
 //! `STATUS_GRAPHICS_MODE_ALREADY_IN_MODESET`; a malformed mode is refused; the handle of a
-//! released set is dead.
+//! released set is dead, and using the handle of a set the OS released itself (a refused
+//! assignment, see `iface.rs`) is a violation.
 
 use std::ptr;
 
@@ -223,9 +224,13 @@ impl SimMode for D3DKMDT_MONITOR_SOURCE_MODE {
 /// Runs `f` on the live set `handle` names, under the registry lock.
 fn with_set<M: SimMode, H>(handle: *mut H, f: impl FnOnce(&mut SetObj<M>) -> NTSTATUS) -> NTSTATUS {
     let mut reg = registry();
-    match reg.objects.get_mut(&id_of(handle)).and_then(M::set) {
+    let id = id_of(handle);
+    match reg.objects.get_mut(&id).and_then(M::set) {
         Some(set) if set.usable() => f(set),
-        _ => M::INVALID_SET,
+        _ => {
+            reg.used_consumed_set(id, "a mode-set interface function");
+            M::INVALID_SET
+        }
     }
 }
 

@@ -115,11 +115,19 @@ pub(crate) enum Object {
 pub(crate) struct Registry {
     next: u64,
     pub objects: BTreeMap<u64, Object>,
+    /// Mode sets the OS released itself when it refused to assign them (set id -> VidPN id):
+    /// any later use of one by the driver is a violation (a double free on Windows).
+    pub consumed: BTreeMap<u64, u64>,
+    /// Violations recorded on a thread without a simulated adapter, per VidPN id (read by
+    /// [`VidPnModel::take_violations`](super::VidPnModel::take_violations)).
+    pub violations: BTreeMap<u64, Vec<String>>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     next: FIRST_ID,
     objects: BTreeMap::new(),
+    consumed: BTreeMap::new(),
+    violations: BTreeMap::new(),
 });
 
 /// Ids start high so a handle never looks like a small integer or a null-ish pointer.
@@ -153,6 +161,32 @@ impl Registry {
             Some(Object::VidPn(v)) => Some(v),
             _ => None,
         }
+    }
+
+    /// Records a broken rule of VidPN `vidpn`: on the adapter of this thread when there is
+    /// one (the `Sim` then fails its test), else kept for the VidPN's owner to check.
+    pub(crate) fn violation(&mut self, vidpn: u64, what: String) {
+        if viogpudo::os::hosted::current().is_some() {
+            viogpudo::os::hosted::rule_broken(&what);
+        } else {
+            self.violations.entry(vidpn).or_default().push(what);
+        }
+    }
+
+    /// If `set` names a mode set the OS already released on a refused assignment, records
+    /// the use as a violation and returns true.
+    pub(crate) fn used_consumed_set(&mut self, set: u64, what: &str) -> bool {
+        let Some(&vidpn) = self.consumed.get(&set) else {
+            return false;
+        };
+        self.violation(
+            vidpn,
+            format!(
+                "{what}: mode set {set:#x} was already released by the OS when \
+                 pfnAssign*ModeSet refused it (the driver must not release or use it again)"
+            ),
+        );
+        true
     }
 
     pub(crate) fn topology(&mut self, id: u64) -> Option<&mut TopologyObj> {
