@@ -55,17 +55,28 @@ impl Rig {
 
     /// [`load`](Self::load) with DWORD values in the driver's registry key.
     pub fn load_with_registry(displays: &[(u32, u32)], registry: &[(&str, u32)]) -> Self {
-        Self::load_on(displays, registry, false)
+        Self::load_on(displays, registry, false, false)
     }
 
     /// [`load`](Self::load) on a machine with a real-time clock, for scenarios that call the
     /// driver from several threads (a virtual clock would let one thread's wait time out
     /// another thread's command).
     pub fn load_real_time(displays: &[(u32, u32)]) -> Self {
-        Self::load_on(displays, &[], true)
+        Self::load_on(displays, &[], true, false)
     }
 
-    fn load_on(displays: &[(u32, u32)], registry: &[(&str, u32)], real_time: bool) -> Self {
+    /// [`load`](Self::load) on a machine that grants a level-triggered line interrupt
+    /// instead of MSI-X messages.
+    pub fn load_line(displays: &[(u32, u32)]) -> Self {
+        Self::load_on(displays, &[], false, true)
+    }
+
+    fn load_on(
+        displays: &[(u32, u32)],
+        registry: &[(&str, u32)],
+        real_time: bool,
+        line: bool,
+    ) -> Self {
         let gpu_config = GpuConfig {
             num_scanouts: displays.len() as u32,
             displays: displays
@@ -85,6 +96,14 @@ impl Rig {
             },
             real_time,
             ..ModelMachineConfig::default()
+        };
+        let config = if line {
+            ModelMachineConfig {
+                interrupts: dxgkrnl_sim::InterruptMode::Line,
+                ..config
+            }
+        } else {
+            config
         };
         let machine = ModelMachine::new(config, Box::new(GpuHandler(Arc::clone(&gpu)))).unwrap();
         let options = SimOptions {

@@ -33,7 +33,7 @@ impl Adapter {
         if self.is_removed() {
             return false;
         }
-        self.with_published_hw(|hw| {
+        let started = self.with_published_hw(|hw| {
             let Some(isr) = hw.isr_status() else {
                 return false;
             };
@@ -45,8 +45,24 @@ impl Adapter {
             }
             dxgk::queue_dpc(&hw.dxgk);
             true
+        });
+        // Not started (during the handshake, or after teardown hid the hardware and before
+        // the reset): no DPC to run, but the device is ours and a level-triggered line stays
+        // asserted until its status is read. A configuration change seen here is checked by
+        // the first DPC after the start (which reads the displays anyway).
+        started.unwrap_or_else(|| {
+            self.isr_window
+                .with(|window| match isr_status(window) {
+                    Some(isr) if !isr.is_empty() => {
+                        if isr.contains(IsrStatus::CONFIG) {
+                            self.config_changed.store(true, Ordering::Release);
+                        }
+                        true
+                    }
+                    _ => false,
+                })
+                .unwrap_or(false)
         })
-        .unwrap_or(false)
     }
 
     /// DxgkDdiDpcRoutine.
@@ -123,11 +139,16 @@ impl Adapter {
 }
 
 impl super::Hardware {
-    /// Reads (and clears) the ISR status byte; `None` when it reads all-ones (the device is
-    /// gone: only bits 0 and 1 are defined).
+    /// Reads (and clears) the ISR status byte (see [`isr_status`]).
     fn isr_status(&self) -> Option<IsrStatus> {
-        use viogpu_common::hal::RegisterAccess;
-        let raw = self.isr.read_u8(0);
-        (raw != u8::MAX).then(|| IsrStatus::from_bits_truncate(raw))
+        isr_status(&self.isr)
     }
+}
+
+/// Reads (and clears) the ISR status byte at `window`; `None` when it reads all-ones (the
+/// device is gone: only bits 0 and 1 are defined).
+fn isr_status(window: &super::Window) -> Option<IsrStatus> {
+    use viogpu_common::hal::RegisterAccess;
+    let raw = window.read_u8(0);
+    (raw != u8::MAX).then(|| IsrStatus::from_bits_truncate(raw))
 }

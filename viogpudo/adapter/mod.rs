@@ -321,6 +321,11 @@ pub struct Adapter {
     pdo: *mut DEVICE_OBJECT,
     /// The started hardware as the ISR and the DPC reach it.
     isr_hw: lifecycle::IsrSlot,
+    /// The device's ISR status register, from the moment its BARs are mapped until after
+    /// its reset at teardown: a wider window than `isr_hw`, so that a line interrupt the
+    /// device raises while it is ours but not (or no longer) started is still read and
+    /// dismissed (an unread level-triggered line fires again at once).
+    isr_window: lifecycle::IsrSlot<Window>,
     state: os::PassiveMutex<State>,
     pointer: os::PassiveMutex<PointerState>,
     /// The current framebuffers as the bugcheck screen reads them, without a lock.
@@ -372,6 +377,7 @@ impl Adapter {
             persisted_mode,
             pdo,
             isr_hw: lifecycle::IsrSlot::new(),
+            isr_window: lifecycle::IsrSlot::new(),
             state: os::PassiveMutex::new("the adapter state lock", State::new()),
             pointer: os::PassiveMutex::new("the pointer lock", PointerState::new()),
             screens: screens::Screens::new(),
@@ -467,6 +473,7 @@ impl Adapter {
             lifecycle::Device::On(hw) | lifecycle::Device::Off { hw, .. } => hw,
             lifecycle::Device::Stopped | lifecycle::Device::HandedOff => {
                 pointer.cursor = None;
+                self.isr_window.retract();
                 return;
             }
         };
@@ -477,6 +484,7 @@ impl Adapter {
                 core::mem::forget(still_used);
                 Self::leak_device_memory(state, &mut pointer);
                 state.mappings.clear();
+                self.isr_window.retract();
                 return;
             }
         };
@@ -497,6 +505,13 @@ impl Adapter {
             // Handed off, or a device that does not reset: it may still read its memory.
             core::mem::forget(hw);
             Self::leak_device_memory(state, &mut pointer);
+        }
+        // The device was reset (or is handed off, gone, or hung): from here on an interrupt
+        // is not ours to dismiss, and the register window goes with the mappings. If an ISR
+        // does not let go of the window in time, the mappings stay.
+        if !self.isr_window.retract() {
+            state.mappings.clear();
+            return;
         }
         // Nothing uses the transport again, so the BAR mappings go.
         for virt in state.mappings.drain(..) {

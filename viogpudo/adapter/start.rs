@@ -100,6 +100,16 @@ impl Drop for Mappings<'_> {
     }
 }
 
+/// Hides the ISR register window again when a start fails before the device is handed to
+/// the lifecycle (then teardown does it).
+struct IsrWindowGuard<'a>(&'a super::lifecycle::IsrSlot<super::Window>);
+
+impl Drop for IsrWindowGuard<'_> {
+    fn drop(&mut self) {
+        self.0.retract();
+    }
+}
+
 impl Adapter {
     /// DxgkDdiStartDevice.
     pub fn start_device(&self, interface: &DXGKRNL_INTERFACE) -> DdiResult<StartInfo> {
@@ -190,6 +200,11 @@ impl Adapter {
             device: window(&layout.device)?,
         };
         let isr = window(&layout.isr)?;
+        // From the handshake on, a line interrupt from the device is ours to dismiss. The
+        // guard is declared after `maps`, so on an early return it hides the window before
+        // the mappings go.
+        self.isr_window.publish(&Arc::new(isr.clone()));
+        let isr_window = IsrWindowGuard(&self.isr_window);
         let notifier = Notifier::new(window(&layout.notify)?);
         let msix = res.message_signaled() && layout.msix_table_size.is_some();
         let mut transport = Transport::new(layout, windows);
@@ -213,6 +228,8 @@ impl Adapter {
             display_probe: spin::Mutex::new(None),
         });
         state.mappings = maps.take_virts();
+        // Teardown hides the window from now on (after the device's reset).
+        core::mem::forget(isr_window);
         self.start_using(state, Arc::clone(&hw));
         for i in 0..num_scanouts {
             state.heads.push(Head::new(i));

@@ -436,6 +436,15 @@ impl AdapterState {
                 let claimed = unsafe { isr(context, message) } != 0;
                 drop(at);
                 self.check_heap_irql("DxgkDdiInterruptRoutine");
+                if self.machine.line_asserted() {
+                    // A level-triggered line the ISR left asserted fires again at once: an
+                    // interrupt storm, which Windows ends by disabling the line.
+                    self.violation(format!(
+                        "DxgkDdiInterruptRoutine returned {} and left the device's \
+                         level-triggered interrupt asserted (its ISR status was not read)",
+                        if claimed { "TRUE" } else { "FALSE" }
+                    ));
+                }
                 self.record(Event::Isr { message, claimed });
                 calls += 1;
             }

@@ -47,6 +47,9 @@ impl HostEnvironment for SimEnv {
 
     fn mmio_write(&self, address: usize, width: u8, value: u32) {
         irql::heap_not_counted(|| self.adapter.machine.mmio_write(address, width, value));
+        // A register write can make the device raise an interrupt (a doorbell answered at
+        // once, DRIVER_OK): the CPU takes it now, whatever the driver is in the middle of.
+        self.adapter.deliver_interrupts();
     }
 
     fn now_us(&self) -> u64 {

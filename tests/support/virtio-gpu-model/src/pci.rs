@@ -193,6 +193,8 @@ struct DeviceState {
     ignore_reset: bool,
     /// Becomes a hung device (`ignore_reset`) as soon as the driver enables a queue.
     hang_on_queue_enable: bool,
+    /// Configuration-change events raised the moment the driver sets DRIVER_OK (0: none).
+    events_on_driver_ok: u32,
 }
 
 /// The emulated virtio-gpu-pci function. Clones share the device.
@@ -236,6 +238,7 @@ impl VirtioGpuPci {
             notifies: Vec::new(),
             ignore_reset: false,
             hang_on_queue_enable: false,
+            events_on_driver_ok: 0,
             config,
         };
         Self {
@@ -340,6 +343,18 @@ impl VirtioGpuPci {
         self.lock().hang_on_queue_enable = hang;
     }
 
+    /// A device that raises a configuration change with `events` (0: none) the moment the
+    /// driver sets DRIVER_OK, as a host whose display changed during the handshake does.
+    pub fn set_events_on_driver_ok(&self, events: u32) {
+        self.lock().events_on_driver_ok = events;
+    }
+
+    /// Whether the ISR status is non-zero: with a line interrupt, the device holds the line
+    /// asserted until the driver reads (and so clears) it.
+    pub fn isr_pending(&self) -> bool {
+        self.lock().isr != 0
+    }
+
     /// Changes the feature bits offered from now on (a different or changed device).
     pub fn set_device_features(&self, features: u64) {
         self.lock().config.device_features = features;
@@ -404,12 +419,7 @@ impl VirtioGpuPci {
     /// Signals a configuration change: sets `events` in `events_read`, bumps the config
     /// generation, sets ISR bit 1 and raises a config interrupt.
     pub fn raise_config_change(&self, events: u32) {
-        let mut s = self.lock();
-        s.events_read |= events;
-        s.config_generation = s.config_generation.wrapping_add(1);
-        s.isr |= ISR_CONFIG;
-        let vector = s.config_msix_vector;
-        s.interrupts.push(Interrupt::Config { vector });
+        self.lock().config_change(events);
     }
 }
 
@@ -705,6 +715,14 @@ impl DeviceState {
         }
     }
 
+    fn config_change(&mut self, events: u32) {
+        self.events_read |= events;
+        self.config_generation = self.config_generation.wrapping_add(1);
+        self.isr |= ISR_CONFIG;
+        let vector = self.config_msix_vector;
+        self.interrupts.push(Interrupt::Config { vector });
+    }
+
     fn write_status(&mut self, value: u8) {
         if value == 0 {
             if !self.ignore_reset {
@@ -720,7 +738,11 @@ impl DeviceState {
                 value &= !STATUS_FEATURES_OK;
             }
         }
+        let driver_ok_now = value & STATUS_DRIVER_OK != 0 && self.status & STATUS_DRIVER_OK == 0;
         self.status = value;
+        if driver_ok_now && self.events_on_driver_ok != 0 {
+            self.config_change(self.events_on_driver_ok);
+        }
     }
 
     fn reset(&mut self) {

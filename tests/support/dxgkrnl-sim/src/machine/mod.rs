@@ -96,6 +96,12 @@ pub trait Machine: Send + Sync {
     /// [`InterruptMode`]), oldest first.
     fn take_interrupts(&self) -> Vec<u32>;
 
+    /// With a level-triggered line interrupt: whether the device holds the line asserted now
+    /// (its interrupt status is not yet read and cleared). Always false for messages.
+    fn line_asserted(&self) -> bool {
+        false
+    }
+
     /// A monotonic clock in microseconds.
     fn now_us(&self) -> u64;
 

@@ -318,6 +318,10 @@ impl Machine for ModelMachine {
         self.interrupts
     }
 
+    fn line_asserted(&self) -> bool {
+        self.interrupts == InterruptMode::Line && !self.is_removed() && self.device.isr_pending()
+    }
+
     fn map(&self, phys: u64, len: u64) -> Option<usize> {
         if len == 0 {
             return None;
