@@ -66,25 +66,62 @@ fn the_bugcheck_screen_shows_the_written_bitmap() {
     );
 }
 
-/// SystemDisplayEnable with D3DDDI_ID_UNINITIALIZED (or a target that shows nothing) still
-/// gives a blue screen: on the first scanout that shows a framebuffer.
+/// SystemDisplayEnable with D3DDDI_ID_UNINITIALIZED, or for a connected target whose path is
+/// off, still gives a blue screen on the first scanout that shows a framebuffer; a target
+/// without a monitor (or not a target at all) is STATUS_NOT_SUPPORTED, as the page requires.
 #[test]
-fn the_bugcheck_screen_finds_a_head_for_an_uninitialized_or_dark_target() {
-    for target in [0xFFFF_FFFF, 1, 7] {
-        let mut rig = Rig::booted(&[(1024, 768), (800, 600)]);
-        // Head 1 turned off: its target shows nothing.
-        rig.gpu().set_display(1, 800, 600, false);
-        rig.sim.set_mode(1, 0, 0).ok();
+fn the_bugcheck_screen_finds_a_head_or_refuses_a_target_without_a_monitor() {
+    for (target, expected) in [
+        (D3DDDI_ID_UNINITIALIZED, Ok(0)),
+        (1, Ok(0)),
+        (2, Err(STATUS_NOT_SUPPORTED)),
+        (7, Err(STATUS_NOT_SUPPORTED)),
+    ] {
+        // Head 1 has a monitor but its path is off; head 2 has no monitor.
+        let mut rig = Rig::booted(&[(1024, 768), (800, 600), (0, 0)]);
+        rig.sim.set_modes(&[(1, None)]).unwrap();
         let bitmap = Surface::pattern(32, 16, 4);
         let shown = rig.sim.bugcheck(target, &bitmap, 0, 0);
-        let (w, h, _) = shown.unwrap_or_else(|e| panic!("target {target:#x}: {e}"));
-        let head = if (w, h) == (1024, 768) { 0 } else { 1 };
-        assert_eq!(
-            rig.screen(head).pixel(5, 5).unwrap() & 0x00FF_FFFF,
-            bitmap.pixel(5, 5).unwrap() & 0x00FF_FFFF,
-            "target {target:#x}"
-        );
+        match expected {
+            Ok(head) => {
+                let (w, h, _) = shown.unwrap_or_else(|e| panic!("target {target:#x}: {e}"));
+                assert_eq!((w, h), (1024, 768), "target {target:#x}");
+                assert_eq!(
+                    rig.screen(head).pixel(5, 5).unwrap() & 0x00FF_FFFF,
+                    bitmap.pixel(5, 5).unwrap() & 0x00FF_FFFF,
+                    "target {target:#x}"
+                );
+            }
+            Err(status) => {
+                let err = shown.unwrap_err();
+                assert_eq!(err.status(), Some(status), "target {target:#x}");
+            }
+        }
     }
+}
+
+/// The page: the driver must disable the signal of every other display, so only the bugcheck
+/// picture is shown; the hardware pointer goes too.
+#[test]
+fn the_bugcheck_screen_turns_the_other_displays_off_and_hides_the_pointer() {
+    let mut rig = Rig::booted(&[(1024, 768), (800, 600)]);
+    rig.sim.set_mode(1, 800, 600).unwrap();
+    assert!(rig.gpu().scanout_resource(1).is_some());
+    let shape = dxgkrnl_sim::PointerShape::color(32, 32, &[0xFF; 4096], (0, 0));
+    rig.sim.set_pointer_shape(0, &shape).unwrap();
+    rig.sim.set_pointer_position(0, 10, 10, true).unwrap();
+    assert!(rig.gpu().cursor(0).unwrap().visible);
+    let bitmap = Surface::pattern(64, 64, 5);
+    rig.sim.bugcheck(0, &bitmap, 0, 0).unwrap();
+    assert_eq!(rig.gpu().scanout_resource(1), None, "head 1 is off");
+    assert!(
+        rig.gpu().scanout_resource(0).is_some(),
+        "head 0 shows the bugcheck"
+    );
+    assert!(
+        !rig.gpu().cursor(0).unwrap().visible,
+        "no pointer over the bugcheck"
+    );
 }
 
 fn isr_count(rig: &Rig) -> usize {

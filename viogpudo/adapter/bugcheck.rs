@@ -3,18 +3,30 @@
 //! These run when Windows is dying, at HIGH_LEVEL with interrupts off and other processors
 //! frozen, perhaps in the middle of a DDI that holds the state lock. So: no allocation, no
 //! waiting on events and no lock at all. The framebuffers come from the published table of
-//! `screens.rs`, the device from the pointer published for the ISR, and every device command
-//! goes out in `WaitMode::Polled` (which only *tries* a queue's ring lock). The picture is
-//! written into the current framebuffer of the target (unrotated: the OS gets the
-//! framebuffer's own size) and sent to the host with a polled transfer and flush. A target
-//! that shows nothing (D3DDDI_ID_UNINITIALIZED, an inactive or unknown target) gets the
-//! first scanout that does, so the blue screen appears somewhere.
+//! `screens.rs`, the device from the hardware published for the ISR, connectivity from the
+//! children mask the DPC uses, and every device command goes out in `WaitMode::Polled` (which
+//! only *tries* a queue's ring lock).
+//!
+//! SystemDisplayEnable does what its page requires, in its order:
+//! - **GPU idle.** The bugcheck latch stops every other path from sending commands (the other
+//!   processors are frozen anyway); a virtio-gpu device has no GPU work to cancel, and a reset
+//!   would blank the scanout the picture must appear on.
+//! - **Connectivity.** A target without a monitor (disconnected, or not a target of this
+//!   adapter) answers STATUS_NOT_SUPPORTED. D3DDDI_ID_UNINITIALIZED names no target: the first
+//!   scanout that shows a framebuffer is used. A connected target whose scanout shows nothing
+//!   (its path is off) also gets the first scanout that does, so the blue screen appears
+//!   somewhere; with none at all the answer is STATUS_NOT_SUPPORTED too.
+//! - **The other displays.** Every other scanout is disabled (SET_SCANOUT to no resource) and
+//!   the hardware pointer is hidden on the chosen one, so only the bugcheck picture is shown.
+//!
+//! The picture is written into the chosen scanout's current framebuffer (unrotated: the OS
+//! gets the framebuffer's own size) and sent to the host with a polled transfer and flush.
 
 use core::sync::atomic::Ordering;
 
 use viogpu_common::gpu::WaitMode;
-use viogpu_common::protocol::Rect as GpuRect;
 use viogpu_common::protocol::VIRTIO_GPU_MAX_SCANOUTS as MAX_SCANOUTS;
+use viogpu_common::protocol::{CursorPos, Rect as GpuRect};
 
 use super::screens::Screen;
 use super::{Adapter, DdiResult};
@@ -32,25 +44,57 @@ pub struct SystemDisplay {
 }
 
 impl Adapter {
-    /// The scanout the bugcheck screen draws on for `target`: the target itself when it
-    /// shows a framebuffer, else the first scanout that does.
+    /// The scanout the bugcheck screen draws on for `target` (module docs), or `None` when
+    /// the answer is STATUS_NOT_SUPPORTED.
     fn bugcheck_screen(&self, target: u32) -> Option<(u32, Screen)> {
+        let first_shown =
+            || (0..MAX_SCANOUTS).find_map(|i| self.screens.screen(i).map(|s| (i as u32, s)));
+        if target == D3DDDI_ID_UNINITIALIZED {
+            return first_shown();
+        }
+        let connected = target < self.num_sources().min(u32::BITS)
+            && self.connected_mask.load(Ordering::Acquire) & (1 << target) != 0;
+        if !connected {
+            return None;
+        }
         let own = self.screens.screen(target as usize).map(|s| (target, s));
-        own.or_else(|| {
-            (0..MAX_SCANOUTS).find_map(|i| self.screens.screen(i).map(|s| (i as u32, s)))
-        })
+        own.or_else(first_shown)
     }
 
     /// DxgkDdiSystemDisplayEnable for `target`.
     pub fn system_display_enable(&self, target: u32) -> DdiResult<SystemDisplay> {
         self.bugcheck.store(true, Ordering::Release);
-        let (shown_on, screen) = self.bugcheck_screen(target).ok_or(STATUS_UNSUCCESSFUL)?;
+        let (shown_on, screen) = self.bugcheck_screen(target).ok_or(STATUS_NOT_SUPPORTED)?;
         self.bugcheck_target.store(shown_on, Ordering::Release);
+        if !self.is_removed() {
+            self.only_show(shown_on);
+        }
         Ok(SystemDisplay {
             width: screen.width,
             height: screen.height,
             format: D3DDDIFMT_X8R8G8B8,
         })
+    }
+
+    /// Disables every scanout but `kept` and hides the hardware pointer on it (polled; a
+    /// command that cannot go out is skipped: the picture matters more).
+    fn only_show(&self, kept: u32) {
+        let zero = GpuRect::new(0, 0, 0, 0);
+        self.with_published_hw(|hw| {
+            for scanout in (0..self.num_sources()).filter(|&s| s != kept) {
+                if self.screens.screen(scanout as usize).is_some() {
+                    let _ = hw.gpu.set_scanout(scanout, 0, zero, WaitMode::Polled);
+                    self.screens.hide(scanout as usize);
+                }
+            }
+            let nowhere = CursorPos {
+                scanout_id: kept,
+                x: 0,
+                y: 0,
+                padding: 0,
+            };
+            let _ = hw.gpu.update_cursor(nowhere, 0, 0, 0, WaitMode::Polled);
+        });
     }
 
     /// DxgkDdiSystemDisplayWrite on the scanout enable chose: `source` is `height` rows of

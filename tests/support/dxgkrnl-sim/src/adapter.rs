@@ -390,6 +390,17 @@ impl AdapterState {
         }
     }
 
+    /// DxgkDdiSystemDisplayEnable's page: a target without a monitor (as the driver last told
+    /// the OS) must be answered STATUS_NOT_SUPPORTED.
+    pub(crate) fn check_bugcheck_target(&self, target: u32, status: NTSTATUS) {
+        if self.connection(target) == Some(false) && status != viogpudo::ddi::STATUS_NOT_SUPPORTED {
+            self.violation(format!(
+                "DxgkDdiSystemDisplayEnable for target {target}, which has no monitor, returned \
+                 {status:#x}; the page requires STATUS_NOT_SUPPORTED"
+            ));
+        }
+    }
+
     /// Queues an interrupt on `message` that the device did not raise, for the next delivery.
     pub(crate) fn inject_interrupt(&self, message: u32) {
         lock(&self.injected).push(message);

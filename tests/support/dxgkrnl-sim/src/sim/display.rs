@@ -367,6 +367,7 @@ impl<M: Machine + 'static> Sim<M> {
                 &mut format,
             )
         });
+        self.adapter.check_bugcheck_target(target, status);
         Self::check("DxgkDdiSystemDisplayEnable", status)?;
         Ok((width, height, format))
     }

@@ -165,6 +165,7 @@ impl OsThread {
             .run_ddi("DxgkDdiSystemDisplayEnable", || unsafe {
                 enable(context, target, &mut flags, &mut w, &mut h, &mut format)
             });
+        self.adapter.check_bugcheck_target(target, status);
         if !nt_success(status) {
             return Err(status);
         }
