@@ -174,7 +174,7 @@ fn stop_then_start_again_works() {
 }
 
 #[test]
-fn releasing_the_post_display_describes_the_picture_left_on_screen() {
+fn releasing_the_post_display_hands_over_a_black_visible_surface() {
     let mut rig = Rig::booted(&[(1024, 768)]);
     let s = Surface::pattern(1024, 768, 4);
     rig.sim.present_full(0, &s).unwrap();
@@ -182,18 +182,50 @@ fn releasing_the_post_display_describes_the_picture_left_on_screen() {
     assert_eq!((info.Width, info.Height, info.TargetId), (1024, 768, 0));
     assert_eq!(info.ColorFormat, D3DDDIFMT_X8R8G8B8);
     assert!(info.Pitch >= 4096);
-    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
-    // The described memory holds the picture, row by row.
-    let mut row = vec![0u8; 4096];
+    // The screen is black and still shown (the KMDOD sample blacks it out and keeps it
+    // visible).
+    assert_shows(
+        &rig.screen(0),
+        &Surface::new(1024, 768),
+        D3DKMDT_VPPR_IDENTITY,
+    );
+    // The described memory is the black surface, row by row.
+    let mut row = vec![0xAAu8; 4096];
     for y in [0u32, 383, 767] {
         let at = info.PhysicAddress.QuadPart as u64 + u64::from(y) * u64::from(info.Pitch);
         assert!(rig.sim.machine().read_phys(at, &mut row));
-        let start = (y * s.pitch) as usize;
-        assert_eq!(&row, &s.bytes[start..start + 4096], "row {y}");
+        assert!(row.iter().all(|&b| b == 0), "row {y}");
     }
     assert!(rig.sim.live_mappings().is_empty());
     rig.sim.remove().unwrap();
     rig.assert_clean();
+}
+
+#[test]
+fn the_hand_off_takes_another_active_target_and_turns_the_others_off() {
+    // Head 1 has no monitor; head 2 does and shows a desktop.
+    let mut rig = Rig::booted(&[(1024, 768), (0, 0), (800, 600)]);
+    rig.sim.set_mode(2, 800, 600).unwrap();
+    assert!(rig.gpu().scanout_resource(2).is_some());
+    let info = rig.sim.stop_and_release_post_display(1).unwrap();
+    assert_eq!((info.TargetId, info.Width, info.Height), (0, 1024, 768));
+    assert_eq!(
+        rig.gpu().scanout_resource(2),
+        None,
+        "the other display is off"
+    );
+    assert!(rig.gpu().scanout_resource(0).is_some());
+    rig.sim.remove().unwrap();
+    rig.assert_clean();
+}
+
+#[test]
+fn without_a_target_that_shows_anything_the_hand_off_is_not_supported_and_changes_nothing() {
+    let mut rig = Rig::load(&[(1024, 768)]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.boot().unwrap();
+    rig.sim.set_modes(&[(0, None)]).unwrap();
+    assert_hand_off_refused(&mut rig, STATUS_NOT_SUPPORTED, dma_before);
 }
 
 #[test]
@@ -311,21 +343,17 @@ fn a_banded_framebuffer_is_handed_over_as_one_contiguous_block() {
     assert_eq!(res.backing_entries, 1);
     assert_eq!(res.backing_len, u64::from(h) * u64::from(info.Pitch));
     assert_eq!(rig.gpu().resource_count(), 2, "the block and the cursor");
-    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
-    // What the next owner sees: Height * Pitch linear bytes from the address.
-    let mut linear = vec![0u8; (h * info.Pitch) as usize];
+    assert_shows(&rig.screen(0), &Surface::new(w, h), D3DKMDT_VPPR_IDENTITY);
+    // What the next owner sees: Height * Pitch linear bytes from the address, all black.
+    let mut linear = vec![0xAAu8; (h * info.Pitch) as usize];
     assert!(rig
         .sim
         .machine()
         .read_phys(info.PhysicAddress.QuadPart as u64, &mut linear));
-    let row_len = (w * 4) as usize;
-    for (y, row) in linear.chunks_exact(info.Pitch as usize).enumerate() {
-        let start = y * s.pitch as usize;
-        assert!(
-            row[..row_len] == s.bytes[start..start + row_len],
-            "row {y} of the linear framebuffer"
-        );
-    }
+    assert!(
+        linear.iter().all(|&b| b == 0),
+        "the linear framebuffer is black"
+    );
     rig.sim.remove().unwrap();
     rig.assert_clean();
 }
@@ -375,7 +403,11 @@ fn the_hand_off_hides_the_hardware_pointer() {
     let cursor = rig.gpu().cursor(0).unwrap().clone();
     assert!(!cursor.visible);
     assert_eq!(cursor.resource_id, 0);
-    assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
+    assert_shows(
+        &rig.screen(0),
+        &Surface::new(1024, 768),
+        D3DKMDT_VPPR_IDENTITY,
+    );
     rig.sim.remove().unwrap();
     rig.assert_clean();
 }
@@ -384,10 +416,16 @@ fn the_hand_off_hides_the_hardware_pointer() {
 /// which frees everything).
 fn assert_hand_off_refused(rig: &mut Rig, status: NTSTATUS, dma_before: usize) {
     let resources = rig.gpu().resource_count();
+    let device_status = rig.sim.machine().device().status();
     let updates = rig.gpu().count(CommandType::UPDATE_CURSOR);
     let dma = rig.sim.machine().dma_allocated_bytes();
     let err = rig.sim.stop_and_release_post_display(0).unwrap_err();
     assert_eq!(err.status(), Some(status));
+    assert_eq!(
+        rig.sim.machine().device().status(),
+        device_status,
+        "the device was not reset"
+    );
     assert_eq!(rig.gpu().resource_count(), resources);
     assert_eq!(rig.gpu().count(CommandType::UPDATE_CURSOR), updates);
     assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma);

@@ -364,6 +364,22 @@ impl<H: Hal> Scanout<H> {
         };
     }
 
+    /// Fills the shown framebuffer with one `bgrx` colour and sends all of it to the host
+    /// (transfer, then flush), so the screen shows that colour. Nothing to do without one.
+    pub fn paint<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        bgrx: u32,
+    ) -> Result<()> {
+        let Some(fb) = self.current.as_mut() else {
+            return Ok(());
+        };
+        fb.backing.fill(bgrx);
+        let rect = fb.full_rect();
+        gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
+        gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait)
+    }
+
     /// Turns the scanout off and frees its framebuffer: [`switch_off`](Self::switch_off) and
     /// [`confirm_switch`](Self::confirm_switch).
     pub fn disable<P: Platform, N: Notify>(

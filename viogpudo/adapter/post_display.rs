@@ -1,6 +1,17 @@
-//! DxgkDdiStopDeviceAndReleasePostDisplayOwnership: the driver stops, but the picture of one
-//! target stays on screen for whoever takes over (the Basic Display Driver after a driver
-//! update or disable), described by a `DXGK_DISPLAY_INFORMATION`.
+//! DxgkDdiStopDeviceAndReleasePostDisplayOwnership: the driver stops and hands one target's
+//! display to whoever takes over (the Basic Display Driver after a driver update or disable),
+//! described by a `DXGK_DISPLAY_INFORMATION`.
+//!
+//! The duties, from the DDI page and the KMDOD sample (which blacks the screen out and keeps
+//! it visible before it reports the mode):
+//! - **Which target.** The asked target if it has a monitor (connectivity, as the children
+//!   were last reported) and shows a framebuffer; otherwise another active target that does,
+//!   reported in `TargetId`. With none, STATUS_NOT_SUPPORTED, and nothing is changed or reset
+//!   (the OS then calls DxgkDdiStopDevice, which does that).
+//! - **A cleared surface.** The handed-over framebuffer is painted black and sent to the host,
+//!   so the screen is black and visible until the next owner draws.
+//! - **The other displays** are turned off (SET_SCANOUT to no resource), and the hardware
+//!   pointer is hidden: the next owner draws its own.
 //!
 //! A virtio-gpu scanout only shows what the host resource holds, and the host resource is
 //! backed by the driver's own guest memory. So the device is not reset (that would blank the
@@ -10,22 +21,24 @@
 //!
 //! The next owner writes `Height * Pitch` bytes linearly from `PhysicAddress`, but a large
 //! framebuffer (or one allocated after a fallback to small chunks) is several physically
-//! separate bands. Such a framebuffer is first rebuilt as one physically contiguous block
-//! holding the same picture and shown; its first byte is what is reported. If that block
-//! cannot be had, no address is handed over: the call fails and the driver stays as it was
-//! (the OS then calls DxgkDdiStopDevice, as the DDI page says). The same holds without a
-//! powered, present device or when the framebuffer has no host resource: the scanout does not
-//! show it. The hardware pointer is hidden before the hand-off.
+//! separate bands. Such a framebuffer is first rebuilt as one physically contiguous block and
+//! shown; its first byte is what is reported. If that block cannot be had, no address is
+//! handed over: the call fails and the driver stays as it was. The same holds without a
+//! powered, present device.
 
 use core::sync::atomic::Ordering;
 
 use viogpu_common::framebuffer::AllocPolicy;
 
-use super::{status_of, Adapter, DdiResult, PointerState, State};
+use super::{child, status_of, Adapter, DdiResult, PointerState, State, BLACK};
 use crate::ddi::*;
+use crate::os;
+use viogpu_common::framebuffer::FramebufferBacking;
+use viogpu_common::gpu::WaitMode;
 
 impl Adapter {
-    /// Stops the adapter, leaving `target`'s picture visible; returns what is shown.
+    /// Stops the adapter, handing a black, visible display to the next owner; returns what
+    /// it is.
     pub fn stop_and_release_post_display(
         &self,
         target: u32,
@@ -36,35 +49,16 @@ impl Adapter {
             // No device that shows a picture: nothing to hand over, nothing changed.
             return Err(STATUS_DEVICE_NOT_READY);
         }
-        let head = state
-            .heads
-            .get(target as usize)
-            .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_TARGET)?;
-        let Some(fb) = head.scanout.current() else {
-            // Nothing on screen to hand over: an ordinary stop.
-            self.teardown(state, false);
-            self.num_sources.store(0, Ordering::Release);
-            return Err(STATUS_NOT_SUPPORTED);
-        };
-        if fb.resource_id() == 0 {
-            // Its host resource is gone (not restored after a power-up): the scanout does
-            // not show this memory.
-            return Err(STATUS_UNSUCCESSFUL);
-        }
-        if fb.backing().entry_count() > 1 {
+        let target = hand_off_target(state, target).ok_or(STATUS_NOT_SUPPORTED)?;
+        if head_backing(state, target).is_some_and(|b| b.entry_count() > 1) {
             // The old framebuffer is freed once the new one shows.
             self.screens.hide(target as usize);
             let made = self.make_contiguous(state, target);
             self.screens.publish_all(&state.heads);
             made?;
         }
-        let backing = state
-            .heads
-            .get(target as usize)
-            .and_then(|head| head.scanout.current())
-            .map(|fb| fb.backing())
-            .ok_or(STATUS_UNSUCCESSFUL)?;
         let (first, single) = {
+            let backing = head_backing(state, target).ok_or(STATUS_UNSUCCESSFUL)?;
             let mut entries = backing.entries();
             (entries.next(), entries.next().is_none())
         };
@@ -72,6 +66,8 @@ impl Adapter {
             .filter(|_| single)
             .and_then(|(phys, _)| i64::try_from(phys).ok())
             .ok_or(STATUS_UNSUCCESSFUL)?;
+        self.blank_for_hand_off(state, target)?;
+        let backing = head_backing(state, target).ok_or(STATUS_UNSUCCESSFUL)?;
         let info = DXGK_DISPLAY_INFORMATION {
             Width: backing.width(),
             Height: backing.height(),
@@ -85,6 +81,26 @@ impl Adapter {
         self.teardown(state, true);
         self.num_sources.store(0, Ordering::Release);
         Ok(info)
+    }
+
+    /// Paints `target` black (shown and sent to the host) and turns every other scanout off.
+    /// Only a failure to paint the handed-over display fails the hand-off.
+    fn blank_for_hand_off(&self, state: &mut State, target: u32) -> DdiResult<()> {
+        let State { device, heads, .. } = state;
+        let hw = device.powered().ok_or(STATUS_DEVICE_NOT_READY)?;
+        let zero = viogpu_common::protocol::Rect::new(0, 0, 0, 0);
+        for (index, head) in (0u32..).zip(heads.iter_mut()) {
+            if index == target {
+                head.scanout.paint(&hw.gpu, BLACK).map_err(status_of)?;
+            } else if head.scanout.mode().is_some() {
+                // Off for the next owner; the framebuffer itself is leaked with the rest.
+                self.screens.hide(index as usize);
+                if let Err(e) = hw.gpu.set_scanout(index, 0, zero, WaitMode::Wait) {
+                    crate::trace!("post-display: scanout {index} not turned off: {e}");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Replaces `target`'s framebuffer by one physically contiguous copy of it, shown on the
@@ -113,6 +129,27 @@ impl Adapter {
                 status_of(e)
             })
     }
+}
+
+/// The target to hand over: `asked` when it has a monitor and shows a framebuffer with a host
+/// resource, else the first other target that does (module docs).
+fn hand_off_target(state: &State, asked: u32) -> Option<u32> {
+    let usable = |index: usize| {
+        let head = state.heads.get(index)?;
+        let shown = head.scanout.current()?;
+        (child::is_connected(index, head) && shown.resource_id() != 0).then_some(index as u32)
+    };
+    usable(asked as usize).or_else(|| (0..state.heads.len()).find_map(usable))
+}
+
+/// The guest memory of `target`'s shown framebuffer.
+fn head_backing(state: &State, target: u32) -> Option<&FramebufferBacking<os::Dma>> {
+    state
+        .heads
+        .get(target as usize)?
+        .scanout
+        .current()
+        .map(|fb| fb.backing())
 }
 
 /// Hides the hardware pointer: the next owner draws its own, and a frozen hardware one

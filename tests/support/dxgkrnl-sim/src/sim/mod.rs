@@ -866,6 +866,25 @@ impl<M: Machine + 'static> Sim<M> {
             "DxgkDdiStopDeviceAndReleasePostDisplayOwnership",
             || unsafe { f(context, target, &mut info) },
         );
+        // The page: a target without a display is STATUS_NOT_SUPPORTED, so a display handed
+        // over on a target the driver reported without a monitor is a broken rule; so is a
+        // surface in another format than the page allows.
+        if nt_success(status) {
+            if self.adapter.connection(info.TargetId) == Some(false) {
+                self.adapter.violation(format!(
+                    "DxgkDdiStopDeviceAndReleasePostDisplayOwnership handed over target {}, \
+                     which has no monitor",
+                    info.TargetId
+                ));
+            }
+            if ![D3DDDIFMT_X8R8G8B8, D3DDDIFMT_A8R8G8B8].contains(&info.ColorFormat) {
+                self.adapter.violation(format!(
+                    "DxgkDdiStopDeviceAndReleasePostDisplayOwnership: ColorFormat {:?} is not \
+                     X8R8G8B8 or A8R8G8B8",
+                    info.ColorFormat
+                ));
+            }
+        }
         Self::check("DxgkDdiStopDeviceAndReleasePostDisplayOwnership", status)?;
         self.adapter.connected.store(false, Ordering::SeqCst);
         self.phase = Phase::Stopped;
