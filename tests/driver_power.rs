@@ -10,6 +10,21 @@ use sim_support::{assert_shows, Rig};
 use viogpu_common::protocol::CommandType;
 use viogpudo::ddi::*;
 
+/// After D0 (the simulator made the source visible, as the OS does): the screen is black, and
+/// the desktop's next present, even of one 8x8 rectangle, shows all of `desktop`.
+fn assert_desktop_back_after_d0(rig: &mut Rig, desktop: &Surface) {
+    let (w, h) = (desktop.width, desktop.height);
+    assert_shows(&rig.screen(0), &Surface::new(w, h), D3DKMDT_VPPR_IDENTITY);
+    let dirty = [RECT {
+        left: 0,
+        top: 0,
+        right: 8,
+        bottom: 8,
+    }];
+    rig.sim.present(0, desktop, &dirty, &[]).unwrap();
+    assert_shows(&rig.screen(0), desktop, D3DKMDT_VPPR_IDENTITY);
+}
+
 #[test]
 fn d3_and_back_to_d0_keeps_the_mode() {
     let mut rig = Rig::booted(&[(1024, 768)]);
@@ -26,8 +41,9 @@ fn d3_and_back_to_d0_keeps_the_mode() {
     );
     let rect = rig.gpu().scanout_rect(0).unwrap();
     assert_eq!((rect.width, rect.height), (1280, 1024));
-    // The picture comes back from the driver's framebuffer before the OS presents again.
-    assert_shows(&rig.screen(0), &before, D3DKMDT_VPPR_IDENTITY);
+    // Back in D0 the source shows black until the OS makes it visible and presents; that
+    // first present, however small its dirty rectangle, brings the whole desktop back.
+    assert_desktop_back_after_d0(&mut rig, &before);
     let again = Surface::pattern(1280, 1024, 2);
     rig.sim.present_full(0, &again).unwrap();
     assert_shows(&rig.screen(0), &again, D3DKMDT_VPPR_IDENTITY);
@@ -250,7 +266,7 @@ fn a_failed_power_up_succeeds_stays_dark_and_the_next_power_cycle_brings_the_pic
     rig.sim.machine().device().set_reject_features(false);
     rig.sim.set_power(PowerDeviceD3).unwrap();
     rig.sim.set_power(PowerDeviceD0).unwrap();
-    assert_shows(&rig.screen(0), &before, D3DKMDT_VPPR_IDENTITY);
+    assert_desktop_back_after_d0(&mut rig, &before);
     let again = Surface::pattern(1024, 768, 6);
     rig.sim.present_full(0, &again).unwrap();
     assert_shows(&rig.screen(0), &again, D3DKMDT_VPPR_IDENTITY);
@@ -316,7 +332,7 @@ fn a_device_that_hangs_in_reset_at_power_down_comes_back_once_it_resets() {
     rig.sim.machine().device().set_ignore_reset(false);
     rig.sim.set_power(PowerDeviceD3).unwrap();
     rig.sim.set_power(PowerDeviceD0).unwrap();
-    assert_shows(&rig.screen(0), &before, D3DKMDT_VPPR_IDENTITY);
+    assert_desktop_back_after_d0(&mut rig, &before);
     assert_eq!(rig.gpu().resource_count(), resources);
     rig.sim.stop().unwrap();
     assert_eq!(rig.gpu().resource_count(), 0);

@@ -95,3 +95,53 @@ fn overlapping_moves_copy_as_if_through_a_temporary() {
         .unwrap();
     assert_shows(&rig.screen(0), &b, D3DKMDT_VPPR_IDENTITY);
 }
+
+/// SetVidPnSourceVisibility(FALSE) shows black, not the last frame, and drops presents; made
+/// visible again, the first present (however small its dirty rectangle) brings the whole
+/// desktop back.
+#[test]
+fn an_invisible_source_shows_black_and_its_first_visible_present_is_a_full_one() {
+    let mut rig = Rig::booted(&[(800, 600)]);
+    let desktop = Surface::pattern(800, 600, 3);
+    rig.sim.present_full(0, &desktop).unwrap();
+    assert_shows(&rig.screen(0), &desktop, D3DKMDT_VPPR_IDENTITY);
+    rig.sim.set_source_visibility(0, false).unwrap();
+    let black = Surface::new(800, 600);
+    assert_shows(&rig.screen(0), &black, D3DKMDT_VPPR_IDENTITY);
+    rig.sim
+        .present_full(0, &Surface::pattern(800, 600, 4))
+        .unwrap();
+    assert_shows(&rig.screen(0), &black, D3DKMDT_VPPR_IDENTITY);
+    rig.sim.set_source_visibility(0, true).unwrap();
+    rig.sim
+        .present(0, &desktop, &[rect(10, 10, 20, 20)], &[])
+        .unwrap();
+    assert_shows(&rig.screen(0), &desktop, D3DKMDT_VPPR_IDENTITY);
+    // Only the first one: the next present sends its dirty rectangle alone.
+    let mut next = desktop.clone();
+    next.fill(rect(0, 0, 4, 4), 0x00FF_0000);
+    rig.sim.present(0, &next, &[rect(0, 0, 4, 4)], &[]).unwrap();
+    assert_shows(&rig.screen(0), &next, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+/// StartDevice leaves every source invisible: a present before the OS makes it visible
+/// reaches nothing, and the screen shows black.
+#[test]
+fn a_started_source_is_invisible_until_the_os_makes_it_visible() {
+    let mut rig = Rig::load(&[(800, 600)]);
+    rig.sim.boot_device().unwrap();
+    rig.sim
+        .present_full(0, &Surface::pattern(800, 600, 5))
+        .unwrap();
+    assert_shows(
+        &rig.screen(0),
+        &Surface::new(800, 600),
+        D3DKMDT_VPPR_IDENTITY,
+    );
+    rig.sim.set_source_visibility(0, true).unwrap();
+    let desktop = Surface::pattern(800, 600, 6);
+    rig.sim.present_full(0, &desktop).unwrap();
+    assert_shows(&rig.screen(0), &desktop, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}

@@ -199,8 +199,13 @@ pub struct Head {
     source_mode: Option<(u32, u32)>,
     /// The committed path rotation.
     rotation: Rotation,
-    /// `DxgkDdiSetVidPnSourceVisibility`.
+    /// `DxgkDdiSetVidPnSourceVisibility`; false from StartDevice and the return to D0 until
+    /// the OS makes the source visible.
     visible: bool,
+    /// The source was made visible again: the next present copies the whole source surface,
+    /// whatever its dirty rectangles say, since the screen was black meanwhile (the KMDOD
+    /// sample's FullscreenPresent).
+    full_present: bool,
 }
 
 impl Head {
@@ -213,7 +218,8 @@ impl Head {
             modes: ModeList::build(None, None, MAX_FRAMEBUFFER_BYTES),
             source_mode: None,
             rotation: Rotation::Identity,
-            visible: true,
+            visible: false,
+            full_present: false,
         }
     }
 
@@ -579,17 +585,26 @@ impl Adapter {
         Ok(())
     }
 
-    /// DxgkDdiSetVidPnSourceVisibility. Invisible keeps the framebuffer and the host
-    /// resource (so becoming visible again is instant and shows the last picture) and only
-    /// stops presents from reaching the device; the scanout keeps showing the last frame. A
-    /// virtio-gpu scanout has no blanking without losing its resource, and Windows uses
-    /// visibility only around mode changes, where the next commit replaces the picture anyway.
+    /// DxgkDdiSetVidPnSourceVisibility. Invisible shows black (the framebuffer is painted
+    /// black and sent; its host resource stays, so no mode change is needed) and drops
+    /// presents; visible again makes the next present a full one, which brings the whole
+    /// desktop back. This is the KMDOD sample's behaviour; the page requires only that an
+    /// invisible source show nothing of the desktop.
     pub fn set_source_visibility(&self, source: u32, visible: bool) -> DdiResult<()> {
-        let mut state = self.state.lock();
-        let head = state
-            .heads
+        let mut guard = self.state.lock();
+        let State { device, heads, .. } = &mut *guard;
+        let head = heads
             .get_mut(source as usize)
             .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)?;
+        if !visible && head.visible && !self.is_removed() {
+            if let Some(hw) = device.powered() {
+                if let Err(e) = head.scanout.paint(&hw.gpu, BLACK) {
+                    // Not blank; presents stop anyway, and the next commit repaints.
+                    crate::trace!("source {source}: not blanked: {e}");
+                }
+            }
+        }
+        head.full_present |= visible && !head.visible;
         head.visible = visible;
         Ok(())
     }

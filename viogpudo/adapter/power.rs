@@ -3,9 +3,10 @@
 //! Going to a low-power state (D1..D3) turns the scanouts off, resets the device (it forgets
 //! every host resource and stops all DMA) and takes back every request buffer, but keeps the
 //! framebuffer memory, the committed modes and the cursor image. Coming back to D0 runs the
-//! transport handshake again over the same rings, then recreates each framebuffer's host
-//! resource over its kept memory and points the scanout at it, so the picture is back before
-//! the OS presents again; display info is re-read because monitors may have changed.
+//! core's restart over the same rings, then recreates each framebuffer's host resource over
+//! its kept memory (cleared: every source is invisible and black until the OS makes it
+//! visible, whose next present then brings the whole desktop back) and points the scanout at
+//! it; display info is re-read because monitors may have changed.
 //! Power requests for a child (a monitor) need nothing from a virtual device.
 
 use alloc::sync::Arc;
@@ -132,6 +133,14 @@ impl Adapter {
             let committed = head
                 .source_mode
                 .map(|(w, h)| head.rotation.framebuffer_size(w, h));
+            // Back from D3 every source is invisible until the OS says otherwise, showing
+            // black (the KMDOD sample does the same): the kept framebuffer is cleared before
+            // its resource is made again, so the one transfer sends black.
+            head.visible = false;
+            head.full_present = false;
+            if let Some(fb) = head.scanout.current_mut() {
+                fb.backing_mut().fill(BLACK);
+            }
             let result = if committed == head.scanout.mode() {
                 head.scanout.resume_after_reset(&hw.gpu, ids)
             } else {

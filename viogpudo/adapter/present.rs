@@ -5,7 +5,8 @@
 //! never needed.
 //!
 //! A present to an invisible source, or to a source without a framebuffer (no path, or
-//! powered down), is dropped with success: the next commit or power-up repaints the screen.
+//! powered down), is dropped with success. The first present after the source became visible
+//! again copies the whole source surface (the screen was black meanwhile).
 //! So is every present after a surprise removal: there is no device to show it.
 
 use alloc::vec::Vec;
@@ -120,6 +121,14 @@ impl Adapter {
         // surface of the committed source mode, which `h` is).
         let source_bytes = unsafe { super::os_bytes(pixels.cast(), len) };
         let surface = Surface::new(source_bytes, w, h, pitch).ddi()?;
+        if head.full_present {
+            // The screen was black since the source became invisible: the whole desktop.
+            let side = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+            let whole = [Rect::new(0, 0, side(w), side(h))];
+            present(&hw.gpu, fb, &surface, &[], &whole, rotation).ddi()?;
+            head.full_present = false;
+            return Ok(());
+        }
         present(&hw.gpu, fb, &surface, &rects.moves, &rects.dirty, rotation)
             .ddi()
             .map(|_| ())

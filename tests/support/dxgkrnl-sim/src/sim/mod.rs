@@ -822,6 +822,17 @@ impl<M: Machine + 'static> Sim<M> {
             let s = self.set_power_state(DISPLAY_ADAPTER_HW_ID, state, action)?;
             Self::check("DxgkDdiSetPowerState", s)?;
         }
+        if state == PowerDeviceD0 {
+            // Back in D0 every source starts invisible (the driver shows black); the OS makes
+            // the active ones visible again, and the desktop's next present repaints them.
+            let active: Vec<u32> = (0u32..)
+                .zip(&self.modes)
+                .filter_map(|(source, mode)| mode.map(|_| source))
+                .collect();
+            for source in active {
+                self.set_source_visibility(source, true)?;
+            }
+        }
         Ok(())
     }
 

@@ -128,7 +128,7 @@ impl Session {
 
     /// Presents `dirty` and `moves` of the desktop of `source` and waits until the device has
     /// it all.
-    fn present(
+    pub(super) fn present(
         &mut self,
         source: u32,
         dirty: &[Rect],

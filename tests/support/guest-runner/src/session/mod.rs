@@ -22,6 +22,7 @@ mod display;
 use std::time::{Duration, Instant};
 
 use dxgkrnl_sim::{preferred_mode, Child, Phase, Sim, SimError};
+use viogpu_common::blit::Rect;
 use viogpu_guest_runner::hosted::dma::DevMemHal;
 use viogpu_guest_runner::hosted::machine::GuestMachine;
 use viogpu_guest_runner::scene;
@@ -295,8 +296,11 @@ impl Session {
     }
 
     /// D0 -> D3 -> D0 of the whole adapter (children first on the way down, adapter first on
-    /// the way up). The driver must put every picture back by itself. Returns the number of
-    /// sources with a committed mode and the device resets the driver made meanwhile.
+    /// the way up), then what the OS does next: each active source made visible (the
+    /// simulator) and repainted by the desktop's next present, here of one 16x16 rectangle:
+    /// the driver must bring the whole desktop back from it (its first present after the
+    /// source became visible copies everything). Returns the number of sources with a
+    /// committed mode and the device resets the driver made meanwhile.
     pub fn power_cycle(&mut self) -> Outcome<(usize, u64)> {
         self.running()?;
         let started = Instant::now();
@@ -306,6 +310,13 @@ impl Session {
         let up = self.sim.set_power(PowerDeviceD0);
         self.sim("power up (D0)", up)?;
         self.finish()?;
+        let active: Vec<u32> = (0u32..)
+            .zip(&self.desktops)
+            .filter_map(|(source, d)| d.as_ref().map(|_| source))
+            .collect();
+        for source in active {
+            self.present(source, &[Rect::new(0, 0, 16, 16)], &[])?;
+        }
         self.timings.mode_change = Some(started.elapsed());
         let heads = self.desktops.iter().filter(|d| d.is_some()).count();
         Ok((heads, self.machine().monitor().resets() - resets))
