@@ -104,6 +104,9 @@ pub fn status_of(e: Error) -> NTSTATUS {
         Error::ResourceIdsExhausted | Error::QueueFull | Error::ChainTooLong => {
             STATUS_INSUFFICIENT_RESOURCES
         }
+        // A device behind an IOMMU: this driver gives it guest-physical addresses
+        // (MmGetPhysicalAddress), so it does not support that configuration.
+        Error::AccessPlatformRequired => STATUS_NOT_SUPPORTED,
         _ if e.is_device_fault() => STATUS_DEVICE_HARDWARE_ERROR,
         _ => STATUS_UNSUCCESSFUL,
     }

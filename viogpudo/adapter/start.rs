@@ -6,7 +6,10 @@
 //! their memory resources and mapped with `DxgkCbMapMemory`; the core's bring-up sequence
 //! (`viogpu_common::bring_up`: features VERSION_1 | RING_INDIRECT_DESC | RING_EVENT_IDX |
 //! GPU_EDID, the control and cursor queues, MSI-X vector 0 for everything when the OS granted
-//! message interrupts, DRIVER_OK);
+//! message interrupts, DRIVER_OK; never VIRTIO_F_ACCESS_PLATFORM: the device is given
+//! guest-physical addresses from `MmGetPhysicalAddress`, right only without an IOMMU between
+//! it and memory, so a device that requires that feature fails StartDevice with
+//! STATUS_NOT_SUPPORTED and a trace line saying why);
 //! then GET_DISPLAY_INFO and GET_EDID per scanout, the mode lists, the preferred mode on each
 //! enabled scanout (and scanout 0 always, so Windows has a desktop to commit over), and the
 //! cursor resource. Any failure undoes everything (device reset, memory freed, BARs
@@ -196,7 +199,15 @@ impl Adapter {
 
         let dma = os::Dma::current().ok_or(STATUS_UNSUCCESSFUL)?;
         let platform = os::OsPlatform::current().ok_or(STATUS_UNSUCCESSFUL)?;
-        let started = bring_up(&dma, &mut transport, &bring_up_config(msix)).ddi()?;
+        let started = bring_up(&dma, &mut transport, &bring_up_config(msix)).map_err(|e| {
+            if e == viogpu_common::Error::AccessPlatformRequired {
+                crate::trace!(
+                    "device requires VIRTIO_F_ACCESS_PLATFORM (an IOMMU translates its DMA); \
+                     this driver gives it guest-physical addresses and does not support it"
+                );
+            }
+            super::status_of(e)
+        })?;
         trace_refused_vectors(&started.queue_info, started.config_vector_accepted);
         for (&q, info) in QUEUES.iter().zip(&started.queue_info) {
             notifier.set_offset(q, info.notify_offset);
