@@ -243,7 +243,11 @@ fn a_device_that_requires_access_platform_is_refused_and_reset() {
         Some(Error::AccessPlatformRequired)
     );
     assert_eq!(rig.dev.status(), 0, "the device is left reset");
-    assert_eq!(rig.hal.allocated_bytes(), 0, "no ring memory allocated or kept");
+    assert_eq!(
+        rig.hal.allocated_bytes(),
+        0,
+        "no ring memory allocated or kept"
+    );
     assert!(!ring_state(&rig, 0).2 && !ring_state(&rig, 1).2);
 
     // The same device without the requirement comes up (the refusal was about that bit).
@@ -264,5 +268,8 @@ fn transport_names_access_platform_as_the_reason() {
         Err(Error::AccessPlatformRequired)
     );
     assert!(DeviceStatus::from_bits_truncate(rig.dev.status()).contains(DeviceStatus::FAILED));
-    assert_eq!(rig.dev.driver_features() & Features::ACCESS_PLATFORM.bits(), 0);
+    assert_eq!(
+        rig.dev.driver_features() & Features::ACCESS_PLATFORM.bits(),
+        0
+    );
 }

@@ -73,7 +73,10 @@ fn a_device_that_requires_access_platform_fails_start_clearly() {
     rig.assert_clean();
 
     // The adapter answers as stopped, and starts once the device no longer insists.
-    rig.sim.machine().device().set_require_access_platform(false);
+    rig.sim
+        .machine()
+        .device()
+        .set_require_access_platform(false);
     rig.sim.start_device().unwrap();
     rig.assert_clean();
 }

@@ -15,11 +15,11 @@
 //! cursor resource. Any failure undoes everything (device reset, memory freed, BARs
 //! unmapped) and StartDevice fails with the step's status.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use viogpu_common::bring_up::{bring_up, BringUpConfig, QueueInfo, Vectors, QUEUES};
+use viogpu_common::fallible::{try_push, try_to_vec, Shared};
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::transport::{
@@ -162,12 +162,15 @@ impl Adapter {
                 .ok_or(STATUS_DEVICE_HARDWARE_ERROR)?;
             let len = u32::try_from(mem.length).unwrap_or(u32::MAX);
             let virt = dxgk::map_memory(dxgk_if, mem.start, len)?;
-            maps.virts.push(virt);
+            if try_push(&mut maps.virts, virt).is_err() {
+                dxgk::unmap_memory(dxgk_if, virt);
+                return Err(STATUS_NO_MEMORY);
+            }
             // SAFETY: `virt..virt + len` was just mapped by DxgkCbMapMemory for this BAR and
             // stays mapped until `Mappings` unmaps it, after every window over it is dropped.
             let mmio = unsafe { os::Mmio::new(virt, len as usize) }.ok_or(STATUS_UNSUCCESSFUL)?;
             if let Some(slot) = maps.bars.get_mut(index) {
-                *slot = Some((Arc::new(mmio), u64::from(len)));
+                *slot = Some((mmio, u64::from(len)));
             }
         }
         layout
@@ -214,7 +217,7 @@ impl Adapter {
         }
         let (features, num_scanouts) = (started.features, started.num_scanouts);
         let gpu = started.into_device(dma.clone(), platform, notifier);
-        let hw = Arc::new(Hardware {
+        let hw = Shared::try_new(Hardware {
             dxgk: *dxgk_if,
             transport: spin::Mutex::new(transport),
             isr,
@@ -222,10 +225,19 @@ impl Adapter {
             msix,
             features,
             display_probe: spin::Mutex::new(None),
-        });
+        })
+        .map_err(|hw| {
+            super::give_up_unpublished(hw);
+            STATUS_NO_MEMORY
+        })?;
         state.mappings = maps.take_virts();
-        self.start_using(state, Arc::clone(&hw));
+        self.start_using(state, hw.clone());
+        state
+            .heads
+            .try_reserve_exact(num_scanouts as usize)
+            .map_err(|_| STATUS_NO_MEMORY)?;
         for i in 0..num_scanouts {
+            // Reserved above: no push here reallocates.
             state.heads.push(Head::new(i));
         }
         if let Some(first) = state.heads.first_mut() {
@@ -292,15 +304,15 @@ pub(super) fn read_displays(state: &mut State) -> DdiResult<()> {
     let edid = hw.features.contains(Features::GPU_EDID);
     for (index, head) in (0u32..).zip(state.heads.iter_mut()) {
         head.display = info.preferred_size(index);
-        head.edid = if edid {
-            hw.gpu
-                .get_edid(index, WaitMode::Wait)
-                .ok()
-                .and_then(|r| r.edid_bytes().ok().map(<[u8]>::to_vec))
-                .filter(|b| !b.is_empty())
-        } else {
-            None
-        };
+        let answer = edid
+            .then(|| hw.gpu.get_edid(index, WaitMode::Wait).ok())
+            .flatten();
+        let bytes = answer
+            .as_ref()
+            .and_then(|r| r.edid_bytes().ok())
+            .filter(|b| !b.is_empty());
+        // A heap failure fails the read (the caller retries or fails its DDI), not the OS.
+        head.edid = bytes.map(try_to_vec).transpose().ddi()?;
         head.rebuild_modes();
     }
     Ok(())

@@ -479,8 +479,9 @@ unsafe fn free_contiguous(virt: NonNull<u8>) {
 /// Accesses are volatile and of exactly the register's width, like the WDK's
 /// READ_REGISTER_UCHAR/USHORT/ULONG and WRITE_REGISTER_* on x64 (a compiler barrier, the
 /// access, and after a write a full fence). Offsets outside the window, or not aligned to the
-/// width, read as all ones and drop writes.
-#[derive(Debug)]
+/// width, read as all ones and drop writes. Copies are views of the same mapping (cloning
+/// allocates nothing); the mapping must outlive every copy.
+#[derive(Debug, Clone)]
 pub struct Mmio {
     base: usize,
     len: usize,
