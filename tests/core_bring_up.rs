@@ -206,3 +206,70 @@ fn restart_refuses_a_device_that_changed_its_features() {
         "no ring programmed into a changed device"
     );
 }
+
+/// Rule: the driver hands the device guest-physical addresses, right only without
+/// VIRTIO_F_ACCESS_PLATFORM. A device that offers the bit but works without it is driven as
+/// usual, and the bit is not accepted even when a caller asks for it.
+#[test]
+fn access_platform_is_never_negotiated() {
+    let mut rig = rig(ModelConfig {
+        device_features: Features::GPU_DRIVER.union(Features::ACCESS_PLATFORM).bits(),
+        ..ModelConfig::default()
+    });
+    let greedy = BringUpConfig {
+        wanted: Features::GPU_DRIVER.union(Features::ACCESS_PLATFORM),
+        ..DRIVER
+    };
+    let started = start(&mut rig, &greedy).unwrap();
+    assert_eq!(started.features, Features::GPU_DRIVER);
+    assert_eq!(
+        rig.dev.driver_features() & Features::ACCESS_PLATFORM.bits(),
+        0,
+        "ACCESS_PLATFORM written to the device"
+    );
+    assert!(DeviceStatus::from_bits_truncate(rig.dev.status()).contains(DeviceStatus::DRIVER_OK));
+}
+
+/// A device that insists on ACCESS_PLATFORM (QEMU's iommu_platform=on) refuses FEATURES_OK:
+/// the bring-up names the reason, resets the device, and no ring exists or leaks.
+#[test]
+fn a_device_that_requires_access_platform_is_refused_and_reset() {
+    let mut rig = rig(ModelConfig {
+        require_access_platform: true,
+        ..ModelConfig::default()
+    });
+    assert_eq!(
+        start(&mut rig, &DRIVER).err(),
+        Some(Error::AccessPlatformRequired)
+    );
+    assert_eq!(rig.dev.status(), 0, "the device is left reset");
+    assert_eq!(
+        rig.hal.allocated_bytes(),
+        0,
+        "no ring memory allocated or kept"
+    );
+    assert!(!ring_state(&rig, 0).2 && !ring_state(&rig, 1).2);
+
+    // The same device without the requirement comes up (the refusal was about that bit).
+    rig.dev.set_require_access_platform(false);
+    assert!(start(&mut rig, &DRIVER).is_ok());
+}
+
+/// The transport alone: FEATURES_OK refused by a device that offered ACCESS_PLATFORM is
+/// reported as that, with FAILED set, and never as a generic feature rejection.
+#[test]
+fn transport_names_access_platform_as_the_reason() {
+    let mut rig = rig(ModelConfig {
+        require_access_platform: true,
+        ..ModelConfig::default()
+    });
+    assert_eq!(
+        rig.transport.init(Features::GPU_DRIVER),
+        Err(Error::AccessPlatformRequired)
+    );
+    assert!(DeviceStatus::from_bits_truncate(rig.dev.status()).contains(DeviceStatus::FAILED));
+    assert_eq!(
+        rig.dev.driver_features() & Features::ACCESS_PLATFORM.bits(),
+        0
+    );
+}

@@ -41,6 +41,46 @@ fn a_bad_scanout_count_fails_start_before_the_device_knows_any_ring() {
     }
 }
 
+/// Issue 12, rule 10: the driver gives the device guest-physical addresses
+/// (MmGetPhysicalAddress), right only while VIRTIO_F_ACCESS_PLATFORM is not negotiated. A
+/// device behind an IOMMU that insists on it (QEMU's iommu_platform=on) is refused clearly:
+/// StartDevice fails with STATUS_NOT_SUPPORTED, a trace line names the reason, the device is
+/// left reset and nothing is leaked.
+#[test]
+fn a_device_that_requires_access_platform_fails_start_clearly() {
+    let mut rig = Rig::load(&[(1024, 768)]);
+    rig.sim.machine().device().set_require_access_platform(true);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.add_device().unwrap();
+    let err = rig.sim.start_device().unwrap_err();
+    assert_eq!(err.status(), Some(STATUS_NOT_SUPPORTED));
+    let traces = rig.sim.trace_lines();
+    assert!(
+        traces
+            .iter()
+            .any(|l| l.contains("VIRTIO_F_ACCESS_PLATFORM") && l.contains("guest-physical")),
+        "no trace line names the reason: {traces:?}"
+    );
+    let device = rig.sim.machine().device();
+    assert_eq!(device.status(), 0, "device left reset");
+    assert_eq!(
+        device.driver_features() & (1 << 33),
+        0,
+        "ACCESS_PLATFORM never accepted"
+    );
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    assert!(rig.sim.live_mappings().is_empty(), "BARs unmapped");
+    rig.assert_clean();
+
+    // The adapter answers as stopped, and starts once the device no longer insists.
+    rig.sim
+        .machine()
+        .device()
+        .set_require_access_platform(false);
+    rig.sim.start_device().unwrap();
+    rig.assert_clean();
+}
+
 #[test]
 fn after_a_failed_start_the_adapter_answers_as_stopped() {
     let mut rig = Rig::load(&[(1024, 768)]);

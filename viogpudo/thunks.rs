@@ -67,7 +67,10 @@ pub unsafe extern "system" fn ddi_add_device(
     if pdo.is_null() || context.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
-    let adapter = Box::new(Adapter::new(pdo));
+    // A failed allocation is STATUS_NO_MEMORY (as in the KMDOD sample), never an abort.
+    let Ok(adapter) = viogpu_common::fallible::try_box(Adapter::new(pdo)) else {
+        return STATUS_NO_MEMORY;
+    };
     // SAFETY: `context` is a writable pointer slot (checked non-null).
     unsafe { *context = Box::into_raw(adapter).cast::<c_void>() };
     STATUS_SUCCESS

@@ -13,6 +13,13 @@
 //! before the rings are dropped. If the device does not confirm that reset it may still read
 //! them, so they are leaked instead and the device is marked FAILED.
 //!
+//! Feature negotiation never accepts VIRTIO_F_ACCESS_PLATFORM (bit 33), whatever
+//! [`BringUpConfig::wanted`] says: every address the core gives the device (rings, request
+//! buffers, framebuffer chunks) is the guest-physical address its [`Hal`] reports, which is
+//! what the device uses only while that feature is not negotiated (no IOMMU translation). A
+//! device that insists on it fails FEATURES_OK and the bring-up ends with
+//! [`Error::AccessPlatformRequired`], the device reset (no ring exists yet).
+//!
 //! What the callers choose ([`BringUpConfig`]): the features they want, the largest ring per
 //! queue, and the MSI-X vectors ([`Vectors`]; the driver shares one message between the
 //! configuration change and both queues, the tests use one vector each as Linux does).
@@ -155,7 +162,16 @@ pub fn bring_up<H: Hal, R: RegisterAccess>(
     transport: &mut VirtioPciTransport<R>,
     config: &BringUpConfig,
 ) -> Result<Started<H>> {
-    let features = transport.init(config.wanted)?;
+    let features = match transport.init(config.wanted) {
+        Ok(features) => features,
+        Err(e) => {
+            // Refused features (FAILED was set) or an unconfirmed reset. No ring exists: a
+            // reset only leaves the device clean for the next driver; its result changes
+            // nothing here.
+            let _ = transport.reset();
+            return Err(e);
+        }
+    };
     let num_scanouts = match transport.num_scanouts() {
         Ok(n) => n,
         Err(e) => {

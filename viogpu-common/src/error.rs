@@ -65,6 +65,11 @@ pub enum Error {
     UnexpectedResponse(u32),
     /// The device rejected the negotiated features or failed its status handshake.
     FeaturesRejected,
+    /// The device offers VIRTIO_F_ACCESS_PLATFORM and refused FEATURES_OK without it: it sits
+    /// behind an IOMMU (or otherwise translates DMA addresses) and needs addresses from the
+    /// platform's DMA API, which this driver does not use (it hands the device guest-physical
+    /// addresses; see `transport::Features::ACCESS_PLATFORM`).
+    AccessPlatformRequired,
     /// The device set DEVICE_NEEDS_RESET or is otherwise unusable until reset.
     DeviceNeedsReset,
     /// A required virtio PCI capability is missing or malformed.
@@ -88,6 +93,7 @@ impl Error {
                 | Error::DeviceError(_)
                 | Error::UnexpectedResponse(_)
                 | Error::FeaturesRejected
+                | Error::AccessPlatformRequired
                 | Error::DeviceNeedsReset
                 | Error::BadCapability
                 | Error::QueueUnavailable(_)
@@ -119,6 +125,10 @@ impl fmt::Display for Error {
             Error::DeviceError(t) => write!(f, "device error response {t:#x}"),
             Error::UnexpectedResponse(t) => write!(f, "unexpected device response {t:#x}"),
             Error::FeaturesRejected => f.write_str("device rejected the negotiated features"),
+            Error::AccessPlatformRequired => f.write_str(
+                "device requires VIRTIO_F_ACCESS_PLATFORM (DMA through an IOMMU); \
+                 the driver gives it guest-physical addresses and cannot drive it",
+            ),
             Error::DeviceNeedsReset => f.write_str("device needs reset"),
             Error::BadCapability => f.write_str("missing or malformed virtio PCI capability"),
             Error::QueueUnavailable(q) => write!(f, "device does not offer virtqueue {q}"),

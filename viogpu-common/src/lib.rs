@@ -20,6 +20,7 @@ pub mod command;
 pub mod cursor;
 pub mod edid;
 pub mod error;
+pub mod fallible;
 pub mod framebuffer;
 pub mod gpu;
 pub mod hal;

@@ -28,8 +28,8 @@
 //! teardown (which frees the hardware only when it holds the last reference) leaks the device's
 //! memory instead of freeing it under an ISR or DPC.
 
-use alloc::sync::Arc;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use viogpu_common::fallible::Shared;
 
 use super::Hardware;
 use crate::os;
@@ -47,12 +47,12 @@ pub(super) enum Device {
     /// Not started: before StartDevice, after StopDevice or a failed start.
     Stopped,
     /// Started and in D0.
-    On(Arc<Hardware>),
+    On(Shared<Hardware>),
     /// Started and powered down (D1..D3): the device was reset. Until a reset is confirmed
     /// (`reset_confirmed` false) the device may still use request buffers, host ids and
     /// retired framebuffers, which are then kept.
     Off {
-        hw: Arc<Hardware>,
+        hw: Shared<Hardware>,
         reset_confirmed: bool,
     },
     /// Post-display ownership went to the OS: the device keeps showing leaked memory and is
@@ -62,7 +62,7 @@ pub(super) enum Device {
 
 impl Device {
     /// The started hardware, powered or not.
-    pub(super) fn hardware(&self) -> Option<&Arc<Hardware>> {
+    pub(super) fn hardware(&self) -> Option<&Shared<Hardware>> {
         match self {
             Device::On(hw) | Device::Off { hw, .. } => Some(hw),
             Device::Stopped | Device::HandedOff => None,
@@ -86,7 +86,7 @@ impl Device {
 /// The started hardware as the ISR and the DPC see it (module docs); generic so that its
 /// guarantees are tested on their own.
 pub(super) struct IsrSlot<T = Hardware> {
-    /// `Arc::into_raw` of the slot's reference, or null.
+    /// `Shared::into_raw` of the slot's reference, or null.
     hw: AtomicPtr<T>,
     /// ISRs and DPCs between loading `hw` and being done with it.
     users: AtomicU32,
@@ -102,9 +102,9 @@ impl<T> IsrSlot<T> {
 
     /// Lends `hw` to the ISR and the DPC (the slot keeps a reference). A hardware lent before
     /// is retracted first.
-    pub(super) fn publish(&self, hw: &Arc<T>) {
+    pub(super) fn publish(&self, hw: &Shared<T>) {
         self.retract();
-        let raw = Arc::into_raw(Arc::clone(hw)).cast_mut();
+        let raw = Shared::into_raw(hw.clone()).cast_mut();
         self.hw.store(raw, Ordering::SeqCst);
     }
 
@@ -112,7 +112,7 @@ impl<T> IsrSlot<T> {
     pub(super) fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         self.users.fetch_add(1, Ordering::SeqCst);
         let ptr = self.hw.load(Ordering::SeqCst);
-        // SAFETY: a non-null pointer came from `Arc::into_raw` in `publish`, and that
+        // SAFETY: a non-null pointer came from `Shared::into_raw` in `publish`, and that
         // reference is given back (or leaked) only by `retract`, after it cleared the pointer
         // and saw `users` at zero; our increment happened before the load (SeqCst), so the
         // reference is still held while we use it.
@@ -134,9 +134,9 @@ impl<T> IsrSlot<T> {
             crate::trace!("an interrupt routine or DPC did not let go of the hardware: leaked");
             return false;
         }
-        // SAFETY: `ptr` came from `Arc::into_raw` in `publish`; it was swapped out above, so
+        // SAFETY: `ptr` came from `Shared::into_raw` in `publish`; it was swapped out above, so
         // no later ISR or DPC can load it, and `drain` saw every earlier one finish.
-        drop(unsafe { Arc::from_raw(ptr.cast_const()) });
+        drop(unsafe { Shared::from_raw(ptr.cast_const()) });
         true
     }
 
@@ -179,25 +179,25 @@ mod tests {
     #[test]
     fn retract_gives_the_reference_back_once_no_one_uses_it() {
         let slot = IsrSlot::new();
-        let hw = Arc::new(7u32);
+        let hw = Shared::try_new(7u32).ok().unwrap();
         slot.publish(&hw);
-        assert_eq!(Arc::strong_count(&hw), 2);
+        assert_eq!(Shared::owners(&hw), 2);
         assert_eq!(slot.with(|v| *v), Some(7));
         assert!(slot.retract());
-        assert_eq!(Arc::strong_count(&hw), 1);
+        assert_eq!(Shared::owners(&hw), 1);
         assert_eq!(slot.with(|v| *v), None, "hidden from later users");
-        assert!(Arc::try_unwrap(hw).is_ok(), "the owner may free it");
+        assert!(Shared::try_unwrap(hw).is_ok(), "the owner may free it");
     }
 
     #[test]
     fn hardware_still_in_use_is_leaked_never_freed() {
-        let slot = Arc::new(IsrSlot::new());
-        let hw = Arc::new(7u32);
+        let slot = std::sync::Arc::new(IsrSlot::new());
+        let hw = Shared::try_new(7u32).ok().unwrap();
         slot.publish(&hw);
         let (inside_tx, inside_rx) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let isr = {
-            let slot = Arc::clone(&slot);
+            let slot = std::sync::Arc::clone(&slot);
             std::thread::spawn(move || {
                 slot.with(|v| {
                     inside_tx.send(()).unwrap();
@@ -210,9 +210,9 @@ mod tests {
         // The "ISR" never lets go within the bound: the slot's reference is leaked...
         assert!(!slot.retract());
         // ...so teardown cannot take sole ownership, and must leak instead of freeing.
-        let hw = Arc::try_unwrap(hw).expect_err("still referenced by the slot");
+        let hw = Shared::try_unwrap(hw).expect_err("still referenced by the slot");
         release_tx.send(()).unwrap();
         assert_eq!(isr.join().unwrap(), Some(7), "read live memory to the end");
-        assert_eq!(Arc::strong_count(&hw), 2);
+        assert_eq!(Shared::owners(&hw), 2);
     }
 }

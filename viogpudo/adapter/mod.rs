@@ -39,10 +39,10 @@ pub mod resources;
 mod screens;
 pub mod start;
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use viogpu_common::fallible::Shared;
 
 use viogpu_common::gpu::{GpuDevice, Notify};
 use viogpu_common::hal::RegisterAccess;
@@ -63,8 +63,10 @@ pub use escape::{
     ESCAPE_QUERY_DISPLAYS, ESCAPE_SET_CUSTOM_MODE, ESCAPE_VERSION,
 };
 
-/// A mapping of one BAR, shared by the register windows cut from it.
-pub type BarMapping = Arc<os::Mmio>;
+/// A mapping of one BAR; each register window cut from it holds a copy (a plain address
+/// range: the mapping itself lives until `teardown` unmaps it, after every window is gone).
+/// No `Arc`: sharing it needs no heap, so StartDevice has no allocation to fail here.
+pub type BarMapping = os::Mmio;
 /// One register window of the device (a virtio structure inside a BAR mapping).
 pub type Window = RegionWindow<BarMapping>;
 /// The virtio transport over the driver's windows.
@@ -104,6 +106,9 @@ pub fn status_of(e: Error) -> NTSTATUS {
         Error::ResourceIdsExhausted | Error::QueueFull | Error::ChainTooLong => {
             STATUS_INSUFFICIENT_RESOURCES
         }
+        // A device behind an IOMMU: this driver gives it guest-physical addresses
+        // (MmGetPhysicalAddress), so it does not support that configuration.
+        Error::AccessPlatformRequired => STATUS_NOT_SUPPORTED,
         _ if e.is_device_fault() => STATUS_DEVICE_HARDWARE_ERROR,
         _ => STATUS_UNSUCCESSFUL,
     }
@@ -153,6 +158,19 @@ impl Notify for Notifier {
                 self.window.write_u16(offset, queue);
             }
         }
+    }
+}
+
+/// Gives up a started device that could not be published (the heap had no room for its
+/// shared block): reset it so its queues can be freed, or leak them if the reset is not
+/// confirmed (the device may still read them).
+pub(crate) fn give_up_unpublished(hw: Hardware) {
+    if hw.transport.lock().reset().is_ok() {
+        hw.gpu.reset_queues();
+        drop(hw);
+    } else {
+        hw.transport.lock().fail();
+        core::mem::forget(hw);
     }
 }
 
@@ -277,7 +295,7 @@ pub struct PointerState {
     sources: [SourceGeometry; MAX_SCANOUTS],
     /// The hardware while the device takes cursor commands (started, powered, not handed
     /// off); set and cleared only with both locks held.
-    hw: Option<Arc<Hardware>>,
+    hw: Option<Shared<Hardware>>,
 }
 
 impl PointerState {
@@ -449,7 +467,7 @@ impl Adapter {
     }
 
     /// Makes `hw` the started device: the state's, the ISR's and (powered) the pointer's.
-    fn start_using(&self, state: &mut State, hw: Arc<Hardware>) {
+    fn start_using(&self, state: &mut State, hw: Shared<Hardware>) {
         self.isr_hw.publish(&hw);
         state.device = lifecycle::Device::On(hw);
     }
@@ -483,7 +501,7 @@ impl Adapter {
                 return;
             }
         };
-        let hw = match Arc::try_unwrap(hw) {
+        let hw = match Shared::try_unwrap(hw) {
             Ok(hw) => hw,
             Err(still_used) => {
                 // An ISR or DPC did not let go: everything stays, mapped, forever.

@@ -9,8 +9,8 @@
 //! it; display info is re-read because monitors may have changed.
 //! Power requests for a child (a monitor) need nothing from a virtual device.
 
-use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
+use viogpu_common::fallible::Shared;
 
 use viogpu_common::bring_up::{restart, RingAddresses, QUEUES};
 use viogpu_common::gpu::WaitMode;
@@ -98,7 +98,7 @@ impl Adapter {
             Device::Off {
                 hw,
                 reset_confirmed,
-            } => (Arc::clone(hw), *reset_confirmed),
+            } => (Shared::clone(hw), *reset_confirmed),
             _ => return Err(STATUS_DEVICE_NOT_READY),
         };
         if !reset_confirmed {
@@ -106,7 +106,7 @@ impl Adapter {
             // confirmed reset.
             hw.transport.lock().reset().ddi()?;
             state.device = Device::Off {
-                hw: Arc::clone(&hw),
+                hw: Shared::clone(&hw),
                 reset_confirmed: true,
             };
             Self::forget_host_state(&hw, state, &mut self.pointer.lock());
@@ -118,7 +118,7 @@ impl Adapter {
                 restart(&mut transport, hw.features, rings, start::vectors(hw.msix)).ddi()?;
             start::trace_refused_vectors(&restarted.queue_info, restarted.config_vector_accepted);
         }
-        state.device = Device::On(Arc::clone(&hw));
+        state.device = Device::On(Shared::clone(&hw));
         // This read covers any display change seen while powered down.
         self.display_stale.store(false, Ordering::Release);
         if let Err(status) = start::read_displays(state) {

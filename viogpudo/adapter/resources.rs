@@ -177,7 +177,8 @@ pub fn parse(bytes: &[u8]) -> Result<Resources> {
             at += PARTIAL_LEN;
         }
     }
-    out.memory.shrink_to_fit();
+    // No shrink_to_fit: it reallocates, and a failed reallocation aborts. The list lives
+    // only for the length of StartDevice.
     Ok(out)
 }
 

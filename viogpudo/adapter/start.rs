@@ -6,17 +6,20 @@
 //! their memory resources and mapped with `DxgkCbMapMemory`; the core's bring-up sequence
 //! (`viogpu_common::bring_up`: features VERSION_1 | RING_INDIRECT_DESC | RING_EVENT_IDX |
 //! GPU_EDID, the control and cursor queues, MSI-X vector 0 for everything when the OS granted
-//! message interrupts, DRIVER_OK);
+//! message interrupts, DRIVER_OK; never VIRTIO_F_ACCESS_PLATFORM: the device is given
+//! guest-physical addresses from `MmGetPhysicalAddress`, right only without an IOMMU between
+//! it and memory, so a device that requires that feature fails StartDevice with
+//! STATUS_NOT_SUPPORTED and a trace line saying why);
 //! then GET_DISPLAY_INFO and GET_EDID per scanout, the mode lists, the preferred mode on each
 //! enabled scanout (and scanout 0 always, so Windows has a desktop to commit over), and the
 //! cursor resource. Any failure undoes everything (device reset, memory freed, BARs
 //! unmapped) and StartDevice fails with the step's status.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use viogpu_common::bring_up::{bring_up, BringUpConfig, QueueInfo, Vectors, QUEUES};
+use viogpu_common::fallible::{try_push, try_to_vec, Shared};
 use viogpu_common::gpu::WaitMode;
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::transport::{
@@ -169,12 +172,15 @@ impl Adapter {
                 .ok_or(STATUS_DEVICE_HARDWARE_ERROR)?;
             let len = u32::try_from(mem.length).unwrap_or(u32::MAX);
             let virt = dxgk::map_memory(dxgk_if, mem.start, len)?;
-            maps.virts.push(virt);
+            if try_push(&mut maps.virts, virt).is_err() {
+                dxgk::unmap_memory(dxgk_if, virt);
+                return Err(STATUS_NO_MEMORY);
+            }
             // SAFETY: `virt..virt + len` was just mapped by DxgkCbMapMemory for this BAR and
             // stays mapped until `Mappings` unmaps it, after every window over it is dropped.
             let mmio = unsafe { os::Mmio::new(virt, len as usize) }.ok_or(STATUS_UNSUCCESSFUL)?;
             if let Some(slot) = maps.bars.get_mut(index) {
-                *slot = Some((Arc::new(mmio), u64::from(len)));
+                *slot = Some((mmio, u64::from(len)));
             }
         }
         layout
@@ -203,7 +209,8 @@ impl Adapter {
         // From the handshake on, a line interrupt from the device is ours to dismiss. The
         // guard is declared after `maps`, so on an early return it hides the window before
         // the mappings go.
-        self.isr_window.publish(&Arc::new(isr.clone()));
+        let shared_isr = Shared::try_new(isr.clone()).map_err(|_| STATUS_NO_MEMORY)?;
+        self.isr_window.publish(&shared_isr);
         let isr_window = IsrWindowGuard(&self.isr_window);
         let notifier = Notifier::new(window(&layout.notify)?);
         let msix = res.message_signaled() && layout.msix_table_size.is_some();
@@ -211,14 +218,22 @@ impl Adapter {
 
         let dma = os::Dma::current().ok_or(STATUS_UNSUCCESSFUL)?;
         let platform = os::OsPlatform::current().ok_or(STATUS_UNSUCCESSFUL)?;
-        let started = bring_up(&dma, &mut transport, &bring_up_config(msix)).ddi()?;
+        let started = bring_up(&dma, &mut transport, &bring_up_config(msix)).map_err(|e| {
+            if e == viogpu_common::Error::AccessPlatformRequired {
+                crate::trace!(
+                    "device requires VIRTIO_F_ACCESS_PLATFORM (an IOMMU translates its DMA); \
+                     this driver gives it guest-physical addresses and does not support it"
+                );
+            }
+            super::status_of(e)
+        })?;
         trace_refused_vectors(&started.queue_info, started.config_vector_accepted);
         for (&q, info) in QUEUES.iter().zip(&started.queue_info) {
             notifier.set_offset(q, info.notify_offset);
         }
         let (features, num_scanouts) = (started.features, started.num_scanouts);
         let gpu = started.into_device(dma.clone(), platform, notifier);
-        let hw = Arc::new(Hardware {
+        let hw = Shared::try_new(Hardware {
             dxgk: *dxgk_if,
             transport: spin::Mutex::new(transport),
             isr,
@@ -226,12 +241,21 @@ impl Adapter {
             msix,
             features,
             display_probe: spin::Mutex::new(None),
-        });
+        })
+        .map_err(|hw| {
+            super::give_up_unpublished(hw);
+            STATUS_NO_MEMORY
+        })?;
         state.mappings = maps.take_virts();
         // Teardown hides the window from now on (after the device's reset).
         core::mem::forget(isr_window);
-        self.start_using(state, Arc::clone(&hw));
+        self.start_using(state, hw.clone());
+        state
+            .heads
+            .try_reserve_exact(num_scanouts as usize)
+            .map_err(|_| STATUS_NO_MEMORY)?;
         for i in 0..num_scanouts {
+            // Reserved above: no push here reallocates.
             state.heads.push(Head::new(i));
         }
         if let Some(first) = state.heads.first_mut() {
@@ -298,15 +322,15 @@ pub(super) fn read_displays(state: &mut State) -> DdiResult<()> {
     let edid = hw.features.contains(Features::GPU_EDID);
     for (index, head) in (0u32..).zip(state.heads.iter_mut()) {
         head.display = info.preferred_size(index);
-        head.edid = if edid {
-            hw.gpu
-                .get_edid(index, WaitMode::Wait)
-                .ok()
-                .and_then(|r| r.edid_bytes().ok().map(<[u8]>::to_vec))
-                .filter(|b| !b.is_empty())
-        } else {
-            None
-        };
+        let answer = edid
+            .then(|| hw.gpu.get_edid(index, WaitMode::Wait).ok())
+            .flatten();
+        let bytes = answer
+            .as_ref()
+            .and_then(|r| r.edid_bytes().ok())
+            .filter(|b| !b.is_empty());
+        // A heap failure fails the read (the caller retries or fails its DDI), not the OS.
+        head.edid = bytes.map(try_to_vec).transpose().ddi()?;
         head.rebuild_modes();
     }
     Ok(())

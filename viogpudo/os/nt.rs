@@ -438,7 +438,15 @@ fn allocate_contiguous(len: usize) -> Option<NonNull<u8>> {
     NonNull::new(virt.cast::<u8>())
 }
 
-/// The physical (bus) address of the byte at `virt`, a nonpaged system address.
+/// The physical address of the byte at `virt`, a nonpaged system address, given to the device
+/// as its DMA address.
+///
+/// MmGetPhysicalAddress's page says not to use it for DMA: a device behind an IOMMU needs the
+/// logical address of the OS's DMA API. The two agree exactly when the device does not go
+/// through the platform's translation, which virtio guarantees while
+/// VIRTIO_F_ACCESS_PLATFORM is not negotiated; the transport never negotiates it, and a
+/// device that requires it is refused at StartDevice (`Features::ACCESS_PLATFORM`,
+/// docs/windows.md "DMA addresses", which also describes the DMA-adapter follow-up).
 fn physical_address(virt: NonNull<u8>) -> u64 {
     // SAFETY: MmGetPhysicalAddress may be called at IRQL <= DISPATCH_LEVEL (our only caller,
     // dma_alloc, got here through allocate_contiguous's check) and `virt` is a valid nonpaged
@@ -471,8 +479,9 @@ unsafe fn free_contiguous(virt: NonNull<u8>) {
 /// Accesses are volatile and of exactly the register's width, like the WDK's
 /// READ_REGISTER_UCHAR/USHORT/ULONG and WRITE_REGISTER_* on x64 (a compiler barrier, the
 /// access, and after a write a full fence). Offsets outside the window, or not aligned to the
-/// width, read as all ones and drop writes.
-#[derive(Debug)]
+/// width, read as all ones and drop writes. Copies are views of the same mapping (cloning
+/// allocates nothing); the mapping must outlive every copy.
+#[derive(Debug, Clone)]
 pub struct Mmio {
     base: usize,
     len: usize,

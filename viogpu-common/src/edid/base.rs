@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 use super::tables::{standard_timing, ESTABLISHED};
 use super::{checksum_ok, Collected, DetailedTiming, Edid, RangeLimits, TimingSource, BLOCK_LEN};
+use crate::fallible::try_push;
 use crate::{Error, Result};
 
 /// The fixed 8-byte header of every base block.
@@ -54,12 +55,12 @@ pub(super) fn parse_base(block: &[u8; BLOCK_LEN], out: &mut Collected) -> Result
             Some(dtd) => {
                 if let Some(t) = dtd.timing(TimingSource::Detailed) {
                     if out.has_room() {
-                        out.base_dtds.push(t);
-                        out.detailed.push(dtd);
+                        try_push(&mut out.base_dtds, t)?;
+                        try_push(&mut out.detailed, dtd)?;
                     }
                 }
             }
-            None => display_descriptor(desc, revision, &mut edid, out),
+            None => display_descriptor(desc, revision, &mut edid, out)?,
         }
     }
 
@@ -69,7 +70,7 @@ pub(super) fn parse_base(block: &[u8; BLOCK_LEN], out: &mut Collected) -> Result
             if let (Some(&a), Some(&b)) = (pair.first(), pair.get(1)) {
                 if let Some(t) = standard_timing(a, b, revision) {
                     if out.has_room() {
-                        out.standard.push(t);
+                        try_push(&mut out.standard, t)?;
                     }
                 }
             }
@@ -80,7 +81,7 @@ pub(super) fn parse_base(block: &[u8; BLOCK_LEN], out: &mut Collected) -> Result
     let bits = u32::from(block[35]) << 16 | u32::from(block[36]) << 8 | u32::from(block[37]);
     for (i, t) in ESTABLISHED.iter().enumerate() {
         if bits & (1 << (23 - i)) != 0 && out.has_room() {
-            out.established.push(*t);
+            try_push(&mut out.established, *t)?;
         }
     }
     Ok(edid)
@@ -120,23 +121,19 @@ pub(super) fn decode_dtd(d: &[u8; DESCRIPTOR_LEN]) -> Option<DetailedTiming> {
     })
 }
 
-/// Handles a display descriptor (name, serial, range limits, extra standard timings).
+/// Handles a display descriptor (name, serial, range limits, extra standard timings);
+/// [`Error::NoMemory`] when the heap is out.
 fn display_descriptor(
     d: &[u8; DESCRIPTOR_LEN],
     revision: u8,
     edid: &mut Edid,
     out: &mut Collected,
-) {
+) -> Result<()> {
     // Bytes 0..3 are zero for a display descriptor, byte 3 is its tag, payload 5..18.
     let payload = d.get(5..).unwrap_or(&[]);
     match d[3] {
-        0xfc => edid.name = edid.name.take().or_else(|| Some(descriptor_text(payload))),
-        0xff => {
-            edid.serial = edid
-                .serial
-                .take()
-                .or_else(|| Some(descriptor_text(payload)))
-        }
+        0xfc if edid.name.is_none() => edid.name = Some(descriptor_text(payload)?),
+        0xff if edid.serial.is_none() => edid.serial = Some(descriptor_text(payload)?),
         0xfd => {
             // EDID 1.4: byte 4 bits 1:0 (vertical) and 3:2 (horizontal): 0b10 adds 255 to
             // the maximum, 0b11 to both minimum and maximum.
@@ -155,7 +152,7 @@ fn display_descriptor(
                 if let (Some(&a), Some(&b)) = (pair.first(), pair.get(1)) {
                     if let Some(t) = standard_timing(a, b, revision) {
                         if out.has_room() {
-                            out.standard.push(t);
+                            try_push(&mut out.standard, t)?;
                         }
                     }
                 }
@@ -163,12 +160,14 @@ fn display_descriptor(
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// The text of a 13-byte descriptor payload: up to the first line feed, trailing spaces
-/// removed, anything outside printable ASCII replaced by `?`.
-fn descriptor_text(payload: &[u8]) -> String {
-    let text: String = payload
+/// removed, anything outside printable ASCII replaced by `?`; [`Error::NoMemory`] when the
+/// heap is out.
+fn descriptor_text(payload: &[u8]) -> Result<String> {
+    let chars = payload
         .iter()
         .take(13)
         .take_while(|&&c| c != b'\n' && c != 0)
@@ -178,7 +177,11 @@ fn descriptor_text(payload: &[u8]) -> String {
             } else {
                 '?'
             }
-        })
-        .collect();
-    String::from(text.trim_end())
+        });
+    // At most 13 one-byte characters: reserved up front, so no push below reallocates.
+    let mut text = String::new();
+    text.try_reserve_exact(13).map_err(|_| Error::NoMemory)?;
+    text.extend(chars);
+    text.truncate(text.trim_end().len());
+    Ok(text)
 }

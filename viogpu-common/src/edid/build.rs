@@ -199,20 +199,26 @@ pub fn build(width: u32, height: u32) -> Result<Vec<u8>> {
     }
     put(&mut base, 38, &std_slots);
 
-    let mut descriptors: Vec<[u8; DESCRIPTOR_LEN]> = Vec::new();
-    if !large {
-        descriptors.push(timing.dtd());
-    }
-    descriptors.push(range_limits());
-    descriptors.push(name_descriptor());
-    while descriptors.len() < 4 {
-        descriptors.push(display_descriptor(0x10, &[]));
+    // The four descriptor slots, on the stack (no heap): the DTD (unless large), range
+    // limits, the name, then dummy descriptors.
+    let dummy = display_descriptor(0x10, &[]);
+    let mut descriptors = [dummy; 4];
+    let firsts = [
+        (!large).then(|| timing.dtd()),
+        Some(range_limits()),
+        Some(name_descriptor()),
+    ];
+    for (slot, desc) in descriptors.iter_mut().zip(firsts.into_iter().flatten()) {
+        *slot = desc;
     }
     for (i, desc) in descriptors.iter().enumerate() {
         put(&mut base, 54 + i * DESCRIPTOR_LEN, desc);
     }
 
+    // The only heap use: the result, reserved at its final size (fallible).
     let mut out = Vec::new();
+    out.try_reserve_exact(if large { 2 * BLOCK_LEN } else { BLOCK_LEN })
+        .map_err(|_| Error::NoMemory)?;
     if large {
         base[126] = 1;
         base[127] = checksum_for(&base);

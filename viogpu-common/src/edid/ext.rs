@@ -4,6 +4,7 @@
 use super::base::{decode_dtd, DESCRIPTOR_LEN};
 use super::tables::{split_svd, vic_timing};
 use super::{Collected, DetailedTiming, TimingSource, BLOCK_LEN};
+use crate::fallible::try_push;
 use crate::{Error, Result};
 
 /// Extension tag of a CTA-861 block.
@@ -47,7 +48,7 @@ fn parse_cta(block: &[u8; BLOCK_LEN], out: &mut Collected) -> Result<()> {
                 let timing = split_svd(svd).and_then(|(vic, native)| vic_timing(vic, native));
                 if let Some(t) = timing {
                     if out.has_room() {
-                        out.cta_svds.push(t);
+                        try_push(&mut out.cta_svds, t)?;
                     }
                 }
             }
@@ -63,8 +64,8 @@ fn parse_cta(block: &[u8; BLOCK_LEN], out: &mut Collected) -> Result<()> {
         let Some(dtd) = decode_dtd(desc) else { break };
         if let Some(t) = dtd.timing(TimingSource::Detailed) {
             if out.has_room() {
-                out.cta_dtds.push(t);
-                out.detailed.push(dtd);
+                try_push(&mut out.cta_dtds, t)?;
+                try_push(&mut out.detailed, dtd)?;
             }
         }
     }
@@ -100,8 +101,8 @@ fn parse_displayid(block: &[u8; BLOCK_LEN], out: &mut Collected) -> Result<()> {
                     let (dtd, preferred) = decode_displayid_timing(d, unit);
                     if let Some(t) = dtd.timing(TimingSource::DisplayId) {
                         if out.has_room() {
-                            out.displayid.push((t, preferred));
-                            out.detailed.push(dtd);
+                            try_push(&mut out.displayid, (t, preferred))?;
+                            try_push(&mut out.detailed, dtd)?;
                         }
                     }
                 }

@@ -234,6 +234,7 @@ impl Collected {
 }
 
 /// Parses an EDID (base block plus the extension blocks it announces) from untrusted bytes.
+/// Every heap allocation is fallible: [`Error::NoMemory`] when the heap is out.
 pub fn parse(bytes: &[u8]) -> Result<Edid> {
     let base_block: &[u8; BLOCK_LEN] = bytes
         .get(..BLOCK_LEN)
@@ -294,7 +295,7 @@ pub fn parse(bytes: &[u8]) -> Result<Edid> {
             break;
         }
         if !timings.iter().any(|t| t.same_mode(&timing)) {
-            timings.push(timing);
+            crate::fallible::try_push(&mut timings, timing)?;
         }
     }
     edid.preferred = preferred;

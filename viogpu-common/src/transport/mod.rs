@@ -58,7 +58,20 @@ bitflags::bitflags! {
         const RING_EVENT_IDX = 1 << 29;
         /// Virtio 1.x (non-legacy) device; required.
         const VERSION_1 = 1 << 32;
-        /// The device accesses memory through the platform's IOMMU. Not requested.
+        /// VIRTIO_F_ACCESS_PLATFORM: the device's memory accesses are translated or limited
+        /// by the platform (an IOMMU, or memory encryption), so the driver must give it
+        /// addresses from the platform's DMA API.
+        ///
+        /// **Never negotiated**, whatever a caller asks for
+        /// ([`VirtioPciTransport::negotiate`] strips it): the driver gives the device the
+        /// guest-physical addresses of its memory (on Windows `MmGetPhysicalAddress`, which
+        /// its page says not to use for DMA), and that is correct only while the device sees
+        /// guest-physical addresses, which the spec promises exactly when this bit is not
+        /// negotiated. A device that offers it but works without it (FEATURES_OK kept) is
+        /// driven with guest-physical addresses; one that refuses FEATURES_OK without it
+        /// (QEMU's `iommu_platform=on`) is refused with [`Error::AccessPlatformRequired`].
+        ///
+        /// [`Error::AccessPlatformRequired`]: crate::Error::AccessPlatformRequired
         const ACCESS_PLATFORM = 1 << 33;
         /// Packed virtqueue layout. Not requested.
         const RING_PACKED = 1 << 34;
@@ -79,7 +92,8 @@ bitflags::bitflags! {
 }
 
 impl Features {
-    /// What the display-only driver asks a virtio-gpu device for.
+    /// What the display-only driver asks a virtio-gpu device for (never
+    /// [`ACCESS_PLATFORM`](Self::ACCESS_PLATFORM): see there).
     pub const GPU_DRIVER: Features = Features::VERSION_1
         .union(Features::RING_INDIRECT_DESC)
         .union(Features::RING_EVENT_IDX)

@@ -183,9 +183,17 @@ impl<R: RegisterAccess> VirtioPciTransport<R> {
     /// Accepts the features in both `wanted` and the device's offer, writes them, sets
     /// FEATURES_OK and checks that the device kept it. VERSION_1 is required.
     ///
+    /// VIRTIO_F_ACCESS_PLATFORM is never accepted, even when `wanted` names it: the driver
+    /// gives the device guest-physical addresses, which are right only while the device is
+    /// not told to go through the platform's address translation
+    /// ([`Features::ACCESS_PLATFORM`]). The spec lets a device that offers it fail
+    /// FEATURES_OK when the driver does not accept it; that case is
+    /// [`Error::AccessPlatformRequired`], so callers can say why the device is refused.
+    ///
     /// [`Error::FeaturesRejected`] (and the FAILED status bit) if the device does not offer
-    /// VERSION_1 or clears FEATURES_OK; [`Error::InvalidArgument`] if called before DRIVER
-    /// or after FEATURES_OK.
+    /// VERSION_1 or clears FEATURES_OK for another reason;
+    /// [`Error::AccessPlatformRequired`] (and FAILED) as above; [`Error::InvalidArgument`]
+    /// if called before DRIVER or after FEATURES_OK.
     pub fn negotiate(&mut self, wanted: Features) -> Result<Features> {
         if !self
             .status
@@ -194,7 +202,8 @@ impl<R: RegisterAccess> VirtioPciTransport<R> {
         {
             return Err(Error::InvalidArgument);
         }
-        let accepted = self.device_features() & wanted;
+        let offered = self.device_features();
+        let accepted = offered & wanted.difference(Features::ACCESS_PLATFORM);
         if !accepted.contains(Features::VERSION_1) {
             self.fail();
             return Err(Error::FeaturesRejected);
@@ -211,6 +220,9 @@ impl<R: RegisterAccess> VirtioPciTransport<R> {
             || !status.contains(DeviceStatus::FEATURES_OK)
         {
             self.fail();
+            if offered.contains(Features::ACCESS_PLATFORM) {
+                return Err(Error::AccessPlatformRequired);
+            }
             return Err(Error::FeaturesRejected);
         }
         self.features = accepted;

@@ -597,10 +597,22 @@ fn negotiate_requires_version_1() {
 fn device_refusing_features_ok_is_reported() {
     let dev = FakeDevice::new();
     dev.0.lock().reject_features_ok = true;
+    // A device that does not offer ACCESS_PLATFORM: a plain refusal.
+    dev.0.lock().device_features = Features::GPU_DRIVER.bits();
     let mut t = dev.transport();
     assert_eq!(t.init(Features::GPU_DRIVER), Err(Error::FeaturesRejected));
     assert_eq!(dev.0.lock().status, 0x80 | 0x03);
     assert_eq!(t.features(), Features::empty());
+    // One that offers it (never accepted): the refusal is put down to that.
+    dev.0.lock().device_features = Features::GPU_DRIVER.union(Features::ACCESS_PLATFORM).bits();
+    assert_eq!(
+        t.init(Features::GPU_DRIVER),
+        Err(Error::AccessPlatformRequired)
+    );
+    assert_eq!(
+        dev.0.lock().driver_features & Features::ACCESS_PLATFORM.bits(),
+        0
+    );
 }
 
 #[test]

@@ -102,46 +102,173 @@ std::thread_local! {
     static HEAP_ABOVE_DISPATCH: Cell<u32> = const { Cell::new(0) };
     /// Set while the simulator's own bookkeeping runs on a driver thread (not counted).
     static HEAP_EXEMPT: Cell<bool> = const { Cell::new(false) };
+    /// Set while the driver's own code runs on this thread (a DDI, the ISR, the DPC, a
+    /// synchronized routine), as the simulator marks it with [`driver_code`]; only then can
+    /// an injected allocation failure hit.
+    static IN_DRIVER: Cell<bool> = const { Cell::new(false) };
+    /// Driver allocations still to succeed before the injected failure; `None`: no failure
+    /// armed ([`fail_driver_allocation_after`]).
+    static FAIL_AFTER: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Set when the armed failure was delivered (read by [`take_injected_failure`]).
+    static FAILURE_DELIVERED: Cell<bool> = const { Cell::new(false) };
+    /// Bytes the driver's code allocated minus those it freed on this thread
+    /// ([`driver_heap_bytes`]).
+    static DRIVER_BYTES: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Bytes of heap the driver's own code (see [`driver_code`]) allocated and has not freed on
+/// this thread: a leak check for scenarios whose DDIs all run on one thread (a block the
+/// driver frees from another thread shows up here as still allocated).
+pub fn driver_heap_bytes() -> i64 {
+    DRIVER_BYTES.with(Cell::get)
+}
+
+/// Adds `delta` bytes to [`driver_heap_bytes`] when the driver's own code is running.
+fn track_driver_bytes(delta: i64) {
+    let driver = IN_DRIVER.try_with(Cell::get).unwrap_or(false)
+        && !HEAP_EXEMPT.try_with(Cell::get).unwrap_or(true);
+    if driver {
+        let _ = DRIVER_BYTES.try_with(|b| b.set(b.get().wrapping_add(delta)));
+    }
+}
+
+/// `n` as an i64 (heap sizes fit).
+fn signed(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Restores the thread's heap bookkeeping flags when dropped (see [`sim_code`] and
+/// [`driver_code`]).
+#[must_use = "the flags are restored when the guard drops"]
+pub struct HeapScope {
+    exempt: bool,
+    in_driver: bool,
+}
+
+impl Drop for HeapScope {
+    fn drop(&mut self) {
+        let _ = HEAP_EXEMPT.try_with(|e| e.set(self.exempt));
+        let _ = IN_DRIVER.try_with(|d| d.set(self.in_driver));
+    }
+}
+
+fn heap_scope(exempt: bool, in_driver: bool) -> HeapScope {
+    HeapScope {
+        exempt: HEAP_EXEMPT.with(|e| e.replace(exempt)),
+        in_driver: IN_DRIVER.with(|d| d.replace(in_driver)),
+    }
+}
+
+/// Until the guard drops, this thread runs the simulator's (the kernel's) code, not the
+/// driver's: its heap use is neither counted by the IRQL check nor failed by an injected
+/// allocation failure. Every dxgkrnl callback and hosted kernel service the driver calls
+/// starts with it.
+pub fn sim_code() -> HeapScope {
+    heap_scope(true, false)
+}
+
+/// Until the guard drops, this thread runs the driver's own code (the simulator enters every
+/// DDI, the ISR, the DPC and a synchronized routine with it): its heap use is counted, and an
+/// armed [`fail_driver_allocation_after`] can hit it.
+pub fn driver_code() -> HeapScope {
+    heap_scope(false, true)
 }
 
 /// Runs `f` without counting its heap use: for the simulator's bookkeeping inside callbacks
 /// the driver makes at DIRQL (the real dxgkrnl does not allocate there either, so only the
-/// driver's own allocations are what the check is about).
+/// driver's own allocations are what the check is about). The same as [`sim_code`] for the
+/// duration of `f`.
 pub fn heap_not_counted<R>(f: impl FnOnce() -> R) -> R {
-    let was = HEAP_EXEMPT.with(|e| e.replace(true));
-    let r = f();
-    HEAP_EXEMPT.with(|e| e.set(was));
-    r
+    let _scope = sim_code();
+    f()
+}
+
+/// Arms (`Some(n)`) or disarms (`None`) an injected heap failure on this thread: the driver's
+/// own allocations (inside [`driver_code`], outside [`sim_code`]) succeed `n` more times, and
+/// the next one returns null, as ExAllocatePool2 does when pool runs out. One failure per
+/// arming; a reallocation counts as an allocation. The allocation-failure sweep uses it to
+/// prove that no driver path allocates infallibly: a failed `Box::new`/`Vec::push` calls
+/// `handle_alloc_error`, which aborts the test process (a bugcheck on Windows).
+pub fn fail_driver_allocation_after(n: Option<u64>) {
+    FAIL_AFTER.with(|f| f.set(n));
+    FAILURE_DELIVERED.with(|d| d.set(false));
+}
+
+/// Whether the armed failure was delivered since the last arming; disarms.
+pub fn take_injected_failure() -> bool {
+    FAIL_AFTER.with(|f| f.set(None));
+    FAILURE_DELIVERED.with(|d| d.replace(false))
+}
+
+/// True when this allocation is the driver's and the armed failure is due now.
+fn inject_failure() -> bool {
+    let driver = IN_DRIVER.try_with(Cell::get).unwrap_or(false)
+        && !HEAP_EXEMPT.try_with(Cell::get).unwrap_or(true);
+    if !driver {
+        return false;
+    }
+    FAIL_AFTER
+        .try_with(|f| match f.get() {
+            None => false,
+            Some(0) => {
+                f.set(None);
+                let _ = FAILURE_DELIVERED.try_with(|d| d.set(true));
+                true
+            }
+            Some(n) => {
+                f.set(Some(n - 1));
+                false
+            }
+        })
+        .unwrap_or(false)
 }
 
 /// The heap as the driver's Windows build has it (wdk-alloc: ExAllocatePool2 from nonpaged
 /// pool, documented for IRQL <= DISPATCH_LEVEL), checked: a test binary that installs it as
 /// its `#[global_allocator]` counts every allocation made above DISPATCH_LEVEL (an ISR, the
 /// bugcheck screen), and the simulator reports them as violations after each DDI. It cannot
-/// report from inside the allocator (that would allocate), hence the per-thread count.
+/// report from inside the allocator (that would allocate), hence the per-thread count. It
+/// also fails the driver allocation a test chose ([`fail_driver_allocation_after`]).
 pub struct IrqlCheckedAllocator;
 
 // SAFETY: every call is forwarded unchanged to the system allocator, which upholds the
-// GlobalAlloc contract; the bookkeeping touches only a const-initialized thread-local Cell,
-// which needs no allocation and no destructor.
+// GlobalAlloc contract, or (an injected failure) returns null, which alloc and realloc may
+// always do and which leaves a realloc's old block untouched; the bookkeeping touches only
+// const-initialized thread-local Cells, which need no allocation and no destructor.
 unsafe impl std::alloc::GlobalAlloc for IrqlCheckedAllocator {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         count_if_above_dispatch();
+        if inject_failure() {
+            return core::ptr::null_mut();
+        }
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
-        unsafe { std::alloc::System.alloc(layout) }
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() {
+            track_driver_bytes(signed(layout.size()));
+        }
+        p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         // ExFreePoolWithTag has the same IRQL rule.
         count_if_above_dispatch();
+        track_driver_bytes(-signed(layout.size()));
         // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
         unsafe { std::alloc::System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
         count_if_above_dispatch();
+        if inject_failure() {
+            // A failed realloc leaves the old block as it was.
+            return core::ptr::null_mut();
+        }
         // SAFETY: the caller's contract for `realloc` is passed on unchanged.
-        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new) };
+        if !p.is_null() {
+            track_driver_bytes(signed(new).wrapping_sub(signed(layout.size())));
+        }
+        p
     }
 }
 
@@ -191,5 +318,36 @@ mod heap_tests {
             "one alloc, one free"
         );
         assert_eq!(take_heap_allocations_above_dispatch(), 0, "taken");
+    }
+
+    #[test]
+    fn an_injected_failure_hits_only_the_driver_and_only_once() {
+        let layout = Layout::from_size_align(64, 8).unwrap_or(Layout::new::<u64>());
+        let try_alloc = || {
+            // SAFETY: a non-zero-sized layout; a non-null block is freed with it.
+            unsafe {
+                let p = IrqlCheckedAllocator.alloc(layout);
+                if !p.is_null() {
+                    IrqlCheckedAllocator.dealloc(p, layout);
+                }
+                !p.is_null()
+            }
+        };
+        fail_driver_allocation_after(Some(1));
+        assert!(try_alloc(), "outside the driver: never failed, not counted");
+        let driver = driver_code();
+        assert!(try_alloc(), "the first driver allocation succeeds");
+        {
+            let _sim = sim_code();
+            assert!(
+                try_alloc(),
+                "the kernel's own allocation inside a DDI is not failed"
+            );
+        }
+        assert!(!try_alloc(), "the second driver allocation fails");
+        assert!(try_alloc(), "one failure per arming");
+        drop(driver);
+        assert!(take_injected_failure());
+        assert!(!take_injected_failure());
     }
 }

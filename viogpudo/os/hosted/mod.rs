@@ -151,7 +151,9 @@ unsafe impl Hal for Dma {
     }
 }
 
-/// A register window mapped by the (simulated) dxgkrnl.
+/// A register window mapped by the (simulated) dxgkrnl. Copies are views of the same mapping
+/// (cloning allocates nothing).
+#[derive(Clone)]
 pub struct Mmio {
     env: Arc<dyn HostEnvironment>,
     base: usize,

@@ -353,7 +353,9 @@ impl AdapterState {
         let sync = self.ddi_locks.enter(name);
         self.record(Event::Ddi(name));
         let at = irql::run_at(level);
+        let driver = irql::driver_code();
         let r = call();
+        drop(driver);
         drop(at);
         self.check_heap_irql(name);
         drop(sync);
@@ -412,6 +414,9 @@ impl AdapterState {
     /// not nest on one CPU) or from a thread at DIRQL or above (interrupts are masked there);
     /// a thread at DISPATCH_LEVEL takes the ISRs but leaves the DPC queued.
     pub(crate) fn deliver_interrupts(&self) -> usize {
+        // The kernel's interrupt dispatch, not the driver: its heap use is its own (this runs
+        // inside the driver's waits too).
+        let _sim = irql::sim_code();
         let level = irql::current();
         if level >= irql::DIRQL || self.in_interrupt.swap(true, Ordering::SeqCst) {
             return 0;
@@ -442,9 +447,11 @@ impl AdapterState {
                     break;
                 };
                 let at = irql::run_at(irql::DIRQL);
+                let driver = irql::driver_code();
                 // SAFETY: calling the driver's ISR with the context its AddDevice returned, as
                 // dxgkrnl does; the driver vouches for the routine's soundness.
                 let claimed = unsafe { isr(context, message) } != 0;
+                drop(driver);
                 drop(at);
                 self.check_heap_irql("DxgkDdiInterruptRoutine");
                 if self.machine.line_asserted() {
@@ -463,8 +470,10 @@ impl AdapterState {
                 if let Some(dpc) = self.dpc {
                     self.record(Event::Dpc);
                     let at = irql::run_at(irql::DISPATCH_LEVEL);
+                    let driver = irql::driver_code();
                     // SAFETY: as for the ISR: the driver's DPC with its own context.
                     unsafe { dpc(context) };
+                    drop(driver);
                     drop(at);
                     calls += 1;
                     true

@@ -205,6 +205,7 @@ unsafe extern "system" fn get_device_information(
     handle: HANDLE,
     info: *mut DXGK_DEVICE_INFO,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbGetDeviceInformation") else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -242,6 +243,7 @@ unsafe extern "system" fn read_device_space(
     length: u32,
     bytes_read: *mut u32,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbReadDeviceSpace") else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -282,6 +284,7 @@ unsafe extern "system" fn write_device_space(
     length: u32,
     bytes_written: *mut u32,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbWriteDeviceSpace") else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -323,6 +326,7 @@ unsafe extern "system" fn map_memory(
     caching: MEMORY_CACHING_TYPE,
     virtual_address: *mut *mut c_void,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbMapMemory") else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -369,6 +373,7 @@ unsafe extern "system" fn map_memory(
 }
 
 unsafe extern "system" fn unmap_memory(handle: HANDLE, address: *mut c_void) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbUnmapMemory") else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -389,6 +394,7 @@ unsafe extern "system" fn unmap_memory(handle: HANDLE, address: *mut c_void) -> 
 }
 
 unsafe extern "system" fn queue_dpc(handle: HANDLE) -> BOOLEAN {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbQueueDpc") else {
         return 0;
     };
@@ -404,6 +410,7 @@ unsafe extern "system" fn synchronize_execution(
     _message_number: u32,
     return_value: *mut BOOLEAN,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbSynchronizeExecution") else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -415,8 +422,10 @@ unsafe extern "system" fn synchronize_execution(
     // meanwhile.
     let was_masked = a.in_interrupt.swap(true, Ordering::SeqCst);
     let level = irql::run_at(irql::DIRQL);
+    let driver = irql::driver_code();
     // SAFETY: the driver's routine with the driver's context, as the kernel would call it.
     let r = unsafe { routine(context) };
+    drop(driver);
     drop(level);
     if !was_masked {
         a.in_interrupt.store(false, Ordering::SeqCst);
@@ -432,6 +441,7 @@ unsafe extern "system" fn indicate_child_status(
     handle: HANDLE,
     status: *mut DXGK_CHILD_STATUS,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbIndicateChildStatus") else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -452,6 +462,7 @@ unsafe extern "system" fn acquire_post_display_ownership(
     handle: HANDLE,
     info: *mut DXGK_DISPLAY_INFORMATION,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "DxgkCbAcquirePostDisplayOwnership") else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -474,12 +485,14 @@ unsafe extern "system" fn notify_interrupt(
     handle: HANDLE,
     _data: *mut DXGKARGCB_NOTIFY_INTERRUPT_DATA,
 ) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if let Some(a) = adapter(handle, "DxgkCbNotifyInterrupt") {
         a.record(Event::NotifyInterrupt);
     }
 }
 
 unsafe extern "system" fn notify_dpc(handle: HANDLE) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if let Some(a) = adapter(handle, "DxgkCbNotifyDpc") {
         a.record(Event::NotifyDpc);
     }
@@ -490,6 +503,7 @@ pub(crate) unsafe extern "system" fn present_progress(
     handle: HANDLE,
     progress: *const DXGKARGCB_PRESENT_DISPLAYONLY_PROGRESS,
 ) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let Some(a) = adapter(handle, "pfnPresentDisplayOnlyProgress") else {
         return;
     };
@@ -515,6 +529,7 @@ unsafe extern "system" fn eval_acpi_method(
     _: *mut ACPI_EVAL_OUTPUT_BUFFER_V1,
     _: u32,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbEvalAcpiMethod");
     STATUS_NOT_IMPLEMENTED
 }
@@ -524,6 +539,7 @@ unsafe extern "system" fn query_services(
     _: DXGK_SERVICES,
     _: *mut INTERFACE,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbQueryServices");
     STATUS_NOT_IMPLEMENTED
 }
@@ -533,31 +549,37 @@ unsafe extern "system" fn is_device_present(
     _: *mut PCI_DEVICE_PRESENCE_PARAMETERS,
     _: *mut BOOLEAN,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbIsDevicePresent");
     STATUS_NOT_IMPLEMENTED
 }
 
 unsafe extern "system" fn get_handle_data(_: *const DXGKARGCB_GETHANDLEDATA) -> *mut c_void {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbGetHandleData");
     ptr::null_mut()
 }
 
 unsafe extern "system" fn get_handle_parent(_: u32) -> u32 {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbGetHandleParent");
     0
 }
 
 unsafe extern "system" fn enum_handle_children(_: *const DXGKARGCB_ENUMHANDLECHILDREN) -> u32 {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbEnumHandleChildren");
     0
 }
 
 unsafe extern "system" fn get_capture_address(_: *mut DXGKARGCB_GETCAPTUREADDRESS) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbGetCaptureAddress");
     STATUS_NOT_IMPLEMENTED
 }
 
 unsafe extern "system" fn log_etw_event(_: *const GUID, _: u8, _: u16, _: *mut c_void) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbLogEtwEvent");
 }
 
@@ -567,6 +589,7 @@ unsafe extern "system" fn exclude_adapter_access(
     _: Option<unsafe extern "system" fn(*mut c_void, *mut c_void, NTSTATUS)>,
     _: *mut c_void,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbExcludeAdapterAccess");
     STATUS_NOT_IMPLEMENTED
 }
@@ -574,20 +597,24 @@ unsafe extern "system" fn exclude_adapter_access(
 unsafe extern "system" fn create_context_allocation(
     _: *mut DXGKARGCB_CREATECONTEXTALLOCATION,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbCreateContextAllocation");
     STATUS_NOT_IMPLEMENTED
 }
 
 unsafe extern "system" fn destroy_context_allocation(_: HANDLE, _: HANDLE) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbDestroyContextAllocation");
     STATUS_NOT_IMPLEMENTED
 }
 
 unsafe extern "system" fn set_power_component_active(_: HANDLE, _: u32) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbSetPowerComponentActive");
 }
 
 unsafe extern "system" fn set_power_component_idle(_: HANDLE, _: u32) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbSetPowerComponentIdle");
 }
 
@@ -600,18 +627,22 @@ unsafe extern "system" fn power_runtime_control_request(
     _: usize,
     _: *mut usize,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbPowerRuntimeControlRequest");
     STATUS_NOT_IMPLEMENTED
 }
 
 unsafe extern "system" fn set_power_component_latency(_: HANDLE, _: u32, _: u64) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbSetPowerComponentLatency");
 }
 
 unsafe extern "system" fn set_power_component_residency(_: HANDLE, _: u32, _: u64) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbSetPowerComponentResidency");
 }
 
 unsafe extern "system" fn complete_fstate_transition(_: HANDLE, _: u32) {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     unexpected("DxgkCbCompleteFStateTransition");
 }

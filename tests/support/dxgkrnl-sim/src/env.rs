@@ -57,6 +57,7 @@ impl HostEnvironment for SimEnv {
     }
 
     fn wait(&self, timeout_us: u64) {
+        let _sim = irql::sim_code();
         let machine = &self.adapter.machine;
         if self.adapter.signalled.swap(false, Ordering::SeqCst) {
             return;
@@ -84,6 +85,7 @@ impl HostEnvironment for SimEnv {
     }
 
     fn registry_dword(&self, name: &str) -> Option<u32> {
+        let _sim = irql::sim_code();
         self.adapter
             .registry
             .lock()

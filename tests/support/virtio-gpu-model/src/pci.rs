@@ -79,6 +79,11 @@ pub struct ModelConfig {
     pub msix_table_size: u16,
     /// Refuse FEATURES_OK whatever the driver asks for.
     pub reject_features: bool,
+    /// A device behind an IOMMU, as QEMU's `iommu_platform=on`: VIRTIO_F_ACCESS_PLATFORM is
+    /// offered (whatever [`device_features`](Self::device_features) says) and FEATURES_OK is
+    /// refused unless the driver accepted it (QEMU's `virtio_validate_features`; the spec
+    /// lets such a device fail to operate without it).
+    pub require_access_platform: bool,
 }
 
 impl Default for ModelConfig {
@@ -94,6 +99,7 @@ impl Default for ModelConfig {
             num_capsets: 0,
             msix_table_size: 3,
             reject_features: false,
+            require_access_platform: false,
         }
     }
 }
@@ -353,6 +359,12 @@ impl VirtioGpuPci {
     /// asserted until the driver reads (and so clears) it.
     pub fn isr_pending(&self) -> bool {
         self.lock().isr != 0
+    }
+
+    /// Insist on VIRTIO_F_ACCESS_PLATFORM from now on (`true`), as
+    /// [`ModelConfig::require_access_platform`] does from the start, or stop (`false`).
+    pub fn set_require_access_platform(&self, require: bool) {
+        self.lock().config.require_access_platform = require;
     }
 
     /// Changes the feature bits offered from now on (a different or changed device).
@@ -660,8 +672,8 @@ impl DeviceState {
         match off {
             0x00 => self.device_feature_select,
             0x04 => match self.device_feature_select {
-                0 => self.config.device_features as u32,
-                1 => (self.config.device_features >> 32) as u32,
+                0 => self.offered_features() as u32,
+                1 => (self.offered_features() >> 32) as u32,
                 _ => 0,
             },
             0x08 => self.driver_feature_select,
@@ -732,9 +744,11 @@ impl DeviceState {
         }
         let mut value = value;
         if value & STATUS_FEATURES_OK != 0 && self.status & STATUS_FEATURES_OK == 0 {
-            let offered = self.driver_features & !self.config.device_features == 0;
+            let offered = self.driver_features & !self.offered_features() == 0;
             let version_1 = self.driver_features & Features::VERSION_1.bits() != 0;
-            if self.config.reject_features || !offered || !version_1 {
+            let platform = self.driver_features & Features::ACCESS_PLATFORM.bits() != 0;
+            let platform_ok = platform || !self.config.require_access_platform;
+            if self.config.reject_features || !offered || !version_1 || !platform_ok {
                 value &= !STATUS_FEATURES_OK;
             }
         }
@@ -742,6 +756,15 @@ impl DeviceState {
         self.status = value;
         if driver_ok_now && self.events_on_driver_ok != 0 {
             self.config_change(self.events_on_driver_ok);
+        }
+    }
+
+    /// The feature bits the device offers.
+    fn offered_features(&self) -> u64 {
+        if self.config.require_access_platform {
+            self.config.device_features | Features::ACCESS_PLATFORM.bits()
+        } else {
+            self.config.device_features
         }
     }
 

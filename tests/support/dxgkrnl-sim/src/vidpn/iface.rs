@@ -75,6 +75,7 @@ unsafe extern "system" fn get_topology(
     handle: *mut D3DKMDT_HVIDPNTOPOLOGY,
     iface: *mut *const DXGK_VIDPNTOPOLOGY_INTERFACE,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if handle.is_null() || iface.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -96,6 +97,7 @@ unsafe extern "system" fn acquire_set<M: VidPnSetKind>(
     handle: *mut *mut M::HObj,
     iface: *mut *const M::Iface,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if handle.is_null() || iface.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -125,6 +127,7 @@ unsafe extern "system" fn release_set<M: VidPnSetKind>(
     vidpn: D3DKMDT_HVIDPN,
     handle: *mut M::HObj,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let mut reg = registry();
     let vidpn_id = id_of(vidpn);
     if reg.vidpn(vidpn_id).is_none() {
@@ -160,6 +163,7 @@ unsafe extern "system" fn create_set<M: VidPnSetKind>(
     handle: *mut *mut M::HObj,
     iface: *mut *const M::Iface,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if handle.is_null() || iface.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -185,6 +189,7 @@ unsafe extern "system" fn assign_set<M: VidPnSetKind>(
     id: u32,
     handle: *mut M::HObj,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let mut reg = registry();
     let vidpn_id = id_of(vidpn);
     let Some(v) = reg.vidpn(vidpn_id) else {
@@ -251,6 +256,7 @@ unsafe extern "system" fn assign_multisampling(
     _count: usize,
     _methods: *const D3DDDI_MULTISAMPLINGMETHOD,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let mut reg = registry();
     match reg.vidpn(id_of(vidpn)) {
         None => STATUS_GRAPHICS_INVALID_VIDPN,
@@ -283,6 +289,7 @@ unsafe extern "system" fn acquire_monitor_set(
     handle: *mut D3DKMDT_HMONITORSOURCEMODESET,
     iface: *mut *const DXGK_MONITORSOURCEMODESET_INTERFACE,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if handle.is_null() || iface.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -312,6 +319,7 @@ unsafe extern "system" fn release_monitor_set(
     _adapter: *mut c_void,
     handle: D3DKMDT_HMONITORSOURCEMODESET,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     let mut reg = registry();
     match reg.objects.get_mut(&id_of(handle)) {
         Some(Object::MonitorSet(set)) if set.refs > 0 => {
@@ -328,6 +336,7 @@ unsafe extern "system" fn get_frequency_ranges(
     _handle: *mut D3DKMDT_HMONITORFREQUENCYRANGESET,
     _iface: *mut *const DXGK_MONITORFREQUENCYRANGESET_INTERFACE,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     STATUS_NOT_SUPPORTED
 }
 
@@ -337,6 +346,7 @@ unsafe extern "system" fn get_descriptors(
     _handle: *mut D3DKMDT_HMONITORDESCRIPTORSET,
     _iface: *mut *const DXGK_MONITORDESCRIPTORSET_INTERFACE,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     STATUS_NOT_SUPPORTED
 }
 

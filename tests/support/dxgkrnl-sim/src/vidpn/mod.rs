@@ -37,6 +37,7 @@ pub unsafe extern "system" fn query_vidpn_interface(
     version: DXGK_VIDPN_INTERFACE_VERSION,
     interface: *mut *const DXGK_VIDPN_INTERFACE,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     crate::callbacks::check_irql("DxgkCbQueryVidPnInterface");
     if interface.is_null() {
         return STATUS_INVALID_PARAMETER;
@@ -62,6 +63,7 @@ pub unsafe extern "system" fn query_monitor_interface(
     version: DXGK_MONITOR_INTERFACE_VERSION,
     interface: *mut *const DXGK_MONITOR_INTERFACE,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     crate::callbacks::check_irql("DxgkCbQueryMonitorInterface");
     if interface.is_null() {
         return STATUS_INVALID_PARAMETER;

@@ -258,6 +258,7 @@ pub(crate) unsafe extern "system" fn get_num_modes<M: SimMode, H>(
     handle: *mut H,
     out: *mut usize,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -272,6 +273,7 @@ pub(crate) unsafe extern "system" fn acquire_first<M: SimMode, H>(
     handle: *mut H,
     out: *mut *const M,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -290,6 +292,7 @@ pub(crate) unsafe extern "system" fn acquire_next<M: SimMode, H>(
     current: *const M,
     out: *mut *const M,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -315,6 +318,7 @@ pub(crate) unsafe extern "system" fn acquire_pinned<M: SimMode, H>(
     handle: *mut H,
     out: *mut *const M,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -335,6 +339,7 @@ pub(crate) unsafe extern "system" fn acquire_preferred<M: SimMode, H>(
     handle: *mut H,
     out: *mut *const M,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -354,6 +359,7 @@ pub(crate) unsafe extern "system" fn release_mode<M: SimMode, H>(
     handle: *mut H,
     mode: *const M,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     with_set::<M, H>(handle, |set| {
         if let Some(at) = set.pending.iter().position(|s| s.is(mode)) {
             set.pending.remove(at);
@@ -370,6 +376,7 @@ pub(crate) unsafe extern "system" fn create_mode<M: SimMode, H>(
     handle: *mut H,
     out: *mut *mut M,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -389,6 +396,7 @@ pub(crate) unsafe extern "system" fn add_mode<M: SimMode, H>(
     handle: *mut H,
     mode: *mut M,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     with_set::<M, H>(handle, |set| {
         if set.assigned && !M::DRIVER_MAY_EXTEND {
             return M::INVALID_SET;
@@ -413,6 +421,7 @@ pub(crate) unsafe extern "system" fn add_mode<M: SimMode, H>(
 }
 
 pub(crate) unsafe extern "system" fn pin_mode<M: SimMode, H>(handle: *mut H, id: u32) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     with_set::<M, H>(handle, |set| {
         if set.modes.iter().any(|s| s.get().id() == id) {
             set.pinned = Some(id);

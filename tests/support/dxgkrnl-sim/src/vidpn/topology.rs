@@ -78,6 +78,7 @@ pub(crate) fn insert_path(topology: &mut TopologyObj, sources: u32, path: Path) 
 }
 
 unsafe extern "system" fn get_num_paths(handle: HTop, out: *mut usize) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -102,6 +103,7 @@ unsafe extern "system" fn get_num_paths_from_source(
     source: u32,
     out: *mut usize,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -125,6 +127,7 @@ unsafe extern "system" fn enum_path_targets_from_source(
     index: u64,
     out: *mut u32,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -152,6 +155,7 @@ unsafe extern "system" fn get_path_source_from_target(
     target: u32,
     out: *mut u32,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -198,6 +202,7 @@ unsafe extern "system" fn acquire_path_info(
     target: u32,
     out: *mut *const Path,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -220,6 +225,7 @@ unsafe extern "system" fn acquire_path_info(
 }
 
 unsafe extern "system" fn acquire_first_path_info(handle: HTop, out: *mut *const Path) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -238,6 +244,7 @@ unsafe extern "system" fn acquire_next_path_info(
     current: *const Path,
     out: *mut *const Path,
 ) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -253,6 +260,7 @@ unsafe extern "system" fn acquire_next_path_info(
 }
 
 unsafe extern "system" fn update_path_support_info(handle: HTop, path: *const Path) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if path.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -279,6 +287,7 @@ unsafe extern "system" fn update_path_support_info(handle: HTop, path: *const Pa
 }
 
 unsafe extern "system" fn release_path_info(handle: HTop, path: *const Path) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     with_topology(handle, |top, _| {
         if let Some(at) = top.pending.iter().position(|s| s.is(path)) {
             top.pending.remove(at);
@@ -292,6 +301,7 @@ unsafe extern "system" fn release_path_info(handle: HTop, path: *const Path) -> 
 }
 
 unsafe extern "system" fn create_new_path_info(handle: HTop, out: *mut *mut Path) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     if out.is_null() {
         return STATUS_INVALID_PARAMETER;
     }
@@ -308,6 +318,7 @@ unsafe extern "system" fn create_new_path_info(handle: HTop, out: *mut *mut Path
 }
 
 unsafe extern "system" fn add_path(handle: HTop, path: *mut Path) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     with_topology(handle, |top, sources| {
         let Some(at) = top.pending.iter().position(|s| s.is(path)) else {
             return STATUS_GRAPHICS_INVALID_VIDPN_PRESENT_PATH;
@@ -322,6 +333,7 @@ unsafe extern "system" fn add_path(handle: HTop, path: *mut Path) -> NTSTATUS {
 }
 
 unsafe extern "system" fn remove_path(handle: HTop, source: u32, target: u32) -> NTSTATUS {
+    let _sim = viogpudo::os::hosted::irql::sim_code();
     with_topology(handle, |top, _| {
         let found = top.paths.iter().position(|s| {
             let p = s.get();
