@@ -145,3 +145,33 @@ fn a_started_source_is_invisible_until_the_os_makes_it_visible() {
     assert_shows(&rig.screen(0), &desktop, D3DKMDT_VPPR_IDENTITY);
     rig.assert_clean();
 }
+
+/// `Flags.Rotate` clear: the OS turned the surface itself (it has the framebuffer's size), so
+/// the driver copies it as it is; only a set flag asks the driver to turn the desktop.
+#[test]
+fn a_surface_the_os_already_turned_is_copied_as_it_is() {
+    for rotation in [
+        D3DKMDT_VPPR_ROTATE90,
+        D3DKMDT_VPPR_ROTATE180,
+        D3DKMDT_VPPR_ROTATE270,
+    ] {
+        let mut rig = Rig::booted(&[(800, 600)]);
+        // A 600x800 desktop shown turned on the 800x600 head (or 800x600 upside down).
+        let quarter = rotation != D3DKMDT_VPPR_ROTATE180;
+        let (dw, dh) = if quarter { (600, 800) } else { (800, 600) };
+        rig.sim.set_mode_rotated(0, dw, dh, rotation).unwrap();
+        // The OS's surface is already in the framebuffer's orientation, 800x600. Rows past its
+        // height hold garbage the driver must not read (a driver that takes the desktop's
+        // height would).
+        let mut turned = Surface::pattern(800, 600, 7);
+        let rows = turned.bytes.len();
+        turned
+            .bytes
+            .resize(rows + 200 * turned.pitch as usize, 0x5A);
+        rig.sim
+            .present_turned_by_os(0, &turned, &[rect(0, 0, 800, 600)])
+            .unwrap();
+        assert_shows(&rig.screen(0), &turned, D3DKMDT_VPPR_IDENTITY);
+        rig.assert_clean();
+    }
+}

@@ -659,9 +659,19 @@ pub unsafe extern "system" fn ddi_present_display_only(
     };
     // Pitch > 0 was checked by validate.
     let pitch = args.Pitch.unsigned_abs();
-    // SAFETY: pSource is the OS's surface of the committed source mode, `pitch` bytes per
-    // row, valid during the call.
-    status(unsafe { a.present(args.VidPnSourceId, args.pSource.cast::<u8>(), pitch, &rects) })
+    let rotate = args.Flags.rotate();
+    // SAFETY: pSource is the OS's surface (the committed source mode, turned to the
+    // framebuffer's orientation when Rotate is clear), `pitch` bytes per row, valid during the
+    // call.
+    status(unsafe {
+        a.present(
+            args.VidPnSourceId,
+            args.pSource.cast::<u8>(),
+            pitch,
+            rotate,
+            &rects,
+        )
+    })
 }
 
 /// A slice over an OS array, empty for a null pointer or zero count.

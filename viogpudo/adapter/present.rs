@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use super::{Adapter, DdiResult, IntoDdi};
 use crate::ddi::*;
-use viogpu_common::blit::{Point, Rect, Surface};
+use viogpu_common::blit::{Point, Rect, Rotation, Surface};
 use viogpu_common::present::{present, MoveRect};
 
 /// Checks the scalar arguments of a present: known source, 4 bytes per pixel, a positive
@@ -74,17 +74,23 @@ pub fn convert_rects(dirty: &[RECT], moves: &[D3DKMT_MOVE_RECT]) -> DdiResult<Pr
 }
 
 impl Adapter {
-    /// Presents the source surface at `pixels` (rows `pitch` bytes apart, of the committed
-    /// source mode's size) on `source`.
+    /// Presents the source surface at `pixels` (rows `pitch` bytes apart) on `source`.
+    ///
+    /// `rotate` is the present's `Flags.Rotate`: set, the surface is the desktop (the committed
+    /// source mode's size) and the driver turns it with the path's rotation; clear, the OS
+    /// already turned it, so the surface has the framebuffer's size (width and height swapped
+    /// on a 90/270 path) and is copied as it is. Both samples do `Flags.Rotate ? path rotation
+    /// : identity`.
     ///
     /// # Safety
     /// `pixels` is the `pSource` of a present to `source`: valid for reads of `pitch` times
-    /// the committed source mode's height bytes for the duration of the call.
+    /// the surface's height bytes (as above) for the duration of the call.
     pub unsafe fn present(
         &self,
         source: u32,
         pixels: *const u8,
         pitch: u32,
+        rotate: bool,
         rects: &PresentRects,
     ) -> DdiResult<()> {
         if self.is_removed() {
@@ -104,10 +110,17 @@ impl Adapter {
         if !head.visible {
             return Ok(());
         }
-        let Some((w, h)) = head.source_mode else {
+        let Some(desktop) = head.source_mode else {
             return Ok(());
         };
-        let rotation = head.rotation;
+        let (rotation, (w, h)) = if rotate {
+            (head.rotation, desktop)
+        } else {
+            (
+                Rotation::Identity,
+                head.rotation.framebuffer_size(desktop.0, desktop.1),
+            )
+        };
         let Some(fb) = head.scanout.current_mut() else {
             return Ok(());
         };
@@ -118,7 +131,7 @@ impl Adapter {
         let len = usize::try_from(u64::from(pitch) * u64::from(h))
             .map_err(|_| STATUS_INVALID_PARAMETER)?;
         // SAFETY: the caller guarantees `pitch * h` readable bytes at `pixels` (the OS's
-        // surface of the committed source mode, which `h` is).
+        // surface, whose height `h` is as computed above).
         let source_bytes = unsafe { super::os_bytes(pixels.cast(), len) };
         let surface = Surface::new(source_bytes, w, h, pitch).ddi()?;
         if head.full_present {

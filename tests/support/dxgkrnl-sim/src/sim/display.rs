@@ -258,6 +258,21 @@ impl<M: Machine + 'static> Sim<M> {
         Self::check("DxgkDdiPresentDisplayOnly", status)
     }
 
+    /// Presents `dirty` of `surface`, which the OS already turned to the framebuffer's
+    /// orientation (a 90/270 path: width and height of the desktop swapped), on `source` with
+    /// `Flags.Rotate` clear, as the compositor does when it renders rotated itself.
+    pub fn present_turned_by_os(
+        &mut self,
+        source: u32,
+        surface: &Surface,
+        dirty: &[RECT],
+    ) -> Result<(), SimError> {
+        let mut dirty = dirty.to_vec();
+        let args = present_args(source, surface, &mut dirty, &mut [], false);
+        let status = self.present_raw(&args)?;
+        Self::check("DxgkDdiPresentDisplayOnly", status)
+    }
+
     /// Presents the whole of `surface` on `source`.
     pub fn present_full(&mut self, source: u32, surface: &Surface) -> Result<(), SimError> {
         self.present(source, surface, &[surface.rect()], &[])
