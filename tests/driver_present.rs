@@ -175,3 +175,35 @@ fn a_surface_the_os_already_turned_is_copied_as_it_is() {
         rig.assert_clean();
     }
 }
+
+/// SetVidPnSourceVisibility with D3DDDI_ID_ALL applies to every source (the KMDOD sample
+/// accepts it).
+#[test]
+fn visibility_for_all_sources_at_once() {
+    let mut rig = Rig::booted(&[(800, 600), (640, 480)]);
+    rig.sim.set_mode(1, 640, 480).unwrap();
+    rig.sim
+        .present_full(0, &Surface::pattern(800, 600, 1))
+        .unwrap();
+    rig.sim
+        .present_full(1, &Surface::pattern(640, 480, 2))
+        .unwrap();
+    rig.sim.set_source_visibility(D3DDDI_ID_ALL, false).unwrap();
+    assert_shows(
+        &rig.screen(0),
+        &Surface::new(800, 600),
+        D3DKMDT_VPPR_IDENTITY,
+    );
+    assert_shows(
+        &rig.screen(1),
+        &Surface::new(640, 480),
+        D3DKMDT_VPPR_IDENTITY,
+    );
+    rig.sim.set_source_visibility(D3DDDI_ID_ALL, true).unwrap();
+    let desktop = Surface::pattern(640, 480, 3);
+    rig.sim
+        .present(1, &desktop, &[rect(0, 0, 1, 1)], &[])
+        .unwrap();
+    assert_shows(&rig.screen(1), &desktop, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}

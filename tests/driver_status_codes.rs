@@ -9,20 +9,75 @@ use dxgkrnl_sim::PointerShape;
 use sim_support::Rig;
 use viogpudo::ddi::*;
 
+/// No VSync control: GetScanLine and ControlInterrupt are both NULL (as in the KMDOD
+/// sample), so dxgkrnl simulates VSync from the mode. A driver that declares VSync control
+/// must report VSync interrupts; the simulator enables VSync after the first mode set and
+/// flags a refusal, or silence past the VSync watchdog's 2 s.
 #[test]
-fn control_interrupt_is_not_implemented_for_every_type() {
+fn vsync_control_is_not_declared() {
+    let init = viogpudo::entry::initialization_data();
+    assert!(init.DxgkDdiGetScanLine.is_none());
+    assert!(init.DxgkDdiControlInterrupt.is_none());
     let mut rig = Rig::booted(&[(1024, 768)]);
-    for kind in [
-        DXGK_INTERRUPT_DMA_COMPLETED,
-        DXGK_INTERRUPT_CRTC_VSYNC,
-        DXGK_INTERRUPT_DISPLAYONLY_VSYNC,
-    ] {
-        assert_eq!(
-            rig.sim.control_interrupt(kind, true).unwrap(),
-            STATUS_NOT_IMPLEMENTED
-        );
-    }
-    assert_eq!(rig.sim.take_violations(), Vec::<String>::new());
+    assert!(matches!(
+        rig.sim.control_interrupt(DXGK_INTERRUPT_CRTC_VSYNC, true),
+        Err(dxgkrnl_sim::SimError::MissingDdi(_))
+    ));
+    rig.assert_clean();
+}
+
+unsafe extern "system" fn no_scan_line(_: HANDLE, _: *mut DXGKARG_GETSCANLINE) -> NTSTATUS {
+    STATUS_NOT_SUPPORTED
+}
+
+unsafe extern "system" fn no_interrupt_control(
+    _: HANDLE,
+    _: DXGK_INTERRUPT_TYPE,
+    _: BOOLEAN,
+) -> NTSTATUS {
+    STATUS_NOT_IMPLEMENTED
+}
+
+/// What the driver did before: both pointers set (VSync control declared) and every
+/// interrupt type refused. The simulator now refuses half a declaration at load and flags
+/// the refusal at boot.
+#[test]
+fn declaring_vsync_control_without_delivering_it_is_refused() {
+    let mut half = viogpudo::entry::initialization_data();
+    half.DxgkDdiGetScanLine = Some(no_scan_line);
+    assert!(matches!(
+        Rig::try_load_init(half, &[(1024, 768)]),
+        Err(dxgkrnl_sim::SimError::Contract(_))
+    ));
+    let mut both = half;
+    both.DxgkDdiControlInterrupt = Some(no_interrupt_control);
+    let mut rig = Rig::load_init(both, &[(1024, 768)]);
+    rig.sim.boot().unwrap();
+    let violations = rig.sim.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("declares VSync control"),
+        "{violations:?}"
+    );
+}
+
+/// Both samples call DxgkCbNotifyDpc from their DPC.
+#[test]
+fn the_dpc_notifies_dxgkrnl() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let dpcs = |rig: &Rig, event: &dxgkrnl_sim::Event| {
+        rig.sim.events().iter().filter(|e| *e == event).count()
+    };
+    let before = (
+        dpcs(&rig, &dxgkrnl_sim::Event::Dpc),
+        dpcs(&rig, &dxgkrnl_sim::Event::NotifyDpc),
+    );
+    rig.sim
+        .present_full(0, &dxgkrnl_sim::Surface::pattern(1024, 768, 1))
+        .unwrap();
+    let ran = dpcs(&rig, &dxgkrnl_sim::Event::Dpc) - before.0;
+    assert!(ran > 0, "the present's completions ran a DPC");
+    assert_eq!(dpcs(&rig, &dxgkrnl_sim::Event::NotifyDpc) - before.1, ran);
     rig.assert_clean();
 }
 

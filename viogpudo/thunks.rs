@@ -597,17 +597,6 @@ pub unsafe extern "system" fn ddi_recommend_monitor_modes(
     }
 }
 
-/// DxgkDdiGetScanLine: a virtual display has no scan line.
-///
-/// # Safety
-/// Called by dxgkrnl with its documented arguments.
-pub unsafe extern "system" fn ddi_get_scan_line(
-    _ctx: HANDLE,
-    _args: *mut DXGKARG_GETSCANLINE,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-
 /// DxgkDdiQueryVidPnHWCapability.
 ///
 /// # Safety
@@ -767,7 +756,8 @@ pub unsafe extern "system" fn ddi_system_display_write(
     a.system_display_write(bytes, width, height, stride, x, y);
 }
 
-/// DxgkDdiGetChildContainerId: the OS's default container id (pre-filled) is kept.
+/// DxgkDdiGetChildContainerId: the OS's default container id is kept, which the page says
+/// to ask for with STATUS_MONITOR_NO_DESCRIPTOR and the structure left as it is.
 ///
 /// # Safety
 /// Called by dxgkrnl with its documented arguments.
@@ -776,21 +766,7 @@ pub unsafe extern "system" fn ddi_get_child_container_id(
     _child: u32,
     _container: *mut DXGK_CHILD_CONTAINER_ID,
 ) -> NTSTATUS {
-    STATUS_SUCCESS
-}
-
-/// DxgkDdiControlInterrupt: no interrupt type is controlled. The page requires
-/// STATUS_NOT_IMPLEMENTED for every type but DXGK_INTERRUPT_CRTC_VSYNC; the driver has no
-/// VSync interrupt either, so that type gets the same answer.
-///
-/// # Safety
-/// Called by dxgkrnl with its documented arguments.
-pub unsafe extern "system" fn ddi_control_interrupt(
-    _ctx: HANDLE,
-    _kind: DXGK_INTERRUPT_TYPE,
-    _enable: BOOLEAN,
-) -> NTSTATUS {
-    STATUS_NOT_IMPLEMENTED
+    STATUS_MONITOR_NO_DESCRIPTOR
 }
 
 /// DxgkDdiSetPowerComponentFState: no runtime power components are reported.

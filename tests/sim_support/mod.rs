@@ -71,12 +71,37 @@ impl Rig {
         Self::load_on(displays, &[], false, true)
     }
 
+    /// [`load`](Self::load) of another driver (a variant of the real one's initialization
+    /// data, for checks of what the simulator refuses).
+    pub fn try_load_init(
+        init: KMDDOD_INITIALIZATION_DATA,
+        displays: &[(u32, u32)],
+    ) -> Result<Self, dxgkrnl_sim::SimError> {
+        Self::try_load_on(init, displays, &[], false, false)
+    }
+
+    /// [`try_load_init`](Self::try_load_init) that must succeed.
+    pub fn load_init(init: KMDDOD_INITIALIZATION_DATA, displays: &[(u32, u32)]) -> Self {
+        Self::try_load_init(init, displays).unwrap()
+    }
+
     fn load_on(
         displays: &[(u32, u32)],
         registry: &[(&str, u32)],
         real_time: bool,
         line: bool,
     ) -> Self {
+        let init = viogpudo::entry::initialization_data();
+        Self::try_load_on(init, displays, registry, real_time, line).unwrap()
+    }
+
+    fn try_load_on(
+        init: KMDDOD_INITIALIZATION_DATA,
+        displays: &[(u32, u32)],
+        registry: &[(&str, u32)],
+        real_time: bool,
+        line: bool,
+    ) -> Result<Self, dxgkrnl_sim::SimError> {
         let gpu_config = GpuConfig {
             num_scanouts: displays.len() as u32,
             displays: displays
@@ -110,8 +135,8 @@ impl Rig {
             registry: registry.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
             ..SimOptions::default()
         };
-        let sim = Sim::load_with(viogpudo::entry::initialization_data(), machine, options).unwrap();
-        Self { sim, gpu }
+        let sim = Sim::load_with(init, machine, options)?;
+        Ok(Self { sim, gpu })
     }
 
     /// [`load`](Self::load) and a full boot.

@@ -96,6 +96,14 @@ pub fn queue_dpc(dxgk: &DXGKRNL_INTERFACE) -> bool {
     }
 }
 
+/// `DxgkCbNotifyDpc`, from the DPC (both samples call it on every DPC).
+pub fn notify_dpc(dxgk: &DXGKRNL_INTERFACE) {
+    if let Some(f) = dxgk.DxgkCbNotifyDpc {
+        // SAFETY: callback valid (module docs); callable at DISPATCH_LEVEL by contract.
+        unsafe { f(dxgk.DeviceHandle) };
+    }
+}
+
 /// `DxgkCbIndicateChildStatus` with a connection status for `child`.
 pub fn indicate_connection(dxgk: &DXGKRNL_INTERFACE, child: u32, connected: bool) {
     let Some(f) = dxgk.DxgkCbIndicateChildStatus else {

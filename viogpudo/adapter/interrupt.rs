@@ -72,6 +72,7 @@ impl Adapter {
         }
         let changed = self.with_published_hw(|hw| {
             hw.gpu.process_completions();
+            dxgk::notify_dpc(&hw.dxgk);
             let check = hw.msix || self.config_changed.swap(false, Ordering::AcqRel);
             if !check {
                 return None;

@@ -608,22 +608,34 @@ impl Adapter {
     /// presents; visible again makes the next present a full one, which brings the whole
     /// desktop back. This is the KMDOD sample's behaviour; the page requires only that an
     /// invisible source show nothing of the desktop.
+    /// `D3DDDI_ID_ALL` applies it to every source (as the KMDOD sample accepts).
     pub fn set_source_visibility(&self, source: u32, visible: bool) -> DdiResult<()> {
         let mut guard = self.state.lock();
         let State { device, heads, .. } = &mut *guard;
-        let head = heads
-            .get_mut(source as usize)
-            .ok_or(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE)?;
-        if !visible && head.visible && !self.is_removed() {
-            if let Some(hw) = device.powered() {
-                if let Err(e) = head.scanout.paint(&hw.gpu, BLACK) {
-                    // Not blank; presents stop anyway, and the next commit repaints.
-                    crate::trace!("source {source}: not blanked: {e}");
+        let range = if source == D3DDDI_ID_ALL {
+            0..heads.len()
+        } else if (source as usize) < heads.len() {
+            source as usize..source as usize + 1
+        } else {
+            return Err(STATUS_GRAPHICS_INVALID_VIDEO_PRESENT_SOURCE);
+        };
+        for (index, head) in heads
+            .iter_mut()
+            .enumerate()
+            .skip(range.start)
+            .take(range.len())
+        {
+            if !visible && head.visible && !self.is_removed() {
+                if let Some(hw) = device.powered() {
+                    if let Err(e) = head.scanout.paint(&hw.gpu, BLACK) {
+                        // Not blank; presents stop anyway, and the next commit repaints.
+                        crate::trace!("source {index}: not blanked: {e}");
+                    }
                 }
             }
+            head.full_present |= visible && !head.visible;
+            head.visible = visible;
         }
-        head.full_present |= visible && !head.visible;
-        head.visible = visible;
         Ok(())
     }
 

@@ -234,6 +234,15 @@ impl<M: Machine + 'static> Sim<M> {
         if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
             return Err(SimError::MissingDdi(name));
         }
+        // VSync control is declared by providing both; one without the other is a KMDOD
+        // dxgkrnl refuses to load (DxgkDdiGetScanLine / DxgkDdiControlInterrupt pages).
+        if init.DxgkDdiGetScanLine.is_some() != init.DxgkDdiControlInterrupt.is_some() {
+            return Err(SimError::Contract(
+                "DxgkDdiGetScanLine and DxgkDdiControlInterrupt must both be set (VSync \
+                 control) or both be NULL; dxgkrnl refuses to load this KMDOD"
+                    .into(),
+            ));
+        }
         let machine = Arc::new(machine);
         let dyn_machine: Arc<dyn Machine> = machine.clone();
         let adapter = Arc::new(AdapterState::new(

@@ -11,6 +11,7 @@
 use viogpudo::ddi::*;
 
 use super::{DeviceBoot, Phase, Sim, SimError, Surface};
+use crate::adapter::Event;
 use crate::machine::Machine;
 use crate::vidpn::{monitor_mode, MonitorModeSet, VidPnModel};
 
@@ -56,7 +57,46 @@ impl<M: Machine + 'static> Sim<M> {
             let (w, h) = preferred_mode(child.edid.as_deref());
             self.set_mode(child.uid, w, h)?;
         }
+        self.check_vsync_control()?;
         Ok(boot)
+    }
+
+    /// A KMDOD that declares VSync control (GetScanLine and ControlInterrupt both set) gets
+    /// VSync enabled once a mode is set, as dxgkrnl does, and must then report
+    /// DXGK_INTERRUPT_DISPLAYONLY_VSYNC at the refresh rate: the KMDOD VSync watchdog
+    /// (TdrDodVSyncDelay, 2 s by default) resets the adapter otherwise. A refusal, or no report
+    /// within the watchdog's delay, is a violation.
+    fn check_vsync_control(&mut self) -> Result<(), SimError> {
+        if self.init.DxgkDdiControlInterrupt.is_none() {
+            return Ok(());
+        }
+        let status = self.control_interrupt(DXGK_INTERRUPT_CRTC_VSYNC, true)?;
+        if !nt_success(status) {
+            self.adapter.violation(format!(
+                "the driver declares VSync control (DxgkDdiGetScanLine and \
+                 DxgkDdiControlInterrupt are set) but DxgkDdiControlInterrupt(CRTC_VSYNC, \
+                 enable) returned {status:#x}; without VSync reports the VSync watchdog resets \
+                 the adapter (leave both NULL to have dxgkrnl simulate VSync)"
+            ));
+            return Ok(());
+        }
+        let notified = |sim: &Self| {
+            sim.events()
+                .iter()
+                .filter(|e| matches!(e, Event::NotifyInterrupt))
+                .count()
+        };
+        let before = notified(self);
+        self.machine().advance(2_100_000);
+        self.adapter.deliver_interrupts();
+        if notified(self) == before {
+            self.adapter.violation(
+                "VSync enabled but no DxgkCbNotifyInterrupt within TdrDodVSyncDelay (2 s): the \
+                 KMDOD VSync watchdog resets the adapter"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     /// `DxgkDdiRecommendMonitorModes` for `target`: the monitor source mode set starts with
