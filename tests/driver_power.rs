@@ -463,8 +463,12 @@ fn no_hand_off_while_powered_down_or_after_surprise_removal() {
         rig.sim.set_pointer_shape(0, &shape).unwrap();
         rig.sim.set_pointer_position(0, 100, 100, true).unwrap();
         if removed {
+            // Unplugged, and noticed by the next present (Windows sends this driver no
+            // removal notification).
             rig.sim.machine().surprise_remove();
-            rig.sim.notify_surprise_removal().unwrap();
+            rig.sim
+                .present_full(0, &Surface::pattern(1024, 768, 1))
+                .unwrap();
         } else {
             rig.sim.set_power(PowerDeviceD3).unwrap();
         }

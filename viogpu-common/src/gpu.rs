@@ -57,6 +57,13 @@ pub trait Platform: Send + Sync {
 pub trait Notify: Send + Sync {
     /// Writes the queue's notification register.
     fn notify(&self, queue: u16);
+
+    /// True when the device is no longer there (a surprise-removed PCI device reads
+    /// all-ones): a waiter stops waiting at once instead of running out its timeout. Must be
+    /// cheap and side-effect free; the default knows nothing.
+    fn device_gone(&self) -> bool {
+        false
+    }
 }
 
 /// How a command waits for its answer.
@@ -132,6 +139,11 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
     /// The platform services.
     pub fn platform(&self) -> &P {
         &self.platform
+    }
+
+    /// The doorbell side (which also knows whether the device is gone).
+    pub fn notifier(&self) -> &N {
+        &self.notify
     }
 
     /// Changes how long waiters wait.
@@ -229,10 +241,13 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
     }
 
     fn expired(&self, deadline: &Deadline) -> bool {
-        match deadline.mode {
+        let out_of_time = match deadline.mode {
             WaitMode::Wait => self.platform.now_us() >= deadline.until_us,
             WaitMode::Polled => deadline.stalls_left == 0,
-        }
+        };
+        // A removed device never answers: give up now (the request is abandoned as on a
+        // timeout, and its buffer kept until the device is reset or known gone for good).
+        out_of_time || self.notify.device_gone()
     }
 
     fn pause(&self, deadline: &mut Deadline) {

@@ -127,18 +127,22 @@ impl<T> IntoDdi<T> for viogpu_common::Result<T> {
 }
 
 /// Rings the doorbells of the control and cursor queues; owns its own notify window so the
-/// device layer never needs the transport lock.
+/// device layer never needs the transport lock. It also answers whether the device is gone
+/// (its status register, read through its own common-configuration window, reads all-ones),
+/// so a waiter on a surprise-removed device gives up at once.
 pub struct Notifier {
     window: Window,
+    common: Window,
     offsets: [AtomicUsize; 2],
 }
 
 impl Notifier {
     const UNSET: usize = usize::MAX;
 
-    fn new(window: Window) -> Self {
+    fn new(window: Window, common: Window) -> Self {
         Self {
             window,
+            common,
             offsets: [AtomicUsize::new(Self::UNSET), AtomicUsize::new(Self::UNSET)],
         }
     }
@@ -151,6 +155,10 @@ impl Notifier {
 }
 
 impl Notify for Notifier {
+    fn device_gone(&self) -> bool {
+        viogpu_common::transport::status_register_absent(&self.common)
+    }
+
     fn notify(&self, queue: u16) {
         if let Some(slot) = self.offsets.get(usize::from(queue)) {
             let offset = slot.load(Ordering::Acquire);
@@ -431,7 +439,27 @@ impl Adapter {
         self.removed.store(true, Ordering::Release);
     }
 
-    /// True after DxgkDdiNotifySurpriseRemoval.
+    /// After a command failed: when the device reads as gone (a hot-unplug Windows did not
+    /// announce), latches the removal as DxgkDdiNotifySurpriseRemoval would and says so.
+    fn note_if_gone(&self, hw: &Hardware) -> bool {
+        use viogpu_common::gpu::Notify;
+        let gone = hw.gpu.notifier().device_gone();
+        if gone && !self.removed.swap(true, Ordering::AcqRel) {
+            crate::trace!("the device is gone (registers read all-ones): treated as removed");
+        }
+        gone
+    }
+
+    /// The DDI result of a device operation: its error, unless the device turned out to be
+    /// gone, which makes it a success (nothing to show on an absent device; StopDevice follows).
+    fn unless_gone(&self, hw: &Hardware, result: viogpu_common::Result<()>) -> DdiResult<()> {
+        match result {
+            Err(_) if self.note_if_gone(hw) => Ok(()),
+            other => other.ddi(),
+        }
+    }
+
+    /// True after DxgkDdiNotifySurpriseRemoval, or once the device read as gone.
     pub fn is_removed(&self) -> bool {
         self.removed.load(Ordering::Acquire)
     }
@@ -514,8 +542,12 @@ impl Adapter {
         };
         let dxgk = hw.dxgk;
         // A surprise-removed device is neither reset nor waited for: it is not there to
-        // reach the memory any more.
-        let reset_ok = !hand_off && (self.is_removed() || hw.transport.lock().reset().is_ok());
+        // reach the memory any more. That includes one Windows did not announce (a hot-unplug
+        // without DxgkDdiNotifySurpriseRemoval, the usual case): its registers read all-ones.
+        let reset_ok = !hand_off && {
+            let mut transport = hw.transport.lock();
+            self.is_removed() || transport.reset().is_ok() || transport.is_absent()
+        };
         if reset_ok {
             hw.gpu.reset_queues();
             for head in &mut state.heads {

@@ -13,7 +13,7 @@
 //! the pointer state by those paths, and the hardware is the pointer state's own reference,
 //! present only while the device is powered.
 
-use super::{Adapter, DdiResult, IntoDdi, PointerState, SourceGeometry};
+use super::{Adapter, DdiResult, PointerState, SourceGeometry};
 use crate::ddi::*;
 use viogpu_common::cursor::{PointerKind, PointerShape, CURSOR_SIZE};
 use viogpu_common::hardware_cursor::Placement;
@@ -122,7 +122,8 @@ impl Adapter {
         let PointerState { cursor, hw, .. } = pointer;
         let hw = hw.as_deref().ok_or(STATUS_DEVICE_NOT_READY)?;
         let cursor = cursor.as_mut().ok_or(STATUS_NOT_SUPPORTED)?;
-        cursor.set_shape(&hw.gpu, &shape, at).ddi()
+        let result = cursor.set_shape(&hw.gpu, &shape, at);
+        self.unless_gone(hw, result)
     }
 
     /// DxgkDdiSetPointerPosition. On a source without a mode (its path is disabled) it
@@ -146,7 +147,8 @@ impl Adapter {
             // (Without a hardware cursor the OS draws its own.)
             return Ok(());
         };
-        cursor.set_position(&hw.gpu, at, args.Flags.visible()).ddi()
+        let result = cursor.set_position(&hw.gpu, at, args.Flags.visible());
+        self.unless_gone(hw, result)
     }
 }
 

@@ -45,8 +45,10 @@ impl Adapter {
     ) -> DdiResult<DXGK_DISPLAY_INFORMATION> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        if self.is_removed() || state.device.powered().is_none() {
-            // No device that shows a picture: nothing to hand over, nothing changed.
+        let gone = |hw| self.is_removed() || self.note_if_gone(hw);
+        if state.device.powered().is_none_or(gone) {
+            // No device that shows a picture (powered down, or unplugged): nothing to hand
+            // over, nothing changed.
             return Err(STATUS_DEVICE_NOT_READY);
         }
         let target = hand_off_target(state, target).ok_or(STATUS_NOT_SUPPORTED)?;

@@ -138,13 +138,19 @@ impl Adapter {
             // The screen was black since the source became invisible: the whole desktop.
             let side = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
             let whole = [Rect::new(0, 0, side(w), side(h))];
-            present(&hw.gpu, fb, &surface, &[], &whole, rotation).ddi()?;
-            head.full_present = false;
-            return Ok(());
+            return match present(&hw.gpu, fb, &surface, &[], &whole, rotation) {
+                Ok(_) => {
+                    head.full_present = false;
+                    Ok(())
+                }
+                Err(_) if self.note_if_gone(hw) => Ok(()),
+                Err(e) => Err(super::status_of(e)),
+            };
         }
-        present(&hw.gpu, fb, &surface, &rects.moves, &rects.dirty, rotation)
-            .ddi()
-            .map(|_| ())
+        // Unplugged under the present: from now on nothing touches the device (as after
+        // DxgkDdiNotifySurpriseRemoval), and the OS's StopDevice follows.
+        let result = present(&hw.gpu, fb, &surface, &rects.moves, &rects.dirty, rotation);
+        self.unless_gone(hw, result.map(|_| ()))
     }
 }
 

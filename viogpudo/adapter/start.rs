@@ -212,7 +212,7 @@ impl Adapter {
         let shared_isr = Shared::try_new(isr.clone()).map_err(|_| STATUS_NO_MEMORY)?;
         self.isr_window.publish(&shared_isr);
         let isr_window = IsrWindowGuard(&self.isr_window);
-        let notifier = Notifier::new(window(&layout.notify)?);
+        let notifier = Notifier::new(window(&layout.notify)?, window(&layout.common)?);
         let msix = res.message_signaled() && layout.msix_table_size.is_some();
         let mut transport = Transport::new(layout, windows);
 

@@ -31,7 +31,8 @@ pub use capability::{
 };
 pub use gpu_config::{DeviceConfig, GpuConfig, GpuEvents, MAX_CAPSETS, MAX_SCANOUTS};
 pub use pci_transport::{
-    QueueConfig, QueueSetup, VirtioPciTransport, VirtioPciWindows, MAX_QUEUES, NO_VECTOR,
+    status_register_absent, QueueConfig, QueueSetup, VirtioPciTransport, VirtioPciWindows,
+    MAX_QUEUES, NO_VECTOR,
 };
 pub use window::RegionWindow;
 

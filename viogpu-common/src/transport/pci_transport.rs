@@ -139,6 +139,13 @@ impl<R: RegisterAccess> VirtioPciTransport<R> {
         self.features
     }
 
+    /// True when the device status reads all-ones, which no device reports (bits 4 and 5 are
+    /// reserved): the PCI read found no device, i.e. it was surprise-removed. Such a device
+    /// cannot reach guest memory any more either.
+    pub fn is_absent(&self) -> bool {
+        status_register_absent(&self.common)
+    }
+
     /// Resets the device: writes 0 to the status and waits (bounded) until it reads 0.
     /// Afterwards the device has forgotten all queues, features and vectors.
     /// [`Error::DeviceNeedsReset`] if it never reads 0 (hung or surprise-removed device).
@@ -386,4 +393,10 @@ fn write_u64<R: RegisterAccess>(regs: &R, offset: usize, value: u64) {
 /// The vector the device accepted, given what was written and what reads back.
 fn accepted_vector(written: u16, read_back: u16) -> Option<u16> {
     (written != NO_VECTOR && read_back == written).then_some(written)
+}
+
+/// [`VirtioPciTransport::is_absent`] on a common-configuration window, for code that holds
+/// only the window (the doorbell side of the driver).
+pub fn status_register_absent<R: RegisterAccess>(common: &R) -> bool {
+    common.read_u8(DEVICE_STATUS) == u8::MAX
 }

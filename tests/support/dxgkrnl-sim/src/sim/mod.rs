@@ -913,9 +913,22 @@ impl<M: Machine + 'static> Sim<M> {
 
     /// `DxgkDdiNotifySurpriseRemoval(DxgkRemovalHibernation)`: the device is gone. The
     /// adapter stays started as far as the OS is concerned; StopDevice and RemoveDevice
-    /// follow, and the driver must not touch the hardware in them.
+    /// follow, and the driver must not touch the hardware in them. Windows calls it only for a
+    /// driver whose caps set `SupportSurpriseRemovalInHibernation`: for any other driver this
+    /// is refused (see [`Self::hot_unplug`] for what Windows does instead).
     pub fn notify_surprise_removal(&mut self) -> Result<(), SimError> {
         self.expect_phase("NotifySurpriseRemoval", &[Phase::Started])?;
+        if self
+            .query_driver_caps()?
+            .SupportSurpriseRemovalInHibernation
+            == 0
+        {
+            return Err(SimError::Contract(
+                "Windows calls DxgkDdiNotifySurpriseRemoval only when the driver's caps set \
+                 SupportSurpriseRemovalInHibernation; this driver's do not"
+                    .into(),
+            ));
+        }
         let f = self
             .init
             .DxgkDdiNotifySurpriseRemoval
@@ -985,5 +998,25 @@ impl<M: Machine + 'static> Drop for Sim<M> {
                 violations.join("\n  ")
             );
         }
+    }
+}
+
+impl Sim<crate::machine::ModelMachine> {
+    /// A hot-unplug as Windows handles it: the device vanishes (its registers read all-ones,
+    /// its DMA stops), DxgkDdiNotifySurpriseRemoval comes only if the driver's caps ask for it
+    /// (`SupportSurpriseRemovalInHibernation`), then StopDevice and RemoveDevice. Returns
+    /// whether the notification was sent.
+    pub fn hot_unplug(&mut self) -> Result<bool, SimError> {
+        self.machine().surprise_remove();
+        let notified = self
+            .query_driver_caps()?
+            .SupportSurpriseRemovalInHibernation
+            != 0;
+        if notified {
+            self.notify_surprise_removal()?;
+        }
+        self.stop()?;
+        self.remove()?;
+        Ok(notified)
     }
 }
