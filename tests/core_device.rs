@@ -3,6 +3,7 @@
 //! is in use, after normal operation and after every kind of failure the C++ driver
 //! blue-screened or leaked on.
 
+use viogpu_common::bring_up::{restart, RingAddresses, Vectors, QUEUES};
 use viogpu_common::framebuffer::AllocPolicy;
 use viogpu_common::gpu::{WaitMode, CONTROL_QUEUE};
 use viogpu_common::protocol::{CommandType, Rect, ResourceFlush, ResponseType};
@@ -300,6 +301,63 @@ fn a_bogus_used_id_is_a_bounded_failure() {
     // The request the device never returned keeps its buffer; everything else goes on.
     assert_eq!(d.gpu().with_queue(CONTROL_QUEUE, |q| q.abandoned()), 1);
     assert!(d.gpu().get_display_info(WaitMode::Wait).is_ok());
+}
+
+/// Issue 8, rule 9a: a duplicated used-ring entry puts used.idx one ahead of the requests in
+/// flight, after which no entry can be trusted or consumed. The waiter hears about it at once
+/// (not after its timeout), later commands are refused at once instead of each timing out,
+/// the request the device still holds keeps its buffer, and a reset plus the core's restart
+/// over the same rings brings the queue back.
+#[test]
+fn a_duplicated_used_entry_is_reported_at_once_and_a_reset_recovers_the_queue() {
+    let mut d = Display::new();
+    d.set_mode(1024, 768, BLUE).unwrap();
+    let clock = d.bed.platform.clock.clone();
+    d.bed
+        .backend
+        .lock()
+        .corrupt_next_response(Corruption::DuplicateUsed);
+    let t0 = clock.now_us();
+    assert_eq!(
+        d.gpu().get_display_info(WaitMode::Wait).unwrap_err(),
+        Error::BadUsedIndex
+    );
+    assert_eq!(
+        d.gpu().get_display_info(WaitMode::Wait).unwrap_err(),
+        Error::BadUsedIndex,
+        "later commands fail too, at once"
+    );
+    assert!(
+        clock.now_us() - t0 < 100_000,
+        "waited {} us for a wedged queue",
+        clock.now_us() - t0
+    );
+    // The request the device answered twice is still the device's: not freed before the reset.
+    assert_eq!(d.gpu().with_queue(CONTROL_QUEUE, |q| q.abandoned()), 1);
+    assert_eq!(d.gpu().ring_fault(), Some(Error::BadUsedIndex));
+
+    // Reset (confirmed), every buffer back, the same rings programmed again.
+    d.bed.transport.lock().unwrap().reset().unwrap();
+    d.gpu().reset_queues();
+    assert_eq!(d.gpu().with_queue(CONTROL_QUEUE, |q| q.in_flight()), 0);
+    assert_eq!(d.gpu().ring_fault(), None);
+    let rings = QUEUES.map(|q| d.gpu().with_queue(q, |cq| RingAddresses::of(cq.queue())));
+    {
+        let mut transport = d.bed.transport.lock().unwrap();
+        let vectors = Vectors::per_source(transport.layout().msix_table_size);
+        restart(&mut transport, d.bed.features, rings, vectors).unwrap();
+    }
+    let info = d.gpu().get_display_info(WaitMode::Wait).unwrap();
+    assert_eq!(info.preferred_size(0), Some((1024, 768)));
+    // The scanout's host resource went with the reset: bring the framebuffer back.
+    d.scanout.suspend_after_reset(&mut d.ids);
+    d.scanout
+        .resume_after_reset(&d.bed.gpu, &mut d.ids)
+        .unwrap();
+    d.assert_shows(1024, 768, BLUE);
+    d.set_mode(800, 600, GREEN).unwrap();
+    d.assert_shows(800, 600, GREEN);
+    assert_eq!(d.host_resources(), 1);
 }
 
 #[test]

@@ -11,6 +11,14 @@
 //! mode used by the bugcheck screen never allocates. A request too large for a pool buffer (a
 //! long mem-entry list) gets a dedicated DMA buffer, when allocation is allowed.
 //!
+//! A device that breaks the ring protocol (a used entry naming no request in flight, a length
+//! larger than the request's writable part, a used index that runs ahead of the requests in
+//! flight) is remembered in [`CommandQueue::ring_fault`] until the device is reset: the queue
+//! cannot vouch for the device any more, and its owner should reset it. A used index that ran
+//! ahead wedges the queue (no entry can be consumed), so from then on [`CommandQueue::submit`]
+//! refuses new requests at once with [`Error::BadUsedIndex`] instead of posting them into a
+//! ring nobody reads.
+//!
 //! [`CommandQueue`] is a plain state machine (`&mut self`); the caller serialises access with
 //! the lock of its platform (see [`crate::gpu`]). A [`Ticket`] names one request; it carries a
 //! generation so that a stale ticket can never read the response of a later request that
@@ -97,6 +105,8 @@ pub struct CommandQueue<H: Hal> {
     slots: Vec<Option<Slot<H>>>,
     next_generation: u32,
     pending_publish: bool,
+    /// The first ring-protocol break the device made since the last reset.
+    ring_fault: Option<Error>,
 }
 
 impl<H: Hal> CommandQueue<H> {
@@ -124,6 +134,7 @@ impl<H: Hal> CommandQueue<H> {
             slots,
             next_generation: 1,
             pending_publish: false,
+            ring_fault: None,
         })
     }
 
@@ -135,6 +146,24 @@ impl<H: Hal> CommandQueue<H> {
     /// Mutable access to the ring, for interrupt suppression.
     pub fn queue_mut(&mut self) -> &mut SplitQueue<H> {
         &mut self.queue
+    }
+
+    /// The first way the device broke the ring protocol since the last reset (a bad used id,
+    /// length or index), if it did: the device should be reset.
+    pub fn ring_fault(&self) -> Option<Error> {
+        self.ring_fault
+    }
+
+    /// True while the device's used index ran ahead of the requests in flight: nothing is
+    /// consumed from this ring again until the device is reset.
+    pub fn is_wedged(&self) -> bool {
+        self.queue.used_index_ran_ahead()
+    }
+
+    fn note_fault(&mut self, e: Error) {
+        if self.ring_fault.is_none() {
+            self.ring_fault = Some(e);
+        }
     }
 
     /// Requests posted and not yet given back by the device (waited for or abandoned).
@@ -171,7 +200,8 @@ impl<H: Hal> CommandQueue<H> {
     /// writable room for the answer. Not visible to the device until [`Self::publish`].
     ///
     /// `Err(QueueFull)` means nothing was posted and the caller should wait for completions;
-    /// the request is never silently dropped.
+    /// the request is never silently dropped. `Err(BadUsedIndex)`: the queue is wedged (see
+    /// [`Self::is_wedged`]); nothing was posted.
     pub fn submit(
         &mut self,
         parts: &[&[u8]],
@@ -191,6 +221,10 @@ impl<H: Hal> CommandQueue<H> {
             .ok_or(Error::InvalidArgument)?;
         let req_len32 = u32::try_from(request_len).map_err(|_| Error::InvalidArgument)?;
         let resp_len32 = u32::try_from(response_len).map_err(|_| Error::InvalidArgument)?;
+        if self.is_wedged() {
+            self.note_fault(Error::BadUsedIndex);
+            return Err(Error::BadUsedIndex);
+        }
         if self.queue.num_free() == 0 {
             return Err(Error::QueueFull);
         }
@@ -309,24 +343,32 @@ impl<H: Hal> CommandQueue<H> {
         for _ in 0..bound {
             let used = match self.queue.pop_used() {
                 None => break,
-                Some(Err(_)) => {
+                Some(Err(e)) => {
+                    self.note_fault(e);
                     stats.device_faults += 1;
                     continue;
                 }
                 Some(Ok(used)) => used,
             };
+            if let Err(e) = used.written {
+                self.note_fault(e);
+                stats.device_faults += 1;
+            }
             let Some(entry) = self.slots.get_mut(usize::from(used.id)) else {
+                self.note_fault(Error::BadUsedId {
+                    id: u32::from(used.id),
+                });
                 stats.device_faults += 1;
                 continue;
             };
             let Some(slot) = entry.as_mut() else {
                 // The queue said it was in flight but we have no record: count, keep going.
+                self.note_fault(Error::BadUsedId {
+                    id: u32::from(used.id),
+                });
                 stats.device_faults += 1;
                 continue;
             };
-            if used.written.is_err() {
-                stats.device_faults += 1;
-            }
             match slot.state {
                 SlotState::Waiting => {
                     slot.state = SlotState::Done;
@@ -342,7 +384,12 @@ impl<H: Hal> CommandQueue<H> {
                     }
                     stats.reclaimed += 1;
                 }
-                SlotState::Done => stats.device_faults += 1,
+                SlotState::Done => {
+                    self.ring_fault.get_or_insert(Error::BadUsedId {
+                        id: u32::from(used.id),
+                    });
+                    stats.device_faults += 1;
+                }
             }
         }
         stats
@@ -428,6 +475,7 @@ impl<H: Hal> CommandQueue<H> {
     pub fn reset_after_device_reset(&mut self) {
         let _ = self.queue.reset();
         self.pending_publish = false;
+        self.ring_fault = None;
         for i in 0..self.slots.len() {
             let Some(entry) = self.slots.get_mut(i) else {
                 continue;

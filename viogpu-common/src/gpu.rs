@@ -7,6 +7,12 @@
 //! Polled mode spins on the used ring with a stall between checks: no interrupts, no
 //! allocation, usable when the OS is dying.
 //!
+//! A device that breaks the ring protocol is not waited for: once a queue's used index ran
+//! ahead of its requests (nothing can be consumed any more), a waiter gives up at once with
+//! [`Error::BadUsedIndex`] and new requests are refused, instead of each waiting out its
+//! timeout. [`GpuDevice::ring_fault`] tells the owner that the device must be reset
+//! ([`GpuDevice::reset_queues`] after a confirmed reset clears it).
+//!
 //! Each queue's state is guarded by that queue's platform lock ([`Platform::raise`]), held only
 //! around ring updates: on Windows a KSPIN_LOCK per queue, which raises IRQL to
 //! DISPATCH_LEVEL, so the completion DPC can never spin on a lock held by a thread it preempted
@@ -223,6 +229,14 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         total
     }
 
+    /// The first ring-protocol break of either queue since the last reset (see
+    /// [`CommandQueue::ring_fault`]): the device must be reset before it is trusted again.
+    pub fn ring_fault(&self) -> Option<Error> {
+        [CONTROL_QUEUE, CURSOR_QUEUE]
+            .into_iter()
+            .find_map(|q| self.with_queue(q, |cq| cq.ring_fault()))
+    }
+
     /// After a device reset: every buffer comes back to the driver.
     pub fn reset_queues(&self) {
         for q in [CONTROL_QUEUE, CURSOR_QUEUE] {
@@ -323,12 +337,22 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         loop {
             let polled = self.with_queue_in(queue, mode, |cq| {
                 let c = cq.process_used();
-                (c, cq.take_response(ticket, response))
+                let answer = cq.take_response(ticket, response);
+                let wedged = answer.is_none() && cq.is_wedged();
+                if wedged {
+                    // The answer can never be consumed: its buffer stays the device's until
+                    // the device is reset.
+                    cq.abandon(ticket);
+                }
+                (c, answer, wedged)
             });
-            if let Ok((c, answer)) = polled {
+            if let Ok((c, answer, wedged)) = polled {
                 self.account(c);
                 if let Some(answer) = answer {
                     return answer;
+                }
+                if wedged {
+                    return Err(Error::BadUsedIndex);
                 }
             }
             if self.expired(&deadline) {

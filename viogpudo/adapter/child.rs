@@ -4,7 +4,8 @@
 //! A child is connected when the device reports its scanout enabled, when the resolution
 //! agent gave it a custom size, and always for child 0 (so a VM with a closed or hidden
 //! display window still has a desktop). The descriptor is the EDID the device returned for
-//! the scanout; when the device has none (no `VIRTIO_GPU_F_EDID`, or an empty answer) it is
+//! the scanout if it parses; when the device has none (no `VIRTIO_GPU_F_EDID`, an empty
+//! answer) or one that fails the driver's own checks (checksums, extension blocks), it is
 //! one generated for the preferred size, so Windows always sees the modes this driver offers.
 
 use alloc::vec::Vec;
@@ -72,7 +73,9 @@ pub(super) fn descriptor_of(head: &Head) -> Option<Vec<u8>> {
     if let Some((w, h)) = head.custom {
         return viogpu_common::edid::build(w, h).ok();
     }
-    if let Some(edid) = head.edid.as_ref().filter(|e| e.len() >= 128) {
+    // Only an EDID that parses: Windows must never get one this driver itself rejects.
+    let valid = |e: &&Vec<u8>| e.len() >= 128 && viogpu_common::edid::parse(e).is_ok();
+    if let Some(edid) = head.edid.as_ref().filter(valid) {
         let mut copy = Vec::new();
         copy.try_reserve_exact(edid.len()).ok()?;
         copy.extend_from_slice(edid);

@@ -380,6 +380,8 @@ pub struct Adapter {
     removed: AtomicBool,
     /// Pointer caps are reported (registry `HardwareCursor`, default on).
     hardware_cursor: bool,
+    /// Resets of a device that broke the virtqueue protocol (see `power.rs`).
+    ring_recoveries: AtomicU32,
 }
 
 /// The persisted resolution: both values set and a size the driver can show.
@@ -422,6 +424,7 @@ impl Adapter {
             bugcheck_target: AtomicU32::new(0),
             removed: AtomicBool::new(false),
             hardware_cursor,
+            ring_recoveries: AtomicU32::new(0),
         }
     }
 
@@ -616,12 +619,16 @@ impl Adapter {
                 return Err(STATUS_INVALID_PARAMETER);
             }
         }
-        let State {
-            device, heads, ids, ..
-        } = state;
-        if let Some(hw) = device.powered() {
-            switch_all(&hw.gpu, heads, ids, &self.screens, commits)?;
+        // A device that broke the ring protocol is reset first: the commit goes to a
+        // device that answers. If it breaks it during the commit (which then fails with
+        // every source as it was), it is reset again and the commit tried once more.
+        self.recover_if_ring_broken(state);
+        let mut switched = Self::switch_powered(state, &self.screens, commits);
+        if switched.is_err() && self.recover_if_ring_broken(state) {
+            switched = Self::switch_powered(state, &self.screens, commits);
         }
+        switched?;
+        let State { heads, .. } = state;
         // Switched (or powered down: remembered, applied by power-up).
         for commit in commits {
             if let Some(head) = heads.get_mut(commit.source as usize) {
@@ -635,6 +642,21 @@ impl Adapter {
         Ok(())
     }
 
+    /// [`switch_all`] on a powered device; nothing to do (only remembered) otherwise.
+    fn switch_powered(
+        state: &mut State,
+        screens: &screens::Screens,
+        commits: &[SourceCommit],
+    ) -> DdiResult<()> {
+        let State {
+            device, heads, ids, ..
+        } = state;
+        match device.powered() {
+            Some(hw) => switch_all(&hw.gpu, heads, ids, screens, commits),
+            None => Ok(()),
+        }
+    }
+
     /// DxgkDdiSetVidPnSourceVisibility. Invisible shows black (the framebuffer is painted
     /// black and sent; its host resource stays, so no mode change is needed) and drops
     /// presents; visible again makes the next present a full one, which brings the whole
@@ -643,6 +665,9 @@ impl Adapter {
     /// `D3DDDI_ID_ALL` applies it to every source (as the KMDOD sample accepts).
     pub fn set_source_visibility(&self, source: u32, visible: bool) -> DdiResult<()> {
         let mut guard = self.state.lock();
+        if !visible && !self.is_removed() {
+            self.recover_if_ring_broken(&mut guard);
+        }
         let State { device, heads, .. } = &mut *guard;
         let range = if source == D3DDDI_ID_ALL {
             0..heads.len()
@@ -682,6 +707,7 @@ impl Adapter {
         if state.device.powered().is_none() {
             return;
         }
+        self.recover_if_ring_broken(&mut state);
         if self.display_stale.swap(false, Ordering::AcqRel) {
             if let Err(status) = start::read_displays(&mut state) {
                 crate::trace!("display info refresh failed: {status:#x}");

@@ -8,6 +8,15 @@
 //! visible, whose next present then brings the whole desktop back) and points the scanout at
 //! it; display info is re-read because monitors may have changed.
 //! Power requests for a child (a monitor) need nothing from a virtual device.
+//!
+//! **A device that breaks the virtqueue protocol** (a used entry naming no request in flight,
+//! a length beyond its buffer, a used index that runs ahead of the requests in flight, which
+//! wedges the queue for good) goes through the same two halves, back to back, the next time a
+//! DDI that uses the device takes the state lock ([`Adapter::recover_if_ring_broken`]):
+//! device reset, every request buffer taken back only once the reset is confirmed, the core's
+//! restart over the kept rings, framebuffers and cursor recreated. Unlike a return from D3 the
+//! framebuffers keep their contents and the sources their visibility, so the picture comes
+//! back as it was. Each recovery is traced and counted ([`Adapter::ring_recoveries`]).
 
 use core::sync::atomic::Ordering;
 use viogpu_common::fallible::Shared;
@@ -22,6 +31,15 @@ use super::{
 };
 use crate::ddi::*;
 
+/// What power-up shows on the kept framebuffers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Picture {
+    /// Black, sources invisible (the return to D0).
+    Blank,
+    /// What they held (the recovery of a device that broke the ring protocol).
+    Keep,
+}
+
 impl Adapter {
     /// DxgkDdiSetPowerState. It must not fail (the page: any return value must pass
     /// NT_SUCCESS), so a device that does not come back to D0 is only traced: the adapter
@@ -35,9 +53,9 @@ impl Adapter {
         let state = &mut *guard;
         let on = power == PowerDeviceD0;
         match (&state.device, on) {
-            (Device::On(_), false) => self.power_down(state),
+            (Device::On(_), false) => self.power_down(state, true),
             (Device::Off { .. }, true) => {
-                if let Err(status) = self.power_up(state) {
+                if let Err(status) = self.power_up(state, Picture::Blank) {
                     crate::trace!("power-up failed ({status:#x}): the adapter stays dark");
                 }
             }
@@ -47,9 +65,41 @@ impl Adapter {
         Ok(())
     }
 
-    /// Scanouts off, device reset, host ids released; guest memory kept. The pointer stops
-    /// first, so no cursor command races the reset.
-    fn power_down(&self, state: &mut State) {
+    /// A device that broke the virtqueue protocol since the last reset (see the module docs)
+    /// is reset and brought back with its picture; returns true if that happened and worked.
+    /// If the reset is not confirmed or the device does not come back, the adapter stays
+    /// powered down (dark, as after a failed return to D0) until the OS's next power cycle.
+    pub(super) fn recover_if_ring_broken(&self, state: &mut State) -> bool {
+        let Some(fault) = state.device.powered().and_then(|hw| hw.gpu.ring_fault()) else {
+            return false;
+        };
+        let n = self
+            .ring_recoveries
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        crate::trace!(
+            "device broke the virtqueue protocol ({fault}): reset and re-initialised              (recovery {n})"
+        );
+        // No scanout-off commands: a wedged queue refuses them anyway, and the reset turns
+        // every scanout off.
+        self.power_down(state, false);
+        match self.power_up(state, Picture::Keep) {
+            Ok(()) => true,
+            Err(status) => {
+                crate::trace!("recovery failed ({status:#x}): the adapter stays dark");
+                false
+            }
+        }
+    }
+
+    /// How many times a device that broke the virtqueue protocol was reset and brought back.
+    pub fn ring_recoveries(&self) -> u32 {
+        self.ring_recoveries.load(Ordering::Relaxed)
+    }
+
+    /// Scanouts off (when `scanouts_off`), device reset, host ids released; guest memory
+    /// kept. The pointer stops first, so no cursor command races the reset.
+    fn power_down(&self, state: &mut State, scanouts_off: bool) {
         let Device::On(hw) = core::mem::replace(&mut state.device, Device::Stopped) else {
             return;
         };
@@ -57,7 +107,7 @@ impl Adapter {
         let mut pointer = self.pointer.lock();
         pointer.hw = None;
         let zero = Rect::new(0, 0, 0, 0);
-        for head in &state.heads {
+        for head in state.heads.iter().filter(|_| scanouts_off) {
             if head.scanout.mode().is_some() {
                 let _ = hw
                     .gpu
@@ -93,7 +143,7 @@ impl Adapter {
 
     /// The core's restart over the kept rings, then framebuffers (in the committed modes)
     /// and cursor back. On error the adapter stays powered down.
-    fn power_up(&self, state: &mut State) -> DdiResult<()> {
+    fn power_up(&self, state: &mut State, picture: Picture) -> DdiResult<()> {
         let (hw, reset_confirmed) = match &state.device {
             Device::Off {
                 hw,
@@ -135,11 +185,14 @@ impl Adapter {
                 .map(|(w, h)| head.rotation.framebuffer_size(w, h));
             // Back from D3 every source is invisible until the OS says otherwise, showing
             // black (the KMDOD sample does the same): the kept framebuffer is cleared before
-            // its resource is made again, so the one transfer sends black.
-            head.visible = false;
-            head.full_present = false;
-            if let Some(fb) = head.scanout.current_mut() {
-                fb.backing_mut().fill(BLACK);
+            // its resource is made again, so the one transfer sends black. A recovery keeps
+            // the picture and the visibility as they were.
+            if picture == Picture::Blank {
+                head.visible = false;
+                head.full_present = false;
+                if let Some(fb) = head.scanout.current_mut() {
+                    fb.backing_mut().fill(BLACK);
+                }
             }
             let result = if committed == head.scanout.mode() {
                 head.scanout.resume_after_reset(&hw.gpu, ids)

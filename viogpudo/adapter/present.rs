@@ -98,6 +98,9 @@ impl Adapter {
         }
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        // A device that broke the ring protocol is reset first, its picture kept, so this
+        // present lands on a device that answers.
+        self.recover_if_ring_broken(state);
         // Powered down the framebuffers normally have no host resource; after a hung
         // power-down reset they still name one, but the device gets nothing until D0.
         let Some(hw) = state.device.powered() else {

@@ -262,7 +262,23 @@ impl Adapter {
             first.custom = self.persisted_mode;
         }
 
-        read_displays(state)?;
+        match read_displays(state) {
+            Ok(()) => {}
+            // The heap is the OS's to fail: the start fails with it, as everywhere.
+            Err(STATUS_NO_MEMORY) => return Err(STATUS_NO_MEMORY),
+            Err(status) => {
+                // A device that answers garbage to GET_DISPLAY_INFO (or GET_EDID) still gets
+                // a desktop: as without a monitor, scanout 0 at the default mode and the
+                // others off; the displays are read again at the OS's next child query (and
+                // after every display-change event).
+                crate::trace!(
+                    "StartDevice: display info unreadable ({status:#x}): scanout 0 at the \
+                     default mode, the others off, until it is read again"
+                );
+                forget_displays(state);
+                self.display_stale.store(true, Ordering::Release);
+            }
+        }
         self.update_connected_mask(state);
         set_initial_modes(state)?;
         self.screens.publish_all(&state.heads);
@@ -329,11 +345,32 @@ pub(super) fn read_displays(state: &mut State) -> DdiResult<()> {
             .as_ref()
             .and_then(|r| r.edid_bytes().ok())
             .filter(|b| !b.is_empty());
+        // Only an EDID the driver's own parser accepts is kept (and ever shown to Windows);
+        // a broken one (bad checksum, bad extension block) counts as none.
+        let bytes = bytes.filter(|b| match viogpu_common::edid::parse(b) {
+            Ok(_) => true,
+            Err(e) => {
+                crate::trace!(
+                    "scanout {index}: device EDID rejected ({e}); a generated one is used"
+                );
+                false
+            }
+        });
         // A heap failure fails the read (the caller retries or fails its DDI), not the OS.
         head.edid = bytes.map(try_to_vec).transpose().ddi()?;
         head.rebuild_modes();
     }
     Ok(())
+}
+
+/// What the driver assumes when the displays cannot be read: no monitor information at all
+/// (scanout 0 is connected anyway and gets the default mode; the others are off).
+fn forget_displays(state: &mut State) {
+    for head in state.heads.iter_mut() {
+        head.display = None;
+        head.edid = None;
+        head.rebuild_modes();
+    }
 }
 
 /// Shows the preferred mode on every enabled scanout and on scanout 0. A custom (persisted)

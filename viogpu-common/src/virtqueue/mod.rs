@@ -368,6 +368,13 @@ impl<H: Hal> SplitQueue<H> {
         }
     }
 
+    /// True while used.idx is ahead of us by more than the chains in flight: the device broke
+    /// the ring protocol (a duplicated or invented used entry) and nothing can be consumed
+    /// again until the queue is reset, since no entry of the ring can be told genuine.
+    pub fn used_index_ran_ahead(&self) -> bool {
+        self.pending_used().is_err()
+    }
+
     /// True if the device has used entries we have not popped (and their number is
     /// plausible: a used.idx that ran ahead reads as false, so an ISR/DPC loop cannot spin on
     /// it; [`SplitQueue::pop_used`] reports it).

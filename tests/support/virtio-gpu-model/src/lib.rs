@@ -15,7 +15,7 @@ pub mod pci;
 pub mod testbed;
 
 pub use gpu::{
-    CommandRecord, Corruption, CursorState, FlushRecord, GpuBackend, GpuConfig, Image,
+    CommandRecord, Corruption, CursorState, EdidFault, FlushRecord, GpuBackend, GpuConfig, Image,
     PreferredDisplay, ResourceInfo, TransferRecord,
 };
 pub use guest_memory::GuestMemoryHal;

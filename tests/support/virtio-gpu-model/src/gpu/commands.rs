@@ -219,7 +219,11 @@ impl GpuBackend {
         } else {
             (display.width, display.height)
         };
-        let block = edid::generate(width, height);
+        let generated = edid::generate(width, height);
+        let block = match self.faults.edid {
+            Some(fault) => fault.apply(&generated),
+            None => generated.to_vec(),
+        };
         let mut resp = RespEdid::new_zeroed();
         resp.hdr = CtrlHeader::response(ResponseType::OK_EDID);
         resp.size = block.len() as u32;

@@ -7,7 +7,9 @@
 //! - *holding* completions executes requests but keeps them out of the used ring until
 //!   [`GpuBackend::release_held`](super::GpuBackend::release_held);
 //! - a *corruption* breaks the used-ring entry (or the response) of the next control-queue
-//!   completion.
+//!   completion;
+//! - an *EDID fault* makes every `GET_EDID` answer an EDID that fails its own checks (a bad
+//!   base-block checksum, or an extension block with a bad checksum) until it is disarmed.
 
 use std::collections::VecDeque;
 
@@ -31,6 +33,52 @@ pub enum Corruption {
     ResponseType(u32),
     /// The request is put into the used ring twice.
     DuplicateUsed,
+}
+
+/// How `GET_EDID` answers are broken while an EDID fault is armed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdidFault {
+    /// The base block's checksum byte is wrong.
+    BaseChecksum,
+    /// The base block announces one extension block (its checksum fixed up to match), and
+    /// that CTA-861 extension's checksum is wrong.
+    ExtensionChecksum,
+}
+
+impl EdidFault {
+    /// Breaks `block` (a valid base block) as this fault says; returns the EDID bytes.
+    pub(crate) fn apply(self, block: &[u8]) -> Vec<u8> {
+        let mut bytes = block.to_vec();
+        match self {
+            EdidFault::BaseChecksum => {
+                if let Some(last) = bytes.last_mut() {
+                    *last = last.wrapping_add(1);
+                }
+            }
+            EdidFault::ExtensionChecksum => {
+                if bytes.len() >= 128 {
+                    bytes[126] = 1;
+                    bytes[127] = checksum_for(&bytes[..127]);
+                    let mut ext = [0u8; 128];
+                    // CTA-861 tag, revision 3, no DTDs or data blocks.
+                    ext[0] = 0x02;
+                    ext[1] = 0x03;
+                    ext[2] = 4;
+                    ext[127] = checksum_for(&ext[..127]).wrapping_add(1);
+                    bytes.extend_from_slice(&ext);
+                }
+            }
+        }
+        bytes
+    }
+}
+
+/// The byte that makes a 128-byte EDID block sum to zero, given its first 127 bytes.
+fn checksum_for(first: &[u8]) -> u8 {
+    first
+        .iter()
+        .fold(0u8, |sum, b| sum.wrapping_add(*b))
+        .wrapping_neg()
 }
 
 /// A request the device executed but has not completed yet.
@@ -58,6 +106,8 @@ pub(crate) struct Faults {
     pub(crate) hold: u32,
     pub(crate) held: Vec<HeldCompletion>,
     corruptions: VecDeque<Corruption>,
+    /// Armed EDID fault: every GET_EDID answer is broken this way.
+    pub(crate) edid: Option<EdidFault>,
 }
 
 impl Faults {

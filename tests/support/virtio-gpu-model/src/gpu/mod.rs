@@ -34,7 +34,7 @@ use viogpu_common::protocol::{
 
 pub use cursor::{CursorState, CURSOR_SIZE};
 pub use edid::{generate as generate_edid, EDID_BLOCK_LEN};
-pub use faults::Corruption;
+pub use faults::{Corruption, EdidFault};
 pub use render::Image;
 pub use resources::ResourceInfo;
 
@@ -413,6 +413,11 @@ impl GpuBackend {
     /// Several calls queue up, one per completion.
     pub fn corrupt_next_response(&mut self, corruption: Corruption) {
         self.faults.corrupt(corruption);
+    }
+
+    /// Makes every `GET_EDID` answer an EDID broken as `fault` says (`None`: valid again).
+    pub fn set_edid_fault(&mut self, fault: Option<EdidFault>) {
+        self.faults.edid = fault;
     }
 
     /// Disarms every failure and corruption, stops holding and forgets held requests.
