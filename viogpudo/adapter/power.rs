@@ -78,7 +78,8 @@ impl Adapter {
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(1);
         crate::trace!(
-            "device broke the virtqueue protocol ({fault}): reset and re-initialised              (recovery {n})"
+            "device broke the virtqueue protocol ({fault}): reset and re-initialised \
+             (recovery {n})"
         );
         // No scanout-off commands: a wedged queue refuses them anyway, and the reset turns
         // every scanout off.
