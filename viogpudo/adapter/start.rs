@@ -232,7 +232,7 @@ impl Adapter {
             notifier.set_offset(q, info.notify_offset);
         }
         let (features, num_scanouts) = (started.features, started.num_scanouts);
-        let gpu = started.into_device(dma.clone(), platform, notifier);
+        let gpu = started.into_device(dma, platform, notifier);
         let hw = Shared::try_new(Hardware {
             dxgk: *dxgk_if,
             transport: spin::Mutex::new(transport),
@@ -285,7 +285,7 @@ impl Adapter {
         {
             let mut pointer = self.pointer.lock();
             if self.hardware_cursor {
-                pointer.cursor = create_cursor(state, &dma);
+                pointer.cursor = create_cursor(state);
             }
             pointer.follow_heads(&state.heads);
             pointer.hw = Some(hw);
@@ -418,9 +418,9 @@ fn set_preferred_mode(
 
 /// The hardware cursor with its host resource made; `None` (the OS draws the pointer) when
 /// it cannot be had.
-fn create_cursor(state: &mut State, dma: &os::Dma) -> Option<Cursor> {
+fn create_cursor(state: &mut State) -> Option<Cursor> {
     let hw = state.device.powered()?;
-    let mut cursor = match Cursor::new(dma) {
+    let mut cursor = match Cursor::new(hw.gpu.hal()) {
         Ok(cursor) => cursor,
         Err(e) => {
             crate::trace!("no hardware cursor: {e}");
