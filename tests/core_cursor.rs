@@ -67,6 +67,19 @@ fn at(source: u32, x: i32, y: i32) -> Placement {
     }
 }
 
+/// A rig whose pointer has the test shape and is shown on source 0 at `(x, y)`.
+fn shown_at(x: i32, y: i32) -> Rig {
+    let mut rig = rig();
+    let px = shape_pixels();
+    rig.cursor
+        .set_shape(&rig.bed.gpu, &shape(&px), at(0, 0, 0))
+        .unwrap();
+    rig.cursor
+        .set_position(&rig.bed.gpu, at(0, x, y), true)
+        .unwrap();
+    rig
+}
+
 impl Rig {
     fn host_cursor(&self, scanout: u32) -> Option<CursorState> {
         self.bed.backend.lock().cursor(scanout).cloned()
@@ -117,14 +130,7 @@ fn a_shape_is_shown_once_the_pointer_is_visible_and_moves_with_move_cursor() {
 
 #[test]
 fn a_pointer_changing_scanout_is_hidden_where_it_was_and_defined_where_it_goes() {
-    let mut rig = rig();
-    let px = shape_pixels();
-    rig.cursor
-        .set_shape(&rig.bed.gpu, &shape(&px), at(0, 0, 0))
-        .unwrap();
-    rig.cursor
-        .set_position(&rig.bed.gpu, at(0, 10, 10), true)
-        .unwrap();
+    let mut rig = shown_at(10, 10);
     rig.cursor
         .set_position(&rig.bed.gpu, at(1, 30, 40), true)
         .unwrap();
@@ -171,14 +177,7 @@ fn a_rotated_source_gets_the_image_turned_and_placed_by_its_hot_spot() {
 
 #[test]
 fn a_reset_forgets_the_resource_and_restore_shows_the_pointer_where_it_was() {
-    let mut rig = rig();
-    let px = shape_pixels();
-    rig.cursor
-        .set_shape(&rig.bed.gpu, &shape(&px), at(0, 0, 0))
-        .unwrap();
-    rig.cursor
-        .set_position(&rig.bed.gpu, at(0, 70, 80), true)
-        .unwrap();
+    let mut rig = shown_at(70, 80);
     rig.bed.backend.lock().reset();
     rig.cursor.forget_after_reset(&mut rig.ids);
     assert!(!rig.cursor.is_on_device());
@@ -220,14 +219,7 @@ fn a_failed_attach_undoes_the_resource_and_frees_its_id() {
 
 #[test]
 fn a_move_the_device_cannot_take_records_the_pointer_hidden_and_the_next_one_redefines_it() {
-    let mut rig = rig();
-    let px = shape_pixels();
-    rig.cursor
-        .set_shape(&rig.bed.gpu, &shape(&px), at(0, 0, 0))
-        .unwrap();
-    rig.cursor
-        .set_position(&rig.bed.gpu, at(0, 1, 1), true)
-        .unwrap();
+    let mut rig = shown_at(1, 1);
     // The device stops taking cursor requests back: the ring fills, then a move fails.
     rig.bed.backend.lock().hold_queue_completions(1, true);
     let failed = (0..200).find_map(|i| {
