@@ -73,10 +73,7 @@ pub(super) fn descriptor_of(head: &Head) -> Option<Vec<u8>> {
         return viogpu_common::edid::build(w, h).ok();
     }
     if let Some(edid) = head.edid.as_ref().filter(|e| e.len() >= 128) {
-        let mut copy = Vec::new();
-        copy.try_reserve_exact(edid.len()).ok()?;
-        copy.extend_from_slice(edid);
-        return Some(copy);
+        return viogpu_common::fallible::try_to_vec(edid).ok();
     }
     let mode = head.modes.preferred()?;
     viogpu_common::edid::build(mode.width, mode.height).ok()
