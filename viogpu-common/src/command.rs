@@ -116,7 +116,7 @@ impl<H: Hal> CommandQueue<H> {
         let mut pool = Vec::new();
         pool.try_reserve_exact(size).map_err(|_| Error::NoMemory)?;
         for _ in 0..size {
-            pool.push(DmaBuffer::new(hal, POOL_BUFFER_SIZE)?);
+            crate::fallible::try_push(&mut pool, DmaBuffer::new(hal, POOL_BUFFER_SIZE)?)?;
         }
         let mut free_pool = Vec::new();
         free_pool
@@ -125,6 +125,7 @@ impl<H: Hal> CommandQueue<H> {
         free_pool.extend((0..size).rev());
         let mut slots = Vec::new();
         slots.try_reserve_exact(size).map_err(|_| Error::NoMemory)?;
+        #[allow(clippy::disallowed_methods)] // reserved just above: no allocation
         slots.resize_with(size, || None);
         Ok(Self {
             hal: hal.clone(),
@@ -319,6 +320,7 @@ impl<H: Hal> CommandQueue<H> {
     fn release_buffer(&mut self, buffer: RequestBuffer<H>) {
         match buffer {
             // Capacity for every pool index was reserved in `new`, so this never allocates.
+            #[allow(clippy::disallowed_methods)]
             RequestBuffer::Pooled(i) => self.free_pool.push(i),
             RequestBuffer::Owned(b) => drop(b),
         }

@@ -6,7 +6,11 @@
 //! Windows). Stable Rust has no `Box::try_new` or `Arc::try_new`, so this module has the two
 //! the driver needs: [`try_box`], and [`Shared`], a reference-counted pointer (an `Arc`
 //! without weak references) whose constructor is fallible. Vectors use `try_reserve` before
-//! they grow ([`try_push`], [`try_to_vec`]).
+//! they grow ([`try_push`], [`try_to_vec`], [`try_filled`]).
+
+// The wrappers themselves: each aborting call below comes after a successful reservation
+// (or allocates nothing: a zero-sized box).
+#![allow(clippy::disallowed_methods)]
 
 use alloc::alloc::{alloc, Layout};
 use alloc::boxed::Box;
@@ -52,12 +56,27 @@ pub fn try_push<T>(v: &mut Vec<T>, item: T) -> Result<()> {
     Ok(())
 }
 
+/// `v.extend_from_slice(items)` that reserves first: [`Error::NoMemory`] instead of an abort.
+pub fn try_extend_from_slice<T: Copy>(v: &mut Vec<T>, items: &[T]) -> Result<()> {
+    v.try_reserve(items.len()).map_err(|_| Error::NoMemory)?;
+    v.extend_from_slice(items);
+    Ok(())
+}
+
 /// `bytes.to_vec()`, or [`Error::NoMemory`].
 pub fn try_to_vec<T: Copy>(items: &[T]) -> Result<Vec<T>> {
     let mut v = Vec::new();
     v.try_reserve_exact(items.len())
         .map_err(|_| Error::NoMemory)?;
     v.extend_from_slice(items);
+    Ok(v)
+}
+
+/// `vec![value; len]`, or [`Error::NoMemory`].
+pub fn try_filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::NoMemory)?;
+    v.resize(len, value);
     Ok(v)
 }
 
@@ -222,6 +241,11 @@ mod tests {
         let mut v = Vec::new();
         try_push(&mut v, 1u8).unwrap();
         assert_eq!(try_to_vec(&[1u8, 2]).unwrap(), [1, 2]);
+        assert_eq!(try_filled(3, None::<u8>).unwrap(), [None, None, None]);
+        assert!(
+            try_filled(usize::MAX, 0u64).is_err(),
+            "capacity overflow is an error"
+        );
         assert_eq!(v, [1]);
     }
 }

@@ -507,7 +507,7 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
             let e = MemEntry::new(addr, length);
             list.try_reserve(e.as_bytes().len())
                 .map_err(|_| Error::NoMemory)?;
-            list.extend_from_slice(e.as_bytes());
+            crate::fallible::try_extend_from_slice(&mut list, e.as_bytes())?;
             nr_entries = nr_entries.checked_add(1).ok_or(Error::InvalidArgument)?;
         }
         let req = ResourceAttachBacking::new(resource_id, nr_entries);

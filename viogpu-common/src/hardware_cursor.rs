@@ -121,11 +121,7 @@ impl<H: Hal> HardwareCursor<H> {
     /// A cursor with its image buffer, no shape and no host resource yet.
     pub fn new(hal: &H) -> Result<Self> {
         let buffer = DmaBuffer::new(hal, CURSOR_BYTES)?;
-        let mut shape = Vec::new();
-        shape
-            .try_reserve_exact(CURSOR_BYTES)
-            .map_err(|_| Error::NoMemory)?;
-        shape.resize(CURSOR_BYTES, 0);
+        let shape = crate::fallible::try_filled(CURSOR_BYTES, 0)?;
         Ok(Self {
             resource_id: 0,
             buffer,

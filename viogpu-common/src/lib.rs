@@ -11,6 +11,9 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+// No heap operation that aborts when the allocator fails (clippy.toml lists them); a
+// failed allocation must be an NTSTATUS (issue 8, rule 8).
+#![cfg_attr(not(test), deny(clippy::disallowed_methods, clippy::disallowed_macros))]
 
 extern crate alloc;
 

@@ -148,7 +148,7 @@ pub fn copy_into_framebuffer<H: Hal>(
     for rect in moves.iter().map(|m| &m.dest).chain(dirty) {
         let fb_rect = copy_rect(backing, src, rect, rotation)?;
         if !fb_rect.is_empty() {
-            written.push(fb_rect);
+            crate::fallible::try_push(&mut written, fb_rect)?;
         }
     }
     Ok(written)
@@ -193,10 +193,13 @@ pub fn send_regions<H: Hal, P: Platform, N: Notify>(
         .map_err(|_| Error::NoMemory)?;
     for t in &transfers {
         let r = protocol::Rect::new(t.x, t.y, t.width, t.height);
-        commands.push((
-            transfer_request(resource_id, r, t.offset),
-            flush_request(resource_id, r),
-        ));
+        crate::fallible::try_push(
+            &mut commands,
+            (
+                transfer_request(resource_id, r, t.offset),
+                flush_request(resource_id, r),
+            ),
+        )?;
     }
     let requests = commands
         .iter()

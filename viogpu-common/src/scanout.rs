@@ -406,6 +406,7 @@ impl<H: Hal> Scanout<H> {
             let (fb, built) = self.retired.swap_remove(index);
             if let Err(stuck) = undo(gpu, ids, fb, built) {
                 // Room for it: one was just removed.
+                #[allow(clippy::disallowed_methods)]
                 self.retired.push(stuck);
                 let last = self.retired.len().saturating_sub(1);
                 self.retired.swap(index, last);
@@ -520,6 +521,7 @@ impl<H: Hal> Scanout<H> {
     /// error paths, where an allocation failure must not abort.
     fn retire(&mut self, stuck: Stuck<H>) {
         if self.retired.try_reserve(1).is_ok() {
+            #[allow(clippy::disallowed_methods)] // reserved just above
             self.retired.push(stuck);
         } else {
             core::mem::forget(stuck);

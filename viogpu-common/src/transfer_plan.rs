@@ -180,7 +180,7 @@ pub fn plan_with_limit(
         let total: u64 = areas.iter().map(Area::bytes).sum();
         if total > bbox.bytes() {
             areas.clear();
-            areas.push(bbox);
+            crate::fallible::try_push(&mut areas, bbox)?;
         }
     }
 

@@ -76,10 +76,7 @@ pub(super) fn descriptor_of(head: &Head) -> Option<Vec<u8>> {
     // Only an EDID that parses: Windows must never get one this driver itself rejects.
     let valid = |e: &&Vec<u8>| e.len() >= 128 && viogpu_common::edid::parse(e).is_ok();
     if let Some(edid) = head.edid.as_ref().filter(valid) {
-        let mut copy = Vec::new();
-        copy.try_reserve_exact(edid.len()).ok()?;
-        copy.extend_from_slice(edid);
-        return Some(copy);
+        return viogpu_common::fallible::try_to_vec(edid).ok();
     }
     let mode = head.modes.preferred()?;
     viogpu_common::edid::build(mode.width, mode.height).ok()

@@ -183,9 +183,7 @@ pub fn parse(bytes: &[u8]) -> Result<Resources> {
 }
 
 fn push<T>(v: &mut Vec<T>, item: T) -> Result<()> {
-    v.try_reserve(1).map_err(|_| Error::NoMemory)?;
-    v.push(item);
-    Ok(())
+    viogpu_common::fallible::try_push(v, item)
 }
 
 fn parse_partial(bytes: &[u8], at: usize, out: &mut Resources) -> Result<()> {
@@ -216,7 +214,8 @@ fn parse_partial(bytes: &[u8], at: usize, out: &mut Resources) -> Result<()> {
 }
 
 /// Builds list bytes for tests (and the simulator): one full descriptor holding `partials`,
-/// each `(type, flags, start, length)`.
+/// each `(type, flags, start, length)`. Not driver code: it may abort on a failed allocation.
+#[allow(clippy::disallowed_methods)]
 pub fn build_list(partials: &[(u8, u16, u64, u32)]) -> Vec<u8> {
     let mut v = Vec::new();
     v.extend_from_slice(&1u32.to_le_bytes());

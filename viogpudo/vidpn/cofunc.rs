@@ -3,7 +3,6 @@
 //! pivot's) with the modes that work together with the pinned ones, and report which
 //! scaling and rotation each un-pinned path supports.
 
-use super::alloc::vec::Vec;
 use super::iface::{query_vidpn, ModeKind, OwnedModeSet, Status, VidPn};
 use super::modes::{
     check_path_transform, fill_source_mode, fill_target_mode, source_size, target_size,
@@ -116,34 +115,36 @@ fn enumerate_path(
         .pinned()?
         .map(|m| target_size(&m));
 
+    // The sizes are offered straight from the mode list (or the one or two sizes a pinned
+    // mode allows): no list is built on the heap.
     if pinned_source.is_none() && !pivot.is_source(source) {
-        let sizes: Vec<(u32, u32)> = match pinned_target {
+        let create = || vidpn.new_source_modes(source);
+        match pinned_target {
             Some(size) => {
-                let mut sizes = Vec::from([rotation.source_for(size)]);
-                if rotation == PathRotation::Open && size.0 != size.1 {
-                    sizes.push(Rotation::Rotate90.orient(size));
-                }
-                sizes
+                let quarter = (rotation == PathRotation::Open && size.0 != size.1)
+                    .then(|| Rotation::Rotate90.orient(size));
+                let sizes = core::iter::once(rotation.source_for(size)).chain(quarter);
+                offer(create, sizes, fill_source_mode)?;
             }
-            None => modes
-                .iter()
-                .map(|m| rotation.source_for((m.width, m.height)))
-                .collect(),
-        };
-        offer(|| vidpn.new_source_modes(source), &sizes, fill_source_mode)?;
+            None => {
+                let sizes = modes
+                    .iter()
+                    .map(|m| rotation.source_for((m.width, m.height)));
+                offer(create, sizes, fill_source_mode)?;
+            }
+        }
     }
 
     if pinned_target.is_none() && !pivot.is_target(target) {
         let preferred = modes.preferred().map(|m| (m.width, m.height));
-        let sizes: Vec<(u32, u32)> = match pinned_source {
-            Some(size) => rotation.target_for(size, &modes).into_iter().collect(),
-            None => modes.iter().map(|m| (m.width, m.height)).collect(),
+        let create = || vidpn.new_target_modes(target);
+        let fill = |m: &mut D3DKMDT_VIDPN_TARGET_MODE, size| {
+            fill_target_mode(m, size, Some(size) == preferred)
         };
-        offer(
-            || vidpn.new_target_modes(target),
-            &sizes,
-            |m, size| fill_target_mode(m, size, Some(size) == preferred),
-        )?;
+        match pinned_source {
+            Some(size) => offer(create, rotation.target_for(size, &modes), fill)?,
+            None => offer(create, modes.iter().map(|m| (m.width, m.height)), fill)?,
+        }
     }
 
     let transform = &mut update.ContentTransformation;
@@ -182,17 +183,18 @@ fn enumerate_path(
 /// releases it itself); the VidPN keeps its current set, and IsSupportedVidPn says no to it.
 fn offer<'a, K: ModeKind>(
     create: impl FnOnce() -> Status<OwnedModeSet<'a, K>>,
-    sizes: &[(u32, u32)],
+    sizes: impl IntoIterator<Item = (u32, u32)>,
     fill: impl Fn(&mut K::Mode, (u32, u32)),
 ) -> Status<()>
 where
     K::Iface: 'a,
 {
-    if sizes.is_empty() {
+    let mut sizes = sizes.into_iter().peekable();
+    if sizes.peek().is_none() {
         return Ok(());
     }
     let set = create()?;
-    for &size in sizes {
+    for size in sizes {
         set.set().add(|m| fill(m, size))?;
     }
     set.assign()

@@ -4,13 +4,19 @@
 //! Commit and path update only decide: they validate everything first and return the
 //! [`SourceCommit`]s, so a rejected VidPN changes nothing; the adapter applies the result.
 
-use super::alloc::vec;
 use super::alloc::vec::Vec;
 use super::cofunc::path_target_modes;
 use super::iface::{query_vidpn, Status, VidPn};
 use super::modes::{check_path_transform, check_source_mode, target_size, PathRotation};
 use super::{status_of, Rotation, RotationDdi, SourceCommit, VidPnHost};
 use crate::ddi::*;
+use viogpu_common::fallible::try_filled;
+
+/// `count` copies of `value`, or `STATUS_NO_MEMORY`.
+fn per_source<T: Clone>(count: u32, value: T) -> Status<Vec<T>> {
+    let count = usize::try_from(count).map_err(|_| STATUS_NO_MEMORY)?;
+    try_filled(count, value).map_err(|_| STATUS_NO_MEMORY)
+}
 
 /// `DxgkDdiIsSupportedVidPn`: `STATUS_SUCCESS` with `IsVidPnSupported` TRUE or FALSE for a
 /// well-formed VidPN; `STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY` (and FALSE) when a path names a
@@ -43,7 +49,7 @@ pub unsafe fn is_supported_vidpn(
 /// Whether the VidPN can be completed into one the adapter drives.
 fn supported(host: &dyn VidPnHost, vidpn: &VidPn<'_>) -> Status<bool> {
     let count = host.source_count();
-    let mut used = vec![false; usize::try_from(count).map_err(|_| STATUS_NO_MEMORY)?];
+    let mut used = per_source(count, false)?;
     for path in vidpn.topology()?.paths()? {
         let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
         if source >= count || target >= count {
@@ -116,7 +122,7 @@ pub unsafe fn commit_vidpn(
     let vidpn = unsafe { query_vidpn(dxgk, args.hFunctionalVidPn) }?;
 
     // The whole topology must be valid, not just the affected part.
-    let mut by_source = vec![None; usize::try_from(count).map_err(|_| STATUS_NO_MEMORY)?];
+    let mut by_source = per_source(count, None)?;
     for path in vidpn.topology()?.paths()? {
         let (source, target) = (path.VidPnSourceId, path.VidPnTargetId);
         if source >= count {
@@ -142,7 +148,11 @@ pub unsafe fn commit_vidpn(
         *slot = Some(path);
     }
 
+    // Reserved at its final size: no push below allocates.
     let mut commits = Vec::new();
+    commits
+        .try_reserve_exact(affected.len())
+        .map_err(|_| STATUS_NO_MEMORY)?;
     for source in affected {
         let path = by_source.get(source as usize).copied().flatten();
         let commit = match path {
@@ -154,6 +164,7 @@ pub unsafe fn commit_vidpn(
             },
             Some(path) => commit_path(host, &vidpn, &path)?,
         };
+        #[allow(clippy::disallowed_methods)] // reserved at its final size above
         commits.push(commit);
     }
     Ok(commits)

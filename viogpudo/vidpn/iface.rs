@@ -153,13 +153,19 @@ impl Topology<'_> {
             let released = unsafe { release(self.handle, current) };
             check(status)?;
             check(released)?;
-            if paths.len() >= MAX_ITEMS {
+            let room = if paths.len() >= MAX_ITEMS {
+                Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY)
+            } else {
+                paths.try_reserve(1).map_err(|_| STATUS_NO_MEMORY)
+            };
+            if let Err(status) = room {
                 if !following.is_null() {
                     // SAFETY: acquired just above, released once.
                     unsafe { release(self.handle, following) };
                 }
-                return Err(STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY);
+                return Err(status);
             }
+            #[allow(clippy::disallowed_methods)] // reserved just above: no allocation
             paths.push(path);
             current = following;
         }
@@ -375,13 +381,19 @@ impl<K: ModeKind> ModeSet<'_, K> {
             let released = unsafe { release(self.handle, current) };
             check(status)?;
             check(released)?;
-            if modes.len() >= MAX_ITEMS {
+            let room = if modes.len() >= MAX_ITEMS {
+                Err(STATUS_GRAPHICS_INVALID_VIDPN_SOURCEMODESET)
+            } else {
+                modes.try_reserve(1).map_err(|_| STATUS_NO_MEMORY)
+            };
+            if let Err(status) = room {
                 if !following.is_null() {
                     // SAFETY: acquired just above, released once.
                     unsafe { release(self.handle, following) };
                 }
-                return Err(STATUS_GRAPHICS_INVALID_VIDPN_SOURCEMODESET);
+                return Err(status);
             }
+            #[allow(clippy::disallowed_methods)] // reserved just above: no allocation
             modes.push(mode);
             current = following;
         }

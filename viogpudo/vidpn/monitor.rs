@@ -2,7 +2,6 @@
 //! monitor's source mode set, so the OS can pick them even when the monitor's descriptor
 //! (EDID) does not list them.
 
-use super::alloc::vec::Vec;
 use super::cofunc::target_modes;
 use super::iface::monitor_modes;
 use super::modes::fill_monitor_mode;
@@ -31,18 +30,14 @@ pub unsafe fn recommend_monitor_modes(
                 args.pMonitorSourceModeSetInterface,
             )
         }?;
-        let present: Vec<(u32, u32)> = set
-            .modes()?
-            .iter()
-            .map(|m| {
-                let active = m.VideoSignalInfo.ActiveSize;
-                (active.cx, active.cy)
-            })
-            .collect();
+        let present = set.modes()?;
         let has_preferred = set.special()?.is_some();
         for (index, mode) in modes.iter().enumerate() {
             let size = (mode.width, mode.height);
-            if present.contains(&size) {
+            if present.iter().any(|m| {
+                let active = m.VideoSignalInfo.ActiveSize;
+                (active.cx, active.cy) == size
+            }) {
                 continue;
             }
             let preferred = index == 0 && !has_preferred;

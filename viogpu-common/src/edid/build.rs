@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use super::base::{DESCRIPTOR_LEN, HEADER};
 use super::ext::{DID_TIMING_LEN, DID_TYPE_I_TIMING, TAG_DISPLAYID};
 use super::{checksum_for, BLOCK_LEN};
+use crate::fallible::try_extend_from_slice;
 use crate::modes::MAX_DIMENSION;
 use crate::{Error, Result};
 
@@ -222,11 +223,11 @@ pub fn build(width: u32, height: u32) -> Result<Vec<u8>> {
     if large {
         base[126] = 1;
         base[127] = checksum_for(&base);
-        out.extend_from_slice(&base);
-        out.extend_from_slice(&displayid_block(&timing));
+        try_extend_from_slice(&mut out, &base)?;
+        try_extend_from_slice(&mut out, &displayid_block(&timing))?;
     } else {
         base[127] = checksum_for(&base);
-        out.extend_from_slice(&base);
+        try_extend_from_slice(&mut out, &base)?;
     }
     Ok(out)
 }

@@ -106,13 +106,15 @@ impl<H: Hal> FramebufferBacking<H> {
                 .ok_or(Error::ModeTooLarge)?;
             match DmaBuffer::new(hal, len as usize) {
                 Ok(buf) => {
-                    chunks.try_reserve(1).map_err(|_| Error::NoMemory)?;
-                    chunks.push(Chunk {
-                        buf,
-                        first_row: next_row,
-                        rows,
-                        len,
-                    });
+                    crate::fallible::try_push(
+                        &mut chunks,
+                        Chunk {
+                            buf,
+                            first_row: next_row,
+                            rows,
+                            len,
+                        },
+                    )?;
                     next_row += rows;
                 }
                 Err(_) => {

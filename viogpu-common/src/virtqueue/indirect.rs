@@ -48,7 +48,7 @@ impl<H: Hal> IndirectPool<H> {
             .map_err(|_| Error::NoMemory)?;
         for i in 0..chunk_count {
             let in_chunk = (tables - i * TABLES_PER_CHUNK).min(TABLES_PER_CHUNK);
-            chunks.push(DmaBuffer::new(hal, in_chunk * TABLE_BYTES)?);
+            crate::fallible::try_push(&mut chunks, DmaBuffer::new(hal, in_chunk * TABLE_BYTES)?)?;
         }
         Ok(Self { chunks })
     }

@@ -45,10 +45,7 @@ pub struct Shadow {
 
 /// Allocates a zero-initialised vector of exactly `len` entries without aborting on failure.
 fn vec_of<T: Clone + Default>(len: usize) -> Result<Vec<T>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| Error::NoMemory)?;
-    v.resize(len, T::default());
-    Ok(v)
+    crate::fallible::try_filled(len, T::default())
 }
 
 impl Shadow {
