@@ -200,3 +200,59 @@ fn a_line_interrupt_raised_the_moment_the_device_is_started_is_dismissed() {
     assert!(!rig.sim.machine().line_asserted(), "line left asserted");
     rig.assert_clean();
 }
+
+fn firmware_framebuffer(width: u32, height: u32) -> DXGK_DISPLAY_INFORMATION {
+    DXGK_DISPLAY_INFORMATION {
+        Width: width,
+        Height: height,
+        Pitch: width * 4,
+        ColorFormat: D3DDDIFMT_X8R8G8B8,
+        PhysicAddress: PHYSICAL_ADDRESS::new(0x8000_0000),
+        TargetId: 0,
+        AcpiId: 0,
+    }
+}
+
+/// StartDevice takes the display over from the firmware (DxgkCbAcquirePostDisplayOwnership,
+/// as both samples do); when the device describes no monitor for scanout 0 (no preferred
+/// size, no EDID), the mode the firmware showed is the boot mode instead of a default.
+#[test]
+fn the_firmware_mode_is_the_boot_mode_when_the_device_names_none() {
+    let mut rig = Rig::load_after_firmware(&[(0, 0)], firmware_framebuffer(1280, 720));
+    // Its EDID is broken, so the driver does not use it.
+    rig.gpu()
+        .set_edid_fault(Some(virtio_gpu_model::EdidFault::BaseChecksum));
+    rig.sim.boot().unwrap();
+    assert!(rig
+        .sim
+        .events()
+        .contains(&dxgkrnl_sim::Event::AcquirePostDisplay));
+    assert_eq!(
+        rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+        Some((1280, 720))
+    );
+    let rect = rig.gpu().scanout_rect(0).unwrap();
+    assert_eq!((rect.width, rect.height), (1280, 720));
+    rig.assert_clean();
+}
+
+/// The device's own preferred size wins over the firmware's, and a framebuffer in a format
+/// the driver cannot show is ignored.
+#[test]
+fn the_device_preferred_mode_beats_the_firmware_one() {
+    let mut rig = Rig::load_after_firmware(&[(1600, 900)], firmware_framebuffer(1280, 720));
+    rig.sim.boot().unwrap();
+    assert_eq!(
+        rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+        Some((1600, 900))
+    );
+    let mut odd = firmware_framebuffer(1280, 720);
+    odd.ColorFormat = D3DDDIFMT_R5G6B5;
+    let mut rig = Rig::load_after_firmware(&[(0, 0)], odd);
+    rig.sim.boot().unwrap();
+    assert_ne!(
+        rig.sim.committed_mode(0).map(|m| (m.0, m.1)),
+        Some((1280, 720))
+    );
+    rig.assert_clean();
+}

@@ -77,7 +77,18 @@ impl Rig {
         init: KMDDOD_INITIALIZATION_DATA,
         displays: &[(u32, u32)],
     ) -> Result<Self, dxgkrnl_sim::SimError> {
-        Self::try_load_on(init, displays, &[], false, false)
+        Self::try_load_on(init, displays, &[], false, false, Default::default())
+    }
+
+    /// [`load`](Self::load) on an adapter where the firmware left `framebuffer` on screen
+    /// (what `DxgkCbAcquirePostDisplayOwnership` answers).
+    pub fn load_after_firmware(
+        displays: &[(u32, u32)],
+        framebuffer: DXGK_DISPLAY_INFORMATION,
+    ) -> Self {
+        let init = viogpudo::entry::initialization_data();
+        let post = dxgkrnl_sim::PostDisplay::Framebuffer(framebuffer);
+        Self::try_load_on(init, displays, &[], false, false, post).unwrap()
     }
 
     /// [`try_load_init`](Self::try_load_init) that must succeed.
@@ -92,7 +103,15 @@ impl Rig {
         line: bool,
     ) -> Self {
         let init = viogpudo::entry::initialization_data();
-        Self::try_load_on(init, displays, registry, real_time, line).unwrap()
+        Self::try_load_on(
+            init,
+            displays,
+            registry,
+            real_time,
+            line,
+            Default::default(),
+        )
+        .unwrap()
     }
 
     fn try_load_on(
@@ -101,6 +120,7 @@ impl Rig {
         registry: &[(&str, u32)],
         real_time: bool,
         line: bool,
+        post_display: dxgkrnl_sim::PostDisplay,
     ) -> Result<Self, dxgkrnl_sim::SimError> {
         let gpu_config = GpuConfig {
             num_scanouts: displays.len() as u32,
@@ -133,7 +153,7 @@ impl Rig {
         let machine = ModelMachine::new(config, Box::new(GpuHandler(Arc::clone(&gpu)))).unwrap();
         let options = SimOptions {
             registry: registry.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
-            ..SimOptions::default()
+            post_display,
         };
         let sim = Sim::load_with(init, machine, options)?;
         Ok(Self { sim, gpu })

@@ -27,6 +27,17 @@ pub fn device_information(dxgk: &DXGKRNL_INTERFACE) -> Result<DXGK_DEVICE_INFO, 
     }
 }
 
+/// `DxgkCbAcquirePostDisplayOwnership` (PASSIVE_LEVEL): what the firmware (or the previous
+/// driver) left on screen, when it left anything (`Width` 0 means nothing).
+pub fn acquire_post_display(dxgk: &DXGKRNL_INTERFACE) -> Option<DXGK_DISPLAY_INFORMATION> {
+    let f = dxgk.DxgkCbAcquirePostDisplayOwnership?;
+    let mut info = DXGK_DISPLAY_INFORMATION::default();
+    // SAFETY: dxgkrnl callback valid for the adapter's lifetime (module docs); `info` is a
+    // writable DXGK_DISPLAY_INFORMATION.
+    let status = unsafe { f(dxgk.DeviceHandle, &mut info) };
+    nt_success(status).then_some(info)
+}
+
 /// `DxgkCbReadDeviceSpace` of config space into `buf`; true when every byte was read.
 pub fn read_config(dxgk: &DXGKRNL_INTERFACE, offset: u32, buf: &mut [u8]) -> bool {
     let Some(f) = dxgk.DxgkCbReadDeviceSpace else {

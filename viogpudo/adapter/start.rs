@@ -138,6 +138,9 @@ impl Adapter {
 
     fn bring_up(&self, state: &mut State, dxgk_if: &DXGKRNL_INTERFACE) -> DdiResult<StartInfo> {
         let info = dxgk::device_information(dxgk_if)?;
+        // As both samples do: take the display over from the firmware (or the previous
+        // driver), and remember the mode it showed as scanout 0's fallback.
+        let firmware_mode = dxgk::acquire_post_display(dxgk_if).and_then(|fb| firmware_mode(&fb));
         let list = info.TranslatedResourceList.cast::<u8>().cast_const();
         if list.is_null() {
             return Err(STATUS_INVALID_PARAMETER);
@@ -280,6 +283,15 @@ impl Adapter {
                 self.display_stale.store(true, Ordering::Release);
             }
         }
+        if let (Some((w, h)), Some(first)) = (firmware_mode, state.heads.first_mut()) {
+            if first.display.is_none() && first.edid.is_none() {
+                // The device describes no monitor for scanout 0 (no preferred size, no EDID:
+                // disabled, or its display info unreadable): keep the firmware's mode rather
+                // than a default (the generated EDID then describes it too).
+                first.display = Some((w, h));
+                first.rebuild_modes();
+            }
+        }
         self.update_connected_mask(state);
         set_initial_modes(state)?;
         self.screens.publish_all(&state.heads);
@@ -297,6 +309,15 @@ impl Adapter {
             children: num_scanouts,
         })
     }
+}
+
+/// The size of a framebuffer the firmware left, when it is one the driver can show (a 32-bit
+/// format, a size the mode rules accept).
+fn firmware_mode(fb: &DXGK_DISPLAY_INFORMATION) -> Option<(u32, u32)> {
+    let format_ok = fb.ColorFormat == D3DDDIFMT_X8R8G8B8 || fb.ColorFormat == D3DDDIFMT_A8R8G8B8;
+    let (w, h) = (fb.Width, fb.Height);
+    (format_ok && viogpu_common::modes::check_size(w, h, super::MAX_FRAMEBUFFER_BYTES).is_ok())
+        .then_some((w, h))
 }
 
 /// The device bring-up the driver asks of the core's sequence (`viogpu_common::bring_up`):
