@@ -19,7 +19,8 @@
 //! frozen). They are one-way latches on the adapter (`removed`, `bugcheck`) that every path
 //! reads; the lifecycle still ends in `Stopped` through StopDevice as usual.
 //!
-//! **The hardware hand-off to the ISR and the DPC.** The hardware is an `Arc`: the state owns
+//! **The hardware hand-off to the ISR and the DPC.** The hardware is reference-counted
+//! (`viogpu_common::fallible::Shared`, an `Arc` whose allocation can fail): the state owns
 //! one reference, the pointer state one while the device takes cursor commands, and the
 //! [`IsrSlot`] one while the device is started. The slot's reference is lent to the ISR and
 //! the DPC as a plain pointer guarded by a user count; [`IsrSlot::retract`] hides it and waits,
