@@ -13,6 +13,7 @@ use dxgkrnl_sim::{rect, Machine, Surface, UserBuffer};
 use sim_support::{assert_shows, Rig, ROTATIONS};
 use viogpudo::ddi::*;
 use viogpudo::os::hosted::irql;
+use viogpudo::os::STATUS_ACCESS_VIOLATION;
 
 /// Copies `dest`'s size from `from` at `src` into `to` at `dest`, as a move rect does.
 fn apply_move(from: &Surface, to: &mut Surface, src: (u32, u32), dest: RECT) {

@@ -249,9 +249,3 @@ ddi_consts! {
         STATUS_INTEGER_OVERFLOW = 0xC0000095_u32 as i32,
     }
 }
-
-/// `STATUS_ACCESS_VIOLATION` (ntstatus.h): the exception `MmProbeAndLockPages` raises for a
-/// user-mode range that is not (or not entirely) valid, which the KMDOD sample's present
-/// returns as it is (`Status = GetExceptionCode()`). Not a display code, so not in the WDK
-/// display facts the layout test reads.
-pub const STATUS_ACCESS_VIOLATION: NTSTATUS = 0xC000_0005_u32 as i32;

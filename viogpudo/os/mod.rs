@@ -41,6 +41,12 @@ pub use nt::{
     OsPlatform, PassiveGuard, PassiveMutex,
 };
 
+/// `STATUS_ACCESS_VIOLATION` (ntstatus.h): the exception `MmProbeAndLockPages` raises for a
+/// user-mode range that is not entirely valid, which [`probe_and_lock`] returns and the KMDOD
+/// sample's present passes on as it is (`Status = GetExceptionCode()`). Not a display code, so
+/// it is not among the `ddi` constants checked against the WDK display facts.
+pub const STATUS_ACCESS_VIOLATION: crate::ddi::NTSTATUS = 0xC000_0005_u32 as i32;
+
 /// Writes one line of driver trace output (DbgPrint on Windows, the environment's log here).
 #[macro_export]
 macro_rules! trace {

@@ -34,7 +34,8 @@ use std::sync::Arc;
 
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess};
 
-use crate::ddi::{NTSTATUS, STATUS_ACCESS_VIOLATION};
+use super::STATUS_ACCESS_VIOLATION;
+use crate::ddi::NTSTATUS;
 
 /// The machine the hosted driver runs on.
 pub trait HostEnvironment: Send + Sync {

@@ -14,8 +14,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use viogpu_common::hal::DmaRegion;
-use viogpudo::ddi::{NTSTATUS, STATUS_ACCESS_VIOLATION};
+use viogpudo::ddi::NTSTATUS;
 use viogpudo::os::hosted::{irql, HostEnvironment};
+use viogpudo::os::STATUS_ACCESS_VIOLATION;
 
 use crate::adapter::AdapterState;
 use crate::user_memory::{self, ProbeError};
