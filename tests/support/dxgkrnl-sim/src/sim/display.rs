@@ -276,7 +276,9 @@ impl<M: Machine + 'static> Sim<M> {
         let rotated = self
             .committed_mode(source)
             .is_some_and(|(_, _, r)| r != D3DKMDT_VPPR_IDENTITY && r != D3DKMDT_VPPR_UNINITIALIZED);
+        let copy_started = std::time::Instant::now();
         let user = user_copy(surface)?;
+        let mut copy = copy_started.elapsed();
         let args = present_args(
             source,
             user.address(),
@@ -286,7 +288,10 @@ impl<M: Machine + 'static> Sim<M> {
             rotated,
         );
         let status = self.present_raw(&args)?;
+        let unmap_started = std::time::Instant::now();
         drop(user);
+        copy += unmap_started.elapsed();
+        self.source_copy = copy;
         Self::check("DxgkDdiPresentDisplayOnly", status)
     }
 
