@@ -1,12 +1,19 @@
 //! Present: dirty rectangles update exactly their area, move rectangles copy screen to screen
-//! (overlapping ones included), under each path rotation.
+//! (overlapping ones included), under each path rotation. The source surface is user-mode
+//! memory the driver can read only through the OS layer's probe-and-lock (the simulator maps
+//! it PROT_NONE until then, so a direct read crashes the test); a source with an invalid page
+//! fails cleanly and changes nothing.
 #![allow(clippy::unwrap_used)]
 
 mod sim_support;
 
-use dxgkrnl_sim::{rect, Surface};
+use std::ptr;
+
+use dxgkrnl_sim::{rect, Machine, Surface, UserBuffer};
 use sim_support::{assert_shows, Rig, ROTATIONS};
 use viogpudo::ddi::*;
+use viogpudo::os::hosted::irql;
+use viogpudo::os::STATUS_ACCESS_VIOLATION;
 
 /// Copies `dest`'s size from `from` at `src` into `to` at `dest`, as a move rect does.
 fn apply_move(from: &Surface, to: &mut Surface, src: (u32, u32), dest: RECT) {
@@ -206,4 +213,183 @@ fn visibility_for_all_sources_at_once() {
         .unwrap();
     assert_shows(&rig.screen(1), &desktop, D3DKMDT_VPPR_IDENTITY);
     rig.assert_clean();
+}
+
+/// The arguments of a present of `dirty` from the surface at `pixels`, `pitch` bytes a row.
+fn present_from(
+    pixels: *mut std::ffi::c_void,
+    pitch: u32,
+    dirty: &mut [RECT],
+) -> DXGKARG_PRESENT_DISPLAYONLY {
+    DXGKARG_PRESENT_DISPLAYONLY {
+        VidPnSourceId: 0,
+        pSource: pixels,
+        BytesPerPixel: 4,
+        Pitch: pitch as i32,
+        Flags: D3DKMT_PRESENT_DISPLAY_ONLY_FLAGS::default(),
+        NumMoves: 0,
+        pMoves: ptr::null_mut(),
+        NumDirtyRects: dirty.len() as u32,
+        pDirtyRect: dirty.as_mut_ptr(),
+        pfnPresentDisplayOnlyProgress: None,
+    }
+}
+
+/// Every present above reads a user-mode source (the simulator's `present`); here the same
+/// through a caller-made [`UserBuffer`]: the pixels arrive, and when the DDI returns the pages
+/// are unlocked and unreadable again. A kernel-mode source (any other pointer) is read as it
+/// is.
+#[test]
+fn a_user_mode_source_is_read_through_the_probe_and_unlocked_after() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let desktop = Surface::pattern(1024, 768, 7);
+    let user = UserBuffer::copy_of(&desktop.bytes).unwrap();
+    let mut dirty = [rect(0, 0, 1024, 768)];
+    let args = present_from(user.address(), desktop.pitch, &mut dirty);
+    assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_SUCCESS);
+    assert_shows(&rig.screen(0), &desktop, D3DKMDT_VPPR_IDENTITY);
+    assert_eq!(
+        user.locks(),
+        0,
+        "the pages are unlocked when the DDI returns"
+    );
+
+    let kernel = Surface::pattern(1024, 768, 8);
+    let mut dirty = [rect(0, 0, 1024, 768)];
+    let args = present_from(
+        kernel.bytes.as_ptr().cast_mut().cast(),
+        kernel.pitch,
+        &mut dirty,
+    );
+    assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_SUCCESS);
+    assert_shows(&rig.screen(0), &kernel, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+/// What a bad user-mode source must leave behind: the old picture, the same host resources,
+/// DMA memory and driver heap, no page still locked (the simulator also fails the test on a
+/// lock that outlives the DDI).
+fn assert_nothing_changed(rig: &Rig, shown: &Surface, resources: usize, dma: usize, heap: i64) {
+    assert_shows(&rig.screen(0), shown, D3DKMDT_VPPR_IDENTITY);
+    assert_eq!(rig.gpu().resource_count(), resources, "host resources");
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma, "DMA memory");
+    assert_eq!(irql::driver_heap_bytes(), heap, "driver heap");
+    rig.assert_clean();
+}
+
+/// A user-mode source whose last page the user decommitted (it stays PROT_NONE even when
+/// probed): MmProbeAndLockPages raises, and the driver answers STATUS_ACCESS_VIOLATION (what
+/// the KMDOD sample returns: the exception code) before touching anything. The dirty rect lies
+/// in the valid pages: the driver probes the whole source, as the sample does.
+#[test]
+fn a_source_with_a_decommitted_page_fails_cleanly_and_changes_nothing() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let shown = Surface::pattern(1024, 768, 1);
+    rig.sim.present_full(0, &shown).unwrap();
+    let resources = rig.gpu().resource_count();
+    let dma = rig.sim.machine().dma_allocated_bytes();
+    let heap = irql::driver_heap_bytes();
+
+    let next = Surface::pattern(1024, 768, 2);
+    let user = UserBuffer::copy_of(&next.bytes).unwrap();
+    user.decommit_last_page();
+    for dirty in [rect(0, 0, 1024, 768), rect(0, 0, 16, 16)] {
+        let mut dirty = [dirty];
+        let args = present_from(user.address(), next.pitch, &mut dirty);
+        assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_ACCESS_VIOLATION);
+        assert_eq!(user.locks(), 0);
+        assert_nothing_changed(&rig, &shown, resources, dma, heap);
+    }
+
+    // The adapter is unharmed: the same frame from valid memory arrives.
+    rig.sim.present_full(0, &next).unwrap();
+    assert_shows(&rig.screen(0), &next, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+/// A user-mode source smaller than the mode (the OS never sends one, a broken caller might):
+/// the probe of `pitch * height` bytes runs past the buffer and fails; before, the driver read
+/// past the surface.
+#[test]
+fn a_user_source_shorter_than_the_mode_fails_cleanly() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let shown = Surface::pattern(1024, 768, 1);
+    rig.sim.present_full(0, &shown).unwrap();
+    let resources = rig.gpu().resource_count();
+    let dma = rig.sim.machine().dma_allocated_bytes();
+    let heap = irql::driver_heap_bytes();
+
+    let short = Surface::pattern(1024, 700, 2);
+    let user = UserBuffer::copy_of(&short.bytes).unwrap();
+    let mut dirty = [rect(0, 0, 1024, 700)];
+    let args = present_from(user.address(), short.pitch, &mut dirty);
+    assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_ACCESS_VIOLATION);
+    assert_eq!(user.locks(), 0);
+    assert_nothing_changed(&rig, &shown, resources, dma, heap);
+}
+
+/// A failed present after the source became visible again leaves the pending full repaint
+/// pending: the next good present, with a tiny dirty rect, still repaints the whole desktop.
+#[test]
+fn a_failed_present_keeps_the_pending_full_repaint() {
+    let mut rig = Rig::booted(&[(800, 600)]);
+    rig.sim
+        .present_full(0, &Surface::pattern(800, 600, 1))
+        .unwrap();
+    rig.sim.set_source_visibility(0, false).unwrap();
+    rig.sim.set_source_visibility(0, true).unwrap();
+    let desktop = Surface::pattern(800, 600, 2);
+    let user = UserBuffer::copy_of(&desktop.bytes).unwrap();
+    user.decommit_from(desktop.bytes.len() / 2);
+    let mut dirty = [rect(0, 0, 8, 8)];
+    let args = present_from(user.address(), desktop.pitch, &mut dirty);
+    assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_ACCESS_VIOLATION);
+    assert_shows(
+        &rig.screen(0),
+        &Surface::new(800, 600),
+        D3DKMDT_VPPR_IDENTITY,
+    );
+    rig.sim
+        .present(0, &desktop, &[rect(0, 0, 8, 8)], &[])
+        .unwrap();
+    assert_shows(&rig.screen(0), &desktop, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}
+
+/// The simulator's user memory really is unreadable without the probe: a direct read (what
+/// the driver did before it read sources through `os::probe_and_lock`) kills the process with
+/// SIGSEGV. Run in a child process of this test binary.
+#[test]
+fn a_direct_read_of_a_user_source_is_a_crash() {
+    const CHILD: &str = "VIOGPUDO_DIRECT_READ_CHILD";
+    let user = UserBuffer::copy_of(&[0x5A; 64]).unwrap();
+    if std::env::var_os(CHILD).is_some() {
+        // SAFETY: deliberately not: the page is mapped PROT_NONE, so this read faults. This
+        // branch runs only in the child process the test below starts.
+        let byte = unsafe { ptr::read_volatile(user.address().cast::<u8>()) };
+        println!("read {byte:#x} without a fault");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_direct_read_of_a_user_source_is_a_crash",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigsegv()),
+        "child: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// SIGSEGV's number on Linux (every architecture the tests run on).
+fn libc_sigsegv() -> i32 {
+    11
 }

@@ -650,8 +650,8 @@ pub unsafe extern "system" fn ddi_present_display_only(
     let pitch = args.Pitch.unsigned_abs();
     let rotate = args.Flags.rotate();
     // SAFETY: pSource is the OS's surface (the committed source mode, turned to the
-    // framebuffer's orientation when Rotate is clear), `pitch` bytes per row, valid during the
-    // call.
+    // framebuffer's orientation when Rotate is clear), `pitch` bytes per row: kernel memory
+    // valid during the call, or user memory, which `present` reads only through the probe.
     status(unsafe {
         a.present(
             args.VidPnSourceId,

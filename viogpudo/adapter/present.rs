@@ -4,6 +4,9 @@
 //! with a single notification. The call completes synchronously, so the progress callback is
 //! never needed.
 //!
+//! The source surface may be user-mode memory: it is read only through the OS layer's
+//! probe-and-lock guard (`os::probe_and_lock`), never through a slice built over `pSource`.
+//!
 //! A present to an invisible source, or to a source without a framebuffer (no path, or
 //! powered down), is dropped with success. The first present after the source became visible
 //! again copies the whole source surface (the screen was black meanwhile).
@@ -82,9 +85,14 @@ impl Adapter {
     /// on a 90/270 path) and is copied as it is. Both samples do `Flags.Rotate ? path rotation
     /// : identity`.
     ///
+    /// The surface is read only through [`crate::os::probe_and_lock`]: a user-mode `pSource`
+    /// whose pages are not all valid fails with the probe's status (STATUS_ACCESS_VIOLATION,
+    /// as the KMDOD sample returns its exception code) and changes nothing.
+    ///
     /// # Safety
-    /// `pixels` is the `pSource` of a present to `source`: valid for reads of `pitch` times
-    /// the surface's height bytes (as above) for the duration of the call.
+    /// `pixels` is the `pSource` of a present to `source`. A kernel-mode one is valid for reads
+    /// of `pitch` times the surface's height bytes (as above) for the duration of the call; a
+    /// user-mode one may be anything.
     pub unsafe fn present(
         &self,
         source: u32,
@@ -133,10 +141,14 @@ impl Adapter {
         }
         let len = usize::try_from(u64::from(pitch) * u64::from(h))
             .map_err(|_| STATUS_INVALID_PARAMETER)?;
-        // SAFETY: the caller guarantees `pitch * h` readable bytes at `pixels` (the OS's
-        // surface, whose height `h` is as computed above).
-        let source_bytes = unsafe { super::os_bytes(pixels.cast(), len) };
-        let surface = Surface::new(source_bytes, w, h, pitch).ddi()?;
+        // The source may be user memory that can vanish at any moment: it is read only through
+        // the probed and locked guard, which fails cleanly on a bad range (before anything
+        // changed) and unlocks when this function returns.
+        // SAFETY: a kernel-mode `pixels` holds `pitch * h` readable bytes for the duration of
+        // the call (the caller's promise: the OS's surface, whose height `h` is as computed
+        // above); a user-mode one is checked by the probe.
+        let locked = unsafe { crate::os::probe_and_lock(pixels, len) }?;
+        let surface = Surface::new(locked.bytes(), w, h, pitch).ddi()?;
         if head.full_present {
             // The screen was black since the source became invisible: the whole desktop.
             let side = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);

@@ -9,24 +9,43 @@
 //!
 //! The rest of the driver sees only the names re-exported here: [`Dma`] (the `Hal` of the
 //! core crate), [`Mmio`] (a mapped register window), [`OsPlatform`] (waiting, time, IRQL),
-//! [`PassiveMutex`] (the waitable lock of PASSIVE_LEVEL state: a KMUTEX on Windows) and the
-//! `trace!` macro.
+//! [`PassiveMutex`] (the waitable lock of PASSIVE_LEVEL state: a KMUTEX on Windows),
+//! [`probe_and_lock`] with its guard [`LockedPages`] (the only way the driver reads a present's
+//! source surface, which may be user-mode memory: see below) and the `trace!` macro.
+//!
+//! # User-mode source surfaces
+//!
+//! `pSource` of DxgkDdiPresentDisplayOnly may be a user-mode address, and the user can
+//! decommit those pages at any moment. On Windows a read of such a page from kernel mode
+//! raises an exception, which only SEH catches, and Rust has no SEH: a direct read would be a
+//! bugcheck. So the driver reads the source only through [`probe_and_lock`], which returns a
+//! guard over the bytes or an NTSTATUS: on Windows kernel addresses are used directly and user
+//! addresses are described by an MDL, probed and locked with `MmProbeAndLockPages` inside a
+//! `__try`/`__except` of a small C function (`os/nt_probe.c`, see `nt`), and mapped into
+//! system space; the guard unlocks and frees the MDL when dropped. The hosted backend asks the
+//! [`hosted::HostEnvironment`], whose user memory the simulator keeps PROT_NONE until probed.
 
 #[cfg(not(windows))]
 pub mod hosted;
 #[cfg(not(windows))]
 pub use hosted::{
-    caller_may_configure, registry_dword, trace_str, Dma, Mmio, OsPlatform, PassiveGuard,
-    PassiveMutex,
+    caller_may_configure, probe_and_lock, registry_dword, trace_str, Dma, LockedPages, Mmio,
+    OsPlatform, PassiveGuard, PassiveMutex,
 };
 
 #[cfg(windows)]
 pub mod nt;
 #[cfg(windows)]
 pub use nt::{
-    caller_may_configure, registry_dword, trace_str, Dma, Mmio, OsPlatform, PassiveGuard,
-    PassiveMutex,
+    caller_may_configure, probe_and_lock, registry_dword, trace_str, Dma, LockedPages, Mmio,
+    OsPlatform, PassiveGuard, PassiveMutex,
 };
+
+/// `STATUS_ACCESS_VIOLATION` (ntstatus.h): the exception `MmProbeAndLockPages` raises for a
+/// user-mode range that is not entirely valid, which [`probe_and_lock`] returns and the KMDOD
+/// sample's present passes on as it is (`Status = GetExceptionCode()`). Not a display code, so
+/// it is not among the `ddi` constants checked against the WDK display facts.
+pub const STATUS_ACCESS_VIOLATION: crate::ddi::NTSTATUS = 0xC000_0005_u32 as i32;
 
 /// Writes one line of driver trace output (DbgPrint on Windows, the environment's log here).
 #[macro_export]

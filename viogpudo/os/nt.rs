@@ -32,6 +32,28 @@
 //!   draws the pointer into the frame itself;
 //! - `PreferredWidth` / `PreferredHeight` (absent by default): the resolution to start with
 //!   instead of the monitor's preferred EDID mode.
+//!
+//! # User-mode source surfaces
+//!
+//! [`probe_and_lock`] gives the present path the bytes of `pSource`, which may be user-mode
+//! memory that the user can decommit at any moment. Kernel addresses (above
+//! `MM_USER_PROBE_ADDRESS`) are the OS's and are used as they are. A user address is described
+//! by an MDL (`IoAllocateMdl`), probed and locked for reading
+//! (`MmProbeAndLockPages(UserMode, IoReadAccess)`) and mapped into system space
+//! (`MmGetSystemAddressForMdlSafe(NormalPagePriority | MdlMappingNoExecute)`), as the KMDOD
+//! sample does; the guard reads through that mapping and `MmUnlockPages` + `IoFreeMdl` it on
+//! drop. Once locked, the pages stay resident and mapped even if the user frees them.
+//!
+//! `MmProbeAndLockPages` reports a bad range by raising an exception, which only SEH catches.
+//! Rust has no SEH, so the probe sits in a small C function, `os/nt_probe.c`
+//! (`__try`/`__except(EXCEPTION_EXECUTE_HANDLER)`, returning the exception code), which
+//! build.rs compiles with the EWDK's cl.exe through the `cc` crate, on Windows only. The same
+//! file reads `MM_USER_PROBE_ADDRESS` (a data import on x64) and calls
+//! `MmGetSystemAddressForMdlSafe` (a header macro). Alternatives not taken: `MmCopyMemory`
+//! (returns a status instead of raising, but copies the whole surface, up to 132 MB at 8K, on
+//! every present, and its page reserves it for physical or system addresses) and a hand-written
+//! copy routine that returns a status (the kernel's own probing and fault handling would still
+//! raise inside it). The MDL keeps the present path's single copy, as the sample does.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_void, CStr};
@@ -42,17 +64,18 @@ use core::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
 
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess, PAGE_SIZE};
 use wdk_sys::ntddk::{
-    DbgPrintEx, ExAllocatePool2, ExFreePoolWithTag, KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql,
-    KeInitializeEvent, KeInitializeMutex, KeInitializeSpinLock, KeQueryUnbiasedInterruptTime,
-    KeReleaseMutex, KeReleaseSpinLock, KeSetEvent, KeStallExecutionProcessor,
-    KeWaitForSingleObject, MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory,
-    MmGetPhysicalAddress, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
+    DbgPrintEx, ExAllocatePool2, ExFreePoolWithTag, IoAllocateMdl, IoFreeMdl,
+    KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql, KeInitializeEvent, KeInitializeMutex,
+    KeInitializeSpinLock, KeQueryUnbiasedInterruptTime, KeReleaseMutex, KeReleaseSpinLock,
+    KeSetEvent, KeStallExecutionProcessor, KeWaitForSingleObject,
+    MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory, MmGetPhysicalAddress,
+    MmUnlockPages, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
 };
 use wdk_sys::{
     _DPFLTR_TYPE::DPFLTR_IHVVIDEO_ID, _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive,
     _MEMORY_CACHING_TYPE::MmCached, _MODE::KernelMode, _MODE::UserMode, APC_LEVEL, BOOLEAN,
     CLOCK_LEVEL, DISPATCH_LEVEL, DPFLTR_INFO_LEVEL, IO_NO_INCREMENT, KEVENT, KIRQL, KMUTEX,
-    KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, LUID, NT_SUCCESS, PASSIVE_LEVEL,
+    KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, LUID, MDL, NT_SUCCESS, PASSIVE_LEVEL,
     PHYSICAL_ADDRESS, REG_DWORD, REG_NONE, RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_NOEXPAND,
     RTL_QUERY_REGISTRY_REQUIRED, RTL_QUERY_REGISTRY_TABLE, RTL_QUERY_REGISTRY_TYPECHECK,
     RTL_QUERY_REGISTRY_TYPECHECK_SHIFT, RTL_REGISTRY_ABSOLUTE, SIZE_T, ULONG, UNICODE_STRING,
@@ -868,4 +891,177 @@ unsafe fn wait_for_kmutex(mutex: *mut KMUTEX) {
 unsafe fn release_kmutex(mutex: *mut KMUTEX) {
     // SAFETY: the caller's contract.
     let _previous = unsafe { KeReleaseMutex(mutex, NO) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// User-mode source surfaces (see the module docs)
+// ---------------------------------------------------------------------------------------------
+
+// The C functions of `os/nt_probe.c`, linked from the static library build.rs makes.
+extern "C" {
+    fn viogpudo_user_probe_address() -> usize;
+    fn viogpudo_probe_and_lock_for_read(mdl: *mut MDL) -> crate::ddi::NTSTATUS;
+    fn viogpudo_system_address_for_mdl(mdl: *mut MDL) -> *mut c_void;
+}
+
+/// Source bytes the driver may read: kernel memory as it is, or user memory probed, locked
+/// and mapped into system space through an MDL (unlocked and freed when the guard is dropped).
+pub struct LockedPages {
+    /// The MDL of locked user memory; `None` for kernel memory (nothing to unlock).
+    mdl: Option<NonNull<MDL>>,
+    /// Where the bytes are read: the kernel address, or the MDL's system-space mapping.
+    address: *const u8,
+    len: usize,
+}
+
+impl LockedPages {
+    /// The locked bytes, valid while the guard lives.
+    pub fn bytes(&self) -> &[u8] {
+        if self.address.is_null() || self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `probe_and_lock` built the guard over `len` bytes at `address`: kernel memory
+        // its caller vouched for while the guard lives, or the system-space mapping of pages
+        // the MDL holds locked until `drop`.
+        unsafe { core::slice::from_raw_parts(self.address, self.len) }
+    }
+}
+
+impl Drop for LockedPages {
+    fn drop(&mut self) {
+        if let Some(mdl) = self.mdl.take() {
+            // SAFETY: the MDL came from IoAllocateMdl and its pages were locked by the probe
+            // in `probe_and_lock`; this is its only release, and `bytes` cannot outlive us.
+            unsafe {
+                unlock_pages(mdl);
+                free_mdl(mdl);
+            }
+        }
+    }
+}
+
+/// Makes `len` bytes at `address` readable for the life of the returned guard (see the module
+/// docs): a user-mode range is probed, locked and mapped, a kernel one used as it is.
+///
+/// Errors: the exception code of the probe (`STATUS_ACCESS_VIOLATION` for a range that is not
+/// entirely valid user memory), `STATUS_INSUFFICIENT_RESOURCES` when no MDL or system mapping
+/// can be had (as the sample), `STATUS_INVALID_PARAMETER` for a range an MDL cannot describe,
+/// `STATUS_INVALID_DEVICE_REQUEST` above APC_LEVEL (user memory cannot be probed there).
+/// Nothing stays locked or allocated on an error.
+///
+/// # Safety
+/// If `address` is a kernel address (above `MM_USER_PROBE_ADDRESS`), `len` bytes at it are
+/// valid for reads while the guard lives. A user address needs no promise beyond being the
+/// current process's: the probe checks it.
+pub unsafe fn probe_and_lock(
+    address: *const u8,
+    len: usize,
+) -> Result<LockedPages, crate::ddi::NTSTATUS> {
+    use crate::ddi::{
+        STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER,
+    };
+    // The KMDOD sample's test: at or below MM_USER_PROBE_ADDRESS is user memory.
+    if len == 0 || (address as usize) > user_probe_address() {
+        return Ok(LockedPages {
+            mdl: None,
+            address,
+            len,
+        });
+    }
+    if !irql_at_most(APC_LEVEL) {
+        return Err(STATUS_INVALID_DEVICE_REQUEST);
+    }
+    let length = ULONG::try_from(len).map_err(|_| STATUS_INVALID_PARAMETER)?;
+    let mdl = allocate_mdl(address, length).ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
+    let status = probe_for_read(mdl);
+    if !NT_SUCCESS(status) {
+        // SAFETY: the MDL is ours, from IoAllocateMdl, and the failed probe locked nothing.
+        unsafe { free_mdl(mdl) };
+        return Err(status);
+    }
+    // SAFETY: the probe above locked the MDL's pages.
+    let Some(system) = (unsafe { system_address(mdl) }) else {
+        // SAFETY: the pages are locked (above) and the MDL is ours; each released once.
+        unsafe {
+            unlock_pages(mdl);
+            free_mdl(mdl);
+        }
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    };
+    Ok(LockedPages {
+        mdl: Some(mdl),
+        address: system.as_ptr().cast_const(),
+        len,
+    })
+}
+
+/// MM_USER_PROBE_ADDRESS.
+fn user_probe_address() -> usize {
+    // SAFETY: the C function only reads the kernel's exported MmUserProbeAddress (set at boot,
+    // never written afterwards); any IRQL.
+    unsafe { viogpudo_user_probe_address() }
+}
+
+/// An MDL describing `length` bytes at `address`, not yet locked; `None` when the kernel has
+/// none to give (or the range is too long for one MDL).
+fn allocate_mdl(address: *const u8, length: ULONG) -> Option<NonNull<MDL>> {
+    // SAFETY: IoAllocateMdl may be called at IRQL <= DISPATCH_LEVEL (our caller checked
+    // APC_LEVEL); it only records the range, which it does not touch. No IRP, no secondary
+    // buffer, no quota charge; NULL on failure, which NonNull::new turns into None.
+    let mdl = unsafe {
+        IoAllocateMdl(
+            address.cast_mut().cast::<c_void>(),
+            length,
+            NO,
+            NO,
+            ptr::null_mut(),
+        )
+    };
+    NonNull::new(mdl)
+}
+
+/// MmProbeAndLockPages(UserMode, IoReadAccess) through the C shim: success, or the exception
+/// code the probe raised, with nothing locked.
+fn probe_for_read(mdl: NonNull<MDL>) -> crate::ddi::NTSTATUS {
+    // SAFETY: `mdl` is a fresh, unlocked MDL from IoAllocateMdl; the present DDI runs at
+    // PASSIVE_LEVEL (our caller checked at most APC_LEVEL, MmProbeAndLockPages' limit) in the
+    // context of the process that passed the user address. The shim catches the exception a
+    // bad range raises and returns its code, so no exception crosses into Rust.
+    unsafe { viogpudo_probe_and_lock_for_read(mdl.as_ptr()) }
+}
+
+/// The system-space address of the locked pages of `mdl`, or `None` when no mapping can be
+/// had.
+///
+/// # Safety
+/// The pages of `mdl` are locked.
+unsafe fn system_address(mdl: NonNull<MDL>) -> Option<NonNull<u8>> {
+    // SAFETY: MmGetSystemAddressForMdlSafe (in the C shim) needs locked pages (the caller's
+    // promise) and IRQL <= DISPATCH_LEVEL (we run at most at APC_LEVEL); it returns NULL
+    // rather than bugchecking when system PTEs run out.
+    let va = unsafe { viogpudo_system_address_for_mdl(mdl.as_ptr()) };
+    NonNull::new(va.cast::<u8>())
+}
+
+/// MmUnlockPages: releases the locked pages and their system-space mapping.
+///
+/// # Safety
+/// The pages of `mdl` are locked by a successful probe, and not unlocked since; nothing reads
+/// through the mapping afterwards.
+unsafe fn unlock_pages(mdl: NonNull<MDL>) {
+    // SAFETY: MmUnlockPages may be called at IRQL <= DISPATCH_LEVEL (a guard is dropped in the
+    // present DDI, at PASSIVE_LEVEL) on an MDL whose pages MmProbeAndLockPages locked, which
+    // the caller guarantees.
+    unsafe { MmUnlockPages(mdl.as_ptr()) };
+}
+
+/// IoFreeMdl.
+///
+/// # Safety
+/// `mdl` came from IoAllocateMdl, its pages are not locked (never, or unlocked), and it is
+/// freed once.
+unsafe fn free_mdl(mdl: NonNull<MDL>) {
+    // SAFETY: IoFreeMdl may be called at IRQL <= DISPATCH_LEVEL on an MDL from IoAllocateMdl
+    // whose pages are unlocked, freed once: the caller's promise.
+    unsafe { IoFreeMdl(mdl.as_ptr()) };
 }

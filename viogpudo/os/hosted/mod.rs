@@ -18,6 +18,12 @@
 //! the thread's [`irql`] against that routine's documented maximum, and the state lock is a
 //! [`PassiveMutex`] that reports misuse. A broken rule goes to
 //! [`HostEnvironment::rule_broken`], which the simulator records so that the test fails.
+//!
+//! User-mode memory (a present's `pSource`) is the environment's too: it says which addresses
+//! are user memory ([`HostEnvironment::is_user_address`]) and makes them readable only while
+//! [`probe_and_lock`] holds them ([`HostEnvironment::probe_and_lock_read`], as
+//! MmProbeAndLockPages). The simulator maps such sources PROT_NONE until then, so a read that
+//! bypasses the probe is a SIGSEGV in the test instead of a bugcheck on Windows.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 extern crate std;
@@ -31,6 +37,9 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess};
+
+use super::STATUS_ACCESS_VIOLATION;
+use crate::ddi::NTSTATUS;
 
 /// The machine the hosted driver runs on.
 pub trait HostEnvironment: Send + Sync {
@@ -67,6 +76,23 @@ pub trait HostEnvironment: Send + Sync {
     /// The driver broke a rule Windows enforces (an IRQL rule, a lock misuse): on Windows a
     /// bugcheck or a hang. The environment records it so the test fails.
     fn rule_broken(&self, what: &str);
+    /// Whether `address` is user-mode memory (below `MM_USER_PROBE_ADDRESS` on Windows): memory
+    /// the user can decommit at any moment, which the driver reads only through
+    /// [`probe_and_lock`]. Anything else is kernel memory that the caller vouches for and the
+    /// driver reads directly. The default: no user memory.
+    fn is_user_address(&self, _address: usize) -> bool {
+        false
+    }
+    /// `MmProbeAndLockPages(UserMode, IoReadAccess)` of `len` (> 0) bytes at the user address
+    /// `address`: on success the bytes are readable until [`unlock_pages`](Self::unlock_pages)
+    /// of the same range; otherwise the exception code the probe raised
+    /// (`STATUS_ACCESS_VIOLATION` for a range that is not entirely valid user memory), and
+    /// nothing stays locked.
+    fn probe_and_lock_read(&self, _address: usize, _len: usize) -> Result<(), NTSTATUS> {
+        Ok(())
+    }
+    /// `MmUnlockPages` of a range [`probe_and_lock_read`](Self::probe_and_lock_read) locked.
+    fn unlock_pages(&self, _address: usize, _len: usize) {}
 }
 
 std::thread_local! {
@@ -252,4 +278,70 @@ impl viogpu_common::gpu::Platform for OsPlatform {
     fn stall_us(&self, us: u32) {
         self.env.wait(u64::from(us));
     }
+}
+
+/// Source bytes the driver may read: kernel memory as it is, or user memory probed and locked
+/// (readable until the guard is dropped, which unlocks it). The hosted twin of the `nt`
+/// backend's MDL guard.
+pub struct LockedPages {
+    /// The machine that locked user memory; `None` for kernel memory (nothing to unlock).
+    env: Option<Arc<dyn HostEnvironment>>,
+    address: *const u8,
+    len: usize,
+}
+
+impl LockedPages {
+    /// The locked bytes, valid while the guard lives.
+    pub fn bytes(&self) -> &[u8] {
+        if self.address.is_null() || self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `probe_and_lock` built the guard over `len` bytes at `address` that are
+        // either kernel memory its caller vouched for while the guard lives, or user memory the
+        // environment made readable until `unlock_pages`, which only `drop` calls.
+        unsafe { core::slice::from_raw_parts(self.address, self.len) }
+    }
+}
+
+impl Drop for LockedPages {
+    fn drop(&mut self) {
+        if let Some(env) = self.env.take() {
+            irql::require_at_most(irql::DISPATCH_LEVEL, "MmUnlockPages");
+            env.unlock_pages(self.address as usize, self.len);
+        }
+    }
+}
+
+/// Makes `len` bytes at `address` readable for the life of the returned guard: user memory is
+/// probed and locked for reading (`MmProbeAndLockPages(UserMode, IoReadAccess)`, at most
+/// APC_LEVEL), kernel memory is used as it is. A user range that is not entirely valid gives
+/// the probe's exception code (`STATUS_ACCESS_VIOLATION`) and locks nothing.
+///
+/// # Safety
+/// If `address` is kernel memory (not user memory of this machine), `len` bytes at it are
+/// valid for reads while the guard lives (as the OS guarantees for a kernel-mode `pSource`).
+/// A user address needs no promise: the probe checks it.
+pub unsafe fn probe_and_lock(address: *const u8, len: usize) -> Result<LockedPages, NTSTATUS> {
+    let env = match current() {
+        Some(env) if len > 0 && env.is_user_address(address as usize) => env,
+        // Kernel memory (or nothing to read): used as it is.
+        _ => {
+            return Ok(LockedPages {
+                env: None,
+                address,
+                len,
+            })
+        }
+    };
+    irql::require_at_most(irql::DISPATCH_LEVEL, "IoAllocateMdl");
+    irql::require_at_most(irql::APC_LEVEL, "MmProbeAndLockPages (user memory)");
+    if (address as usize).checked_add(len).is_none() {
+        return Err(STATUS_ACCESS_VIOLATION);
+    }
+    env.probe_and_lock_read(address as usize, len)?;
+    Ok(LockedPages {
+        env: Some(env),
+        address,
+        len,
+    })
 }

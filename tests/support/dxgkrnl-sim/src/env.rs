@@ -1,5 +1,6 @@
 //! The hosted OS environment of the simulated machine: the driver's `os::hosted` backend calls
-//! this for DMA memory, register access, time, waiting and registry values.
+//! this for DMA memory, register access, time, waiting, registry values and the probing and
+//! locking of user-mode memory ([`crate::user_memory`]).
 //!
 //! Waiting is where the simulated device gets to interrupt the driver. The device model does
 //! its work synchronously when the driver rings a doorbell, so by the time the driver waits its
@@ -13,9 +14,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use viogpu_common::hal::DmaRegion;
+use viogpudo::ddi::NTSTATUS;
 use viogpudo::os::hosted::{irql, HostEnvironment};
+use viogpudo::os::STATUS_ACCESS_VIOLATION;
 
 use crate::adapter::AdapterState;
+use crate::user_memory::{self, ProbeError};
 
 /// The [`HostEnvironment`] of one simulated adapter.
 #[derive(Debug)]
@@ -71,6 +75,30 @@ impl HostEnvironment for SimEnv {
         irql::heap_not_counted(|| machine.advance(timeout_us));
         if self.adapter.deliver_interrupts() > 0 {
             self.adapter.signalled.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn is_user_address(&self, address: usize) -> bool {
+        irql::heap_not_counted(|| user_memory::is_user_address(address))
+    }
+
+    fn probe_and_lock_read(&self, address: usize, len: usize) -> Result<(), NTSTATUS> {
+        match irql::heap_not_counted(|| user_memory::probe_and_lock(address, len)) {
+            Ok(()) => Ok(()),
+            Err(ProbeError::Fault) => Err(STATUS_ACCESS_VIOLATION),
+            Err(ProbeError::OtherThread) => {
+                self.adapter.violation(format!(
+                    "MmProbeAndLockPages of user address {address:#x} outside the thread \
+                     (process context) of the DDI that passed it"
+                ));
+                Err(STATUS_ACCESS_VIOLATION)
+            }
+        }
+    }
+
+    fn unlock_pages(&self, address: usize, len: usize) {
+        if let Err(what) = irql::heap_not_counted(|| user_memory::unlock(address, len)) {
+            self.adapter.violation(what);
         }
     }
 

@@ -10,6 +10,8 @@
 //!   model; a machine over a real virtio-gpu-pci function serves the QEMU guest runner.
 //! - the hosted OS environment ([`SimEnv`]): the driver's `os::hosted` services over the
 //!   machine, where waiting lets the device's interrupts preempt the driver.
+//! - [`user_memory`]: the simulated process's user-mode memory, where present surfaces live
+//!   (`PROT_NONE` until the driver probes and locks them).
 //! - [`Sim`]: dxgkrnl itself, with the callbacks (private `callbacks` module), the resource
 //!   list ([`resources`]) and the VidPN object model ([`vidpn`]).
 //!
@@ -29,6 +31,7 @@ pub mod machine;
 pub mod resources;
 mod sim;
 mod sync;
+pub mod user_memory;
 pub mod vidpn;
 
 #[cfg(test)]
@@ -45,3 +48,4 @@ pub use sim::{
     SimOptions, Surface, ThreadEnv, DISPLAY_ADAPTER_HW_ID, EDID_BLOCK, FALLBACK_MODE,
     POWER_ACTION_NONE, POWER_ACTION_SLEEP,
 };
+pub use user_memory::UserBuffer;

@@ -1,5 +1,6 @@
 //! What reaches the screen: `DxgkDdiPresentDisplayOnly` from a system-memory [`Surface`] with
-//! dirty and move rectangles, source visibility, the hardware pointer ([`PointerShape`] in its
+//! dirty and move rectangles (the surface copied into user-mode memory for the call, as the
+//! compositor's are: [`UserBuffer`], unreadable until the driver probes and locks it), source visibility, the hardware pointer ([`PointerShape`] in its
 //! three kinds, and its position), and the bugcheck path (`DxgkDdiSystemDisplayEnable`, then
 //! `DxgkDdiSystemDisplayWrite` with interrupts off, as after a crash).
 
@@ -9,8 +10,10 @@ use std::sync::atomic::Ordering;
 use viogpudo::ddi::*;
 
 use super::{Phase, Sim, SimError};
+use crate::adapter::AdapterState;
 use crate::callbacks;
 use crate::machine::Machine;
+use crate::user_memory::{self, UserBuffer};
 
 /// A 32-bit-per-pixel system-memory surface (B, G, R, X bytes: `D3DDDIFMT_X8R8G8B8`), what the
 /// OS hands to `DxgkDdiPresentDisplayOnly`.
@@ -174,11 +177,13 @@ impl PointerShape {
     }
 }
 
-/// The arguments dxgkrnl passes to `DxgkDdiPresentDisplayOnly` for `dirty` and `moves` of
-/// `surface` on `source`; they point into the three, which must outlive the call.
+/// The arguments dxgkrnl passes to `DxgkDdiPresentDisplayOnly` for `dirty` and `moves` of the
+/// surface at `pixels` (`pitch` bytes per row) on `source`; they point into the three, which
+/// must outlive the call.
 pub(crate) fn present_args(
     source: u32,
-    surface: &Surface,
+    pixels: *mut c_void,
+    pitch: u32,
     dirty: &mut [RECT],
     moves: &mut [D3DKMT_MOVE_RECT],
     rotate: bool,
@@ -187,9 +192,9 @@ pub(crate) fn present_args(
     flags.set_rotate(rotate);
     DXGKARG_PRESENT_DISPLAYONLY {
         VidPnSourceId: source,
-        pSource: surface.bytes.as_ptr().cast_mut().cast(),
+        pSource: pixels,
         BytesPerPixel: 4,
-        Pitch: surface.pitch as i32,
+        Pitch: pitch as i32,
         Flags: flags,
         NumMoves: moves.len() as u32,
         pMoves: if moves.is_empty() {
@@ -204,6 +209,24 @@ pub(crate) fn present_args(
             dirty.as_mut_ptr()
         },
         pfnPresentDisplayOnlyProgress: Some(callbacks::present_progress),
+    }
+}
+
+/// A copy of `surface` in user-mode memory (unreadable until the driver probes it), as the
+/// compositor's surfaces are.
+pub(crate) fn user_copy(surface: &Surface) -> Result<UserBuffer, SimError> {
+    UserBuffer::copy_of(&surface.bytes)
+        .map_err(|e| SimError::Contract(format!("cannot map the user-mode source surface: {e}")))
+}
+
+/// Records a broken rule if `ddi` returned with user-mode pages of this thread still locked.
+pub(crate) fn check_no_locks_left(adapter: &AdapterState, ddi: &str) {
+    let held = user_memory::locks_held_by_current_thread();
+    if held > 0 {
+        adapter.violation(format!(
+            "{ddi} returned with {held} lock(s) on user-mode pages still held (MmUnlockPages \
+             missing)"
+        ));
     }
 }
 
@@ -253,8 +276,22 @@ impl<M: Machine + 'static> Sim<M> {
         let rotated = self
             .committed_mode(source)
             .is_some_and(|(_, _, r)| r != D3DKMDT_VPPR_IDENTITY && r != D3DKMDT_VPPR_UNINITIALIZED);
-        let args = present_args(source, surface, &mut dirty, &mut moves, rotated);
+        let copy_started = std::time::Instant::now();
+        let user = user_copy(surface)?;
+        let mut copy = copy_started.elapsed();
+        let args = present_args(
+            source,
+            user.address(),
+            surface.pitch,
+            &mut dirty,
+            &mut moves,
+            rotated,
+        );
         let status = self.present_raw(&args)?;
+        let unmap_started = std::time::Instant::now();
+        drop(user);
+        copy += unmap_started.elapsed();
+        self.source_copy = copy;
         Self::check("DxgkDdiPresentDisplayOnly", status)
     }
 
@@ -268,8 +305,17 @@ impl<M: Machine + 'static> Sim<M> {
         dirty: &[RECT],
     ) -> Result<(), SimError> {
         let mut dirty = dirty.to_vec();
-        let args = present_args(source, surface, &mut dirty, &mut [], false);
+        let user = user_copy(surface)?;
+        let args = present_args(
+            source,
+            user.address(),
+            surface.pitch,
+            &mut dirty,
+            &mut [],
+            false,
+        );
         let status = self.present_raw(&args)?;
+        drop(user);
         Self::check("DxgkDdiPresentDisplayOnly", status)
     }
 
@@ -279,16 +325,23 @@ impl<M: Machine + 'static> Sim<M> {
     }
 
     /// `DxgkDdiPresentDisplayOnly` with a caller-built argument (the source pointer, rects and
-    /// counts are the caller's, bad ones included); returns the NTSTATUS.
+    /// counts are the caller's, bad ones included); returns the NTSTATUS. The source is the
+    /// caller's too: a [`UserBuffer`]'s address (user-mode memory) or any other pointer, which
+    /// the driver takes for kernel memory and reads directly.
+    ///
+    /// The driver must not return with a lock held on user memory of this thread (a broken
+    /// rule: on Windows the pages stay locked, and the process's exit bugchecks).
     pub fn present_raw(
         &mut self,
         args: &DXGKARG_PRESENT_DISPLAYONLY,
     ) -> Result<NTSTATUS, SimError> {
-        self.call_ddi(
+        let status = self.call_ddi(
             "DxgkDdiPresentDisplayOnly",
             self.init.DxgkDdiPresentDisplayOnly,
             core::ptr::from_ref(args),
-        )
+        )?;
+        check_no_locks_left(&self.adapter, "DxgkDdiPresentDisplayOnly");
+        Ok(status)
     }
 
     /// `DxgkDdiSetVidPnSourceVisibility`.

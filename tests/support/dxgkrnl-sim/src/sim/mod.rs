@@ -190,6 +190,9 @@ pub struct Sim<M: Machine + 'static> {
     modes: Vec<Option<(u32, u32, D3DKMDT_VIDPN_PRESENT_PATH_ROTATION)>>,
     /// The EDID the OS last read per child (`None`: the child has none).
     edids: BTreeMap<u32, Option<Vec<u8>>>,
+    /// How long the last [`present`](Self::present) spent copying the surface into user-mode
+    /// memory and unmapping it (simulator work, not the driver's).
+    source_copy: std::time::Duration,
 }
 
 impl<M: Machine + 'static> std::fmt::Debug for Sim<M> {
@@ -281,7 +284,14 @@ impl<M: Machine + 'static> Sim<M> {
             children: 0,
             modes: Vec::new(),
             edids: BTreeMap::new(),
+            source_copy: std::time::Duration::ZERO,
         })
+    }
+
+    /// Time the last present spent mapping, copying and unmapping its user-mode source (the
+    /// simulator's work): subtract it from a present's wall time to time the driver alone.
+    pub fn last_source_copy(&self) -> std::time::Duration {
+        self.source_copy
     }
 
     /// The machine, for pixel reads and device-side checks.

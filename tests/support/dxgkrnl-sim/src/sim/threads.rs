@@ -18,7 +18,9 @@ use crate::adapter::AdapterState;
 use crate::callbacks;
 use crate::env::SimEnv;
 
-use super::display::{pointer_position_args, pointer_shape_args, present_args};
+use super::display::{
+    check_no_locks_left, pointer_position_args, pointer_shape_args, present_args, user_copy,
+};
 use super::{PointerShape, Surface};
 
 /// A handle for calling the driver from another thread (see the module docs). Cheap to clone.
@@ -87,12 +89,25 @@ impl OsThread {
         rotate: bool,
     ) -> NTSTATUS {
         let mut dirty = dirty.to_vec();
-        let args = present_args(source, surface, &mut dirty, &mut [], rotate);
-        self.call(
+        // User-mode memory of this thread (the compositor's process), as in `Sim::present`.
+        #[allow(clippy::expect_used)] // test support: no address space left is no scenario
+        let user = user_copy(surface).expect("user-mode source surface");
+        let args = present_args(
+            source,
+            user.address(),
+            surface.pitch,
+            &mut dirty,
+            &mut [],
+            rotate,
+        );
+        let status = self.call(
             "DxgkDdiPresentDisplayOnly",
             self.init.DxgkDdiPresentDisplayOnly,
             &raw const args,
-        )
+        );
+        check_no_locks_left(&self.adapter, "DxgkDdiPresentDisplayOnly");
+        drop(user);
+        status
     }
 
     /// `DxgkDdiSetPointerPosition`.

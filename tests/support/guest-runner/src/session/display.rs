@@ -156,7 +156,12 @@ impl Session {
         let presented = self.sim.present(source, &desktop.surface, &dirty, &moves);
         self.sim("DxgkDdiPresentDisplayOnly", presented)?;
         self.finish()?;
-        self.timings.present = Some(started.elapsed());
+        // The driver's time: without the simulator's copy of the source into user memory.
+        self.timings.present = Some(
+            started
+                .elapsed()
+                .saturating_sub(self.sim.last_source_copy()),
+        );
         let after = self.machine().monitor().transfers();
         Ok(PresentReport {
             rects: dirty.len() + moves.len(),
