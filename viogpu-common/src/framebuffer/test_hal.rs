@@ -85,8 +85,11 @@ impl TestHal {
         if offset.checked_add(len)? > region_len {
             return None;
         }
+        // SAFETY: `offset + len <= region_len`, so `offset` is inside the live allocation
+        // virt..virt+region_len (or one past its end).
+        let start = unsafe { (virt as *const u8).add(offset) };
         // SAFETY: virt..virt+region_len is a live allocation of ours; the range is inside it.
-        let bytes = unsafe { core::slice::from_raw_parts((virt as *const u8).add(offset), len) };
+        let bytes = unsafe { core::slice::from_raw_parts(start, len) };
         Some(bytes.to_vec())
     }
 }

@@ -165,12 +165,11 @@ mod heap_tests {
 
     fn alloc_and_free() {
         let layout = Layout::from_size_align(64, 8).unwrap_or(Layout::new::<u64>());
-        // SAFETY: a non-zero-sized layout; the block is freed with the same layout.
-        unsafe {
-            let p = IrqlCheckedAllocator.alloc(layout);
-            assert!(!p.is_null());
-            IrqlCheckedAllocator.dealloc(p, layout);
-        }
+        // SAFETY: a non-zero-sized layout.
+        let p = unsafe { IrqlCheckedAllocator.alloc(layout) };
+        assert!(!p.is_null());
+        // SAFETY: allocated just above with the same layout, freed once.
+        unsafe { IrqlCheckedAllocator.dealloc(p, layout) };
     }
 
     #[test]
