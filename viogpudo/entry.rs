@@ -113,18 +113,17 @@ mod tests {
         let size = core::mem::size_of::<KMDDOD_INITIALIZATION_DATA>();
         assert_eq!(size, 328);
         // After the 4-byte Version (padded to 8), every 8-byte word is a function pointer.
+        // SAFETY: offset 8 is inside the 328-byte struct.
+        let first = unsafe {
+            (&data as *const KMDDOD_INITIALIZATION_DATA)
+                .cast::<u8>()
+                .add(8)
+                .cast::<usize>()
+        };
         // SAFETY: KMDDOD_INITIALIZATION_DATA is repr(C): u32 + padding, then Option<fn>
         // fields, each 8 bytes with `None` = 0; reading the words after offset 8 reads
         // initialised pointer fields.
-        let words: &[usize] = unsafe {
-            core::slice::from_raw_parts(
-                (&data as *const KMDDOD_INITIALIZATION_DATA)
-                    .cast::<u8>()
-                    .add(8)
-                    .cast::<usize>(),
-                (size - 8) / 8,
-            )
-        };
+        let words: &[usize] = unsafe { core::slice::from_raw_parts(first, (size - 8) / 8) };
         assert_eq!(words.len(), 40);
         let empty: usize = words.iter().filter(|&&w| w == 0).count();
         // GetScanLine and ControlInterrupt stay NULL: no VSync control (see above).

@@ -97,11 +97,10 @@ pub unsafe extern "system" fn ddi_start_device(
     }
     match adapter.start_device(interface) {
         Ok(info) => {
-            // SAFETY: both are writable ULONGs (checked non-null).
-            unsafe {
-                *sources = info.sources;
-                *children = info.children;
-            }
+            // SAFETY: a writable ULONG (checked non-null).
+            unsafe { *sources = info.sources };
+            // SAFETY: a writable ULONG (checked non-null).
+            unsafe { *children = info.children };
             STATUS_SUCCESS
         }
         Err(s) => s,
@@ -634,14 +633,11 @@ pub unsafe extern "system" fn ddi_present_display_only(
     if let Err(s) = present::validate(args, a.num_sources()) {
         return s;
     }
-    // SAFETY: validate checked non-null arrays for non-zero counts; the OS's arrays hold
-    // NumDirtyRects and NumMoves entries.
-    let (dirty, moves) = unsafe {
-        (
-            slice_or_empty(args.pDirtyRect, args.NumDirtyRects),
-            slice_or_empty(args.pMoves, args.NumMoves),
-        )
-    };
+    // SAFETY: validate checked the array non-null for a non-zero count; the OS's array holds
+    // NumDirtyRects entries.
+    let dirty = unsafe { slice_or_empty(args.pDirtyRect, args.NumDirtyRects) };
+    // SAFETY: likewise, NumMoves entries.
+    let moves = unsafe { slice_or_empty(args.pMoves, args.NumMoves) };
     let rects = match present::convert_rects(dirty, moves) {
         Ok(r) => r,
         Err(s) => return s,
@@ -718,12 +714,12 @@ pub unsafe extern "system" fn ddi_system_display_enable(
     }
     match a.system_display_enable(target) {
         Ok(d) => {
-            // SAFETY: three writable OS out-parameters, checked non-null.
-            unsafe {
-                *width = d.width;
-                *height = d.height;
-                *format = d.format;
-            }
+            // SAFETY: a writable OS out-parameter, checked non-null.
+            unsafe { *width = d.width };
+            // SAFETY: a writable OS out-parameter, checked non-null.
+            unsafe { *height = d.height };
+            // SAFETY: a writable OS out-parameter, checked non-null.
+            unsafe { *format = d.format };
             STATUS_SUCCESS
         }
         Err(s) => s,

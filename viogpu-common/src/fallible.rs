@@ -41,12 +41,12 @@ pub fn try_box_or_return<T>(value: T) -> core::result::Result<Box<T>, T> {
     let Some(ptr) = NonNull::new(raw) else {
         return Err(value);
     };
-    // SAFETY: `ptr` is a fresh, non-null block with `T`'s layout from the global allocator,
-    // which is what `Box::from_raw` requires; writing `value` initializes it first.
-    unsafe {
-        ptr.as_ptr().write(value);
-        Ok(Box::from_raw(ptr.as_ptr()))
-    }
+    // SAFETY: `ptr` is a fresh, non-null, aligned block with `T`'s layout: writable, and
+    // nothing to drop there yet.
+    unsafe { ptr.as_ptr().write(value) };
+    // SAFETY: the block came from the global allocator with `T`'s layout, as `Box::from_raw`
+    // requires, and holds an initialized `T` (written just above).
+    Ok(unsafe { Box::from_raw(ptr.as_ptr()) })
 }
 
 /// `v.push(item)` that reserves first: [`Error::NoMemory`] instead of an abort.

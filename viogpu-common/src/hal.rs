@@ -120,15 +120,12 @@ impl<H: Hal> DmaBuffer<H> {
     /// Copies `src` into the buffer at `offset`.
     pub fn write_bytes(&mut self, offset: usize, src: &[u8]) -> Result<()> {
         self.check(offset, src.len())?;
+        // SAFETY: `offset + src.len() <= len` (checked above), so `offset` stays inside the
+        // region's allocation or one past its end.
+        let dst = unsafe { self.region.virt.as_ptr().add(offset) };
         // SAFETY: range checked above; the region is valid for writes (Hal contract) and we
         // hold it exclusively (&mut self); src cannot overlap DMA memory owned by us.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                src.as_ptr(),
-                self.region.virt.as_ptr().add(offset),
-                src.len(),
-            )
-        };
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
         Ok(())
     }
 
@@ -136,14 +133,11 @@ impl<H: Hal> DmaBuffer<H> {
     /// the bytes are a snapshot and must be validated by the caller.
     pub fn read_bytes(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
         self.check(offset, dst.len())?;
+        // SAFETY: `offset + dst.len() <= len` (checked above), so `offset` stays inside the
+        // region's allocation or one past its end.
+        let src = unsafe { self.region.virt.as_ptr().add(offset) };
         // SAFETY: range checked; region valid for reads (Hal contract); dst is ordinary memory.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                self.region.virt.as_ptr().add(offset),
-                dst.as_mut_ptr(),
-                dst.len(),
-            )
-        };
+        unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
         Ok(())
     }
 
@@ -162,8 +156,11 @@ impl<H: Hal> DmaBuffer<H> {
     /// Fills `len` bytes at `offset` with `byte`.
     pub fn fill(&mut self, offset: usize, len: usize, byte: u8) -> Result<()> {
         self.check(offset, len)?;
+        // SAFETY: `offset + len <= self.region.len` (checked above), so `offset` stays inside
+        // the region's allocation or one past its end.
+        let dst = unsafe { self.region.virt.as_ptr().add(offset) };
         // SAFETY: range checked; exclusive access through &mut self.
-        unsafe { core::ptr::write_bytes(self.region.virt.as_ptr().add(offset), byte, len) };
+        unsafe { core::ptr::write_bytes(dst, byte, len) };
         Ok(())
     }
 

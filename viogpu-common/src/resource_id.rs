@@ -330,6 +330,7 @@ mod tests {
         /// never 0, never an id that is live, ids stay in range, and between two handouts
         /// of the same id at least N other ids were handed out.
         #[test]
+        #[cfg_attr(miri, ignore = "over 10 minutes under Miri for safe code only (no unsafe in this module)")]
         fn random_alloc_free_keeps_invariants(ops in proptest::collection::vec(op(), 1..600)) {
             let mut ids = ResourceIdAllocator::with_range(1, 64, 16).unwrap();
             let n = ids.reuse_distance();

@@ -156,8 +156,8 @@ impl Adapter {
 /// # Safety
 /// `row + offset .. + src.len()` is writable memory that nothing else uses meanwhile.
 unsafe fn write_row(row: core::ptr::NonNull<u8>, offset: usize, src: &[u8]) {
+    // SAFETY: the caller's contract: `row + offset` lies inside the writable range.
+    let dst = unsafe { row.as_ptr().add(offset) };
     // SAFETY: the caller's contract; `src` is ordinary memory, not the framebuffer.
-    unsafe {
-        core::ptr::copy_nonoverlapping(src.as_ptr(), row.as_ptr().add(offset), src.len());
-    }
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
 }

@@ -13,13 +13,13 @@
 //!   never waits behind a commit or a present. Lock order: state, then pointer; the pointer
 //!   DDIs take only the pointer lock.
 //! - The interrupt routine and the DPC take neither. They reach the started [`Hardware`]
-//!   through the lifecycle's [`lifecycle::IsrSlot`], whose parts have their own locks (the
+//!   through the lifecycle's `lifecycle::IsrSlot`, whose parts have their own locks (the
 //!   command queues, real spin locks held only around ring updates) or none (the ISR register
 //!   window). The pointer DDIs use the pointer state's own reference to the hardware.
 //! - The bugcheck screen takes no lock at all (see `bugcheck.rs`).
 //!
 //! **Lifecycle.** Where the device is (stopped, on, powered down, handed off) is one enum,
-//! [`lifecycle::Device`], owned by the state; surprise removal and the bugcheck screen are
+//! `lifecycle::Device`, owned by the state; surprise removal and the bugcheck screen are
 //! one-way latches beside it (see `lifecycle.rs`).
 //!
 //! **Ids.** Source id = target id = child uid = virtio scanout index, `0..num_scanouts`.

@@ -251,8 +251,9 @@ pub unsafe fn list_len(list: *const u8) -> Option<usize> {
     for _ in 0..full_count {
         // SAFETY: the list is valid, so each full descriptor's header (16 bytes, count at +12)
         // lies inside it at the offset computed from the preceding counts.
-        let partial_count =
-            unsafe { core::ptr::read_unaligned(list.add(at + 12).cast::<u32>()) } as usize;
+        let count_at = unsafe { list.add(at + 12) };
+        // SAFETY: `count_at` addresses the descriptor's 4-byte count inside the list (above).
+        let partial_count = unsafe { core::ptr::read_unaligned(count_at.cast::<u32>()) } as usize;
         walked = walked.checked_add(partial_count)?;
         if walked > MAX_DESCRIPTORS {
             return None;

@@ -146,12 +146,11 @@ impl Adapter {
             return Err(STATUS_INVALID_PARAMETER);
         }
         // SAFETY: dxgkrnl hands a valid translated CM_RESOURCE_LIST that lives as long as the
-        // device is started; its length follows from its own counts.
-        let res = unsafe {
-            let len = resources::list_len(list).ok_or(STATUS_INVALID_PARAMETER)?;
-            resources::parse(core::slice::from_raw_parts(list, len))
-        }
-        .ddi()?;
+        // device is started.
+        let len = unsafe { resources::list_len(list) }.ok_or(STATUS_INVALID_PARAMETER)?;
+        // SAFETY: the same list spans `len` bytes, its length following from its own counts.
+        let bytes = unsafe { core::slice::from_raw_parts(list, len) };
+        let res = resources::parse(bytes).ddi()?;
 
         let cfg = DxgkConfigSpace { dxgk: dxgk_if };
         let layout = VirtioPciLayout::discover(&cfg, GPU_DEVICE_CFG_LEN).ddi()?;

@@ -326,7 +326,13 @@ mod sse2 {
                 -(1 + r as isize)
             };
             let p = src.wrapping_offset(ahead.wrapping_mul(src_pitch as isize));
-            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            // SAFETY: a prefetch never faults, whatever the address. (Rust 1.91 and earlier
+            // declare `_mm_prefetch` unsafe; the block keeps the crate building with them, down
+            // to its `rust-version`.)
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p.cast())
+            };
         }
         for bi in 0..TILE / 4 {
             // Source columns c0..c0 + 4 become destination rows 4 * bi..4 * bi + 4.
@@ -336,20 +342,23 @@ mod sse2 {
                     let j = 4 * bj + jj;
                     let r = if ROTATE90 { j } else { TILE - 1 - j };
                     // SAFETY: `r < TILE` and `c0 + 4 <= TILE`, so the 16 bytes at
-                    // `r * src_pitch + c0 * 4` lie inside the `src` slice (caller contract);
-                    // `loadu` has no alignment requirement.
-                    unsafe { _mm_loadu_si128(src.add(r * src_pitch + c0 * PX).cast()) }
+                    // `r * src_pitch + c0 * 4` lie inside the `src` slice (caller contract).
+                    let p = unsafe { src.add(r * src_pitch + c0 * PX) };
+                    // SAFETY: `p` addresses 16 bytes inside `src` (above); `loadu` has no
+                    // alignment requirement.
+                    unsafe { _mm_loadu_si128(p.cast()) }
                 };
                 let cols = transpose4([load(0), load(1), load(2), load(3)]);
                 for ii in 0..4 {
                     let i = 4 * bi + ii;
                     let m = if ROTATE90 { 3 - ii } else { ii };
                     // SAFETY: `i < TILE` and `4 * bj + 4 <= TILE`, so the 16 bytes at
-                    // `i * dst_pitch + 4 * bj * 4` lie inside the `dst` slice, which we hold
-                    // uniquely (caller contract); `storeu` has no alignment requirement.
-                    unsafe {
-                        _mm_storeu_si128(dst.add(i * dst_pitch + 4 * bj * PX).cast(), cols[m])
-                    };
+                    // `i * dst_pitch + 4 * bj * 4` lie inside the `dst` slice (caller
+                    // contract).
+                    let p = unsafe { dst.add(i * dst_pitch + 4 * bj * PX) };
+                    // SAFETY: `p` addresses 16 bytes inside `dst` (above), which we hold
+                    // uniquely; `storeu` has no alignment requirement.
+                    unsafe { _mm_storeu_si128(p.cast(), cols[m]) };
                 }
             }
         }

@@ -16,10 +16,19 @@ use crate::hal::{DmaRegion, Hal, PAGE_SIZE};
 /// Where the fake bus addresses start (above 4 GiB, so 32-bit truncation would show).
 const PHYS_BASE: u64 = 0x1_0000_0000;
 
+/// A region's CPU pointer, kept as a pointer (not an address) so that reads through it carry
+/// the allocation's provenance and Miri checks them (an integer-to-pointer cast would not be).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RegionPtr(NonNull<u8>);
+
+// SAFETY: the pointer names plain heap memory owned by the table; it is only dereferenced
+// under the state lock (read_phys) while the region is live, from whichever thread holds it.
+unsafe impl Send for RegionPtr {}
+
 #[derive(Default)]
 struct State {
-    /// phys -> (virt address, len) of each live region.
-    regions: BTreeMap<u64, (usize, usize)>,
+    /// phys -> (virt pointer, len) of each live region.
+    regions: BTreeMap<u64, (RegionPtr, usize)>,
     live_bytes: u64,
     next_phys: u64,
     /// Calls of `dma_alloc` so far (failed ones included).
@@ -85,8 +94,11 @@ impl TestHal {
         if offset.checked_add(len)? > region_len {
             return None;
         }
+        // SAFETY: `offset + len <= region_len`, so `offset` is inside the live allocation
+        // virt..virt+region_len (or one past its end).
+        let start = unsafe { virt.0.as_ptr().cast_const().add(offset) };
         // SAFETY: virt..virt+region_len is a live allocation of ours; the range is inside it.
-        let bytes = unsafe { core::slice::from_raw_parts((virt as *const u8).add(offset), len) };
+        let bytes = unsafe { core::slice::from_raw_parts(start, len) };
         Some(bytes.to_vec())
     }
 }
@@ -116,7 +128,7 @@ unsafe impl Hal for TestHal {
         let phys = state.next_phys;
         // A guard page between regions, so no test can rely on adjacent chunks.
         state.next_phys += (len + PAGE_SIZE) as u64;
-        state.regions.insert(phys, (virt.as_ptr() as usize, len));
+        state.regions.insert(phys, (RegionPtr(virt), len));
         state.live_bytes += len as u64;
         Some(DmaRegion { virt, phys, len })
     }
@@ -126,7 +138,7 @@ unsafe impl Hal for TestHal {
         let Some((virt, len)) = state.regions.remove(&region.phys) else {
             panic!("dma_free of unknown region at {:#x}", region.phys);
         };
-        assert_eq!(virt, region.virt.as_ptr() as usize, "virt mismatch on free");
+        assert_eq!(virt, RegionPtr(region.virt), "virt mismatch on free");
         assert_eq!(len, region.len, "length mismatch on free");
         state.live_bytes -= len as u64;
         let layout = Layout::from_size_align(len, PAGE_SIZE).unwrap();

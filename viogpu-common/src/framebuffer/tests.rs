@@ -391,7 +391,8 @@ fn copy_rows_from_copies_the_shared_top_left_area() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    // Under Miri, the default case count of scripts/miri.
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 96 }))]
 
     /// Any size, policy and failure pattern: either a backing whose bands cover every row
     /// once within the budget, or an error with nothing left allocated.

@@ -306,9 +306,9 @@ impl<R: RegisterAccess> VirtioPciTransport<R> {
         let max = self.queue_max_size(q)?;
         if !config.size.is_power_of_two()
             || config.size > max
-            || config.desc % 16 != 0
-            || config.driver % 2 != 0
-            || config.device % 4 != 0
+            || !config.desc.is_multiple_of(16)
+            || !config.driver.is_multiple_of(2)
+            || !config.device.is_multiple_of(4)
         {
             return Err(Error::InvalidArgument);
         }

@@ -50,7 +50,7 @@ impl<H: Hal> RingMemory<H> {
     fn field<T>(&self, offset: usize) -> Option<*mut T> {
         let size = core::mem::size_of::<T>();
         let end = offset.checked_add(size)?;
-        let fits = end <= self.buf.len() && offset % core::mem::align_of::<T>() == 0;
+        let fits = end <= self.buf.len() && offset.is_multiple_of(core::mem::align_of::<T>());
         debug_assert!(
             fits,
             "ring field at {offset} outside the region or unaligned"

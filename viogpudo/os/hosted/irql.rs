@@ -292,12 +292,11 @@ mod heap_tests {
 
     fn alloc_and_free() {
         let layout = Layout::from_size_align(64, 8).unwrap_or(Layout::new::<u64>());
-        // SAFETY: a non-zero-sized layout; the block is freed with the same layout.
-        unsafe {
-            let p = IrqlCheckedAllocator.alloc(layout);
-            assert!(!p.is_null());
-            IrqlCheckedAllocator.dealloc(p, layout);
-        }
+        // SAFETY: a non-zero-sized layout.
+        let p = unsafe { IrqlCheckedAllocator.alloc(layout) };
+        assert!(!p.is_null());
+        // SAFETY: allocated just above with the same layout, freed once.
+        unsafe { IrqlCheckedAllocator.dealloc(p, layout) };
     }
 
     #[test]
@@ -324,14 +323,13 @@ mod heap_tests {
     fn an_injected_failure_hits_only_the_driver_and_only_once() {
         let layout = Layout::from_size_align(64, 8).unwrap_or(Layout::new::<u64>());
         let try_alloc = || {
-            // SAFETY: a non-zero-sized layout; a non-null block is freed with it.
-            unsafe {
-                let p = IrqlCheckedAllocator.alloc(layout);
-                if !p.is_null() {
-                    IrqlCheckedAllocator.dealloc(p, layout);
-                }
-                !p.is_null()
+            // SAFETY: a non-zero-sized layout.
+            let p = unsafe { IrqlCheckedAllocator.alloc(layout) };
+            if !p.is_null() {
+                // SAFETY: `p` came from this allocator with `layout` and is freed once.
+                unsafe { IrqlCheckedAllocator.dealloc(p, layout) };
             }
+            !p.is_null()
         };
         fail_driver_allocation_after(Some(1));
         assert!(try_alloc(), "outside the driver: never failed, not counted");

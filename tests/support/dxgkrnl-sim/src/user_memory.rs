@@ -5,7 +5,7 @@
 //! (`MmProbeAndLockPages` inside `__try`) before it reads them. To make a read that skips the
 //! probe fail a test, a [`UserBuffer`] is a private `mmap` of its own pages, kept `PROT_NONE`
 //! except while the driver holds them locked through the OS layer
-//! (`viogpudo::os::probe_and_lock`, which reaches [`probe_and_lock`] here through
+//! (`viogpudo::os::probe_and_lock`, which reaches `probe_and_lock` here through
 //! [`crate::SimEnv`]): a direct read is a SIGSEGV of the test process. One more `PROT_NONE` page
 //! follows each buffer, never lockable, so a read past the end faults too.
 //!

@@ -15,12 +15,16 @@ pub const GRID_STEP: u32 = 64;
 /// between a red gradient from left to right, a green gradient from top to bottom, and a
 /// blue checkerboard of grid cells. Under any rotation or offset error, pixels differ.
 pub fn pattern_pixel(x: u32, y: u32, width: u32, height: u32) -> u32 {
-    if x % GRID_STEP == 0 || y % GRID_STEP == 0 || x + 1 == width || y + 1 == height {
+    if x.is_multiple_of(GRID_STEP)
+        || y.is_multiple_of(GRID_STEP)
+        || x + 1 == width
+        || y + 1 == height
+    {
         return GRID;
     }
     let red = u64::from(x) * 255 / u64::from(width.saturating_sub(1).max(1));
     let green = u64::from(y) * 255 / u64::from(height.saturating_sub(1).max(1));
-    let blue: u64 = if (x / GRID_STEP + y / GRID_STEP) % 2 == 0 {
+    let blue: u64 = if (x / GRID_STEP + y / GRID_STEP).is_multiple_of(2) {
         0x40
     } else {
         0xC0

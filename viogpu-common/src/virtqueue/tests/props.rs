@@ -194,7 +194,8 @@ fn run(size: u16, indirect: bool, event_idx: bool, ops: &[Op]) -> Result<(), Tes
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // Under Miri, the default case count of scripts/miri.
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 }))]
 
     #[test]
     fn books_stay_exact(

@@ -99,7 +99,7 @@ impl BarMapping {
         let size = std::mem::size_of::<T>();
         let end = offset.checked_add(size)?;
         // The mapping is page aligned, so `offset` decides the pointer's alignment.
-        if end > self.len || offset % size != 0 {
+        if end > self.len || !offset.is_multiple_of(size) {
             return None;
         }
         // SAFETY: `offset + size <= self.len` (checked above), so the pointer stays inside

@@ -46,7 +46,7 @@ impl DevMemHal {
     /// appear as reserved, not System RAM, in `/proc/iomem` (when that file is readable).
     pub fn open(phys: u64, len: usize) -> io::Result<Self> {
         let page = PAGE_SIZE as u64;
-        if len == 0 || phys % page != 0 || len % PAGE_SIZE != 0 {
+        if len == 0 || !phys.is_multiple_of(page) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("DMA range {phys:#x}+{len:#x} is empty or not page aligned"),
