@@ -801,3 +801,55 @@ fn reaping_a_framebuffer_that_is_still_stuck_allocates_nothing() {
     assert_eq!(d.scanout.reap_retired(&d.bed.gpu, &mut d.ids), 0);
     d.assert_shows(1024, 768, BLUE);
 }
+
+/// A finished request keeps its slot until its waiter takes the answer, even when the ring
+/// gives the request's descriptor id to a new request first (a waiter on another processor
+/// may be slow to look). Before slots were separated from descriptor ids, the new request
+/// overwrote the finished one and its waiter got InvalidArgument (seen under the concurrency
+/// stress run as a failed pointer shape).
+#[test]
+fn a_finished_request_keeps_its_answer_when_its_descriptor_is_reused() {
+    use viogpu_common::command::Allocation;
+    use viogpu_common::gpu::Notify;
+    use viogpu_common::protocol::{CtrlHeader, RespDisplayInfo};
+    let bed = Testbed::new();
+    let hdr = CtrlHeader::command(CommandType::GET_DISPLAY_INFO);
+    let resp_len = core::mem::size_of::<RespDisplayInfo>();
+    let submit = |bed: &Testbed| {
+        let ticket = bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+            let t = cq
+                .submit(&[hdr.as_bytes()], resp_len, Allocation::Allowed)
+                .unwrap();
+            cq.publish();
+            t
+        });
+        bed.gpu.notifier().notify(CONTROL_QUEUE);
+        ticket
+    };
+    let first = submit(&bed);
+    // The device answered; the completion path ran; nobody took the answer yet.
+    bed.gpu.process_completions();
+    // Enough new requests that the ring hands out the first one's descriptor again.
+    let later: Vec<_> = (0..8).map(|_| submit(&bed)).collect();
+    let mut answer = <RespDisplayInfo as zerocopy::FromZeros>::new_zeroed();
+    let written = bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        cq.process_used();
+        cq.take_response(first, answer.as_mut_bytes())
+    });
+    assert_eq!(
+        written,
+        Some(Ok(resp_len)),
+        "the first request's own answer"
+    );
+    assert_eq!(
+        u32::from_le_bytes(answer.as_bytes()[..4].try_into().unwrap()),
+        ResponseType::OK_DISPLAY_INFO.0
+    );
+    for t in later {
+        let mut a = <RespDisplayInfo as zerocopy::FromZeros>::new_zeroed();
+        let got = bed
+            .gpu
+            .with_queue(CONTROL_QUEUE, |cq| cq.take_response(t, a.as_mut_bytes()));
+        assert_eq!(got, Some(Ok(resp_len)));
+    }
+}

@@ -102,7 +102,14 @@ pub struct CommandQueue<H: Hal> {
     queue: SplitQueue<H>,
     pool: Vec<DmaBuffer<H>>,
     free_pool: Vec<usize>,
+    /// The requests, by slot index (what a [`Ticket`] names). A slot lives from submission
+    /// until its answer is taken (or it is abandoned and returned), which can be after the
+    /// device gave the descriptor chain back and the ring handed the chain's id to another
+    /// request: so slots are not indexed by descriptor id. Twice the ring size, since a
+    /// finished request can wait for its taker while the ring is full of new ones.
     slots: Vec<Option<Slot<H>>>,
+    /// For each descriptor id the device holds: the slot of its request.
+    chain_slot: Vec<Option<u16>>,
     next_generation: u32,
     pending_publish: bool,
     /// The first ring-protocol break the device made since the last reset.
@@ -124,15 +131,24 @@ impl<H: Hal> CommandQueue<H> {
             .map_err(|_| Error::NoMemory)?;
         free_pool.extend((0..size).rev());
         let mut slots = Vec::new();
-        slots.try_reserve_exact(size).map_err(|_| Error::NoMemory)?;
+        slots
+            .try_reserve_exact(2 * size)
+            .map_err(|_| Error::NoMemory)?;
         #[allow(clippy::disallowed_methods)] // reserved just above: no allocation
-        slots.resize_with(size, || None);
+        slots.resize_with(2 * size, || None);
+        let mut chain_slot = Vec::new();
+        chain_slot
+            .try_reserve_exact(size)
+            .map_err(|_| Error::NoMemory)?;
+        #[allow(clippy::disallowed_methods)] // reserved just above: no allocation
+        chain_slot.resize(size, None);
         Ok(Self {
             hal: hal.clone(),
             queue,
             pool,
             free_pool,
             slots,
+            chain_slot,
             next_generation: 1,
             pending_publish: false,
             ring_fault: None,
@@ -229,6 +245,11 @@ impl<H: Hal> CommandQueue<H> {
         if self.queue.num_free() == 0 {
             return Err(Error::QueueFull);
         }
+        // A free slot (finished requests may still hold theirs until taken).
+        let Some(slot_index) = self.slots.iter().position(Option::is_none) else {
+            return Err(Error::QueueFull);
+        };
+        let ticket_id = u16::try_from(slot_index).map_err(|_| Error::QueueFull)?;
 
         let mut buffer = if total <= POOL_BUFFER_SIZE {
             match self.free_pool.pop() {
@@ -251,12 +272,16 @@ impl<H: Hal> CommandQueue<H> {
         };
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
-        let Some(slot) = self.slots.get_mut(usize::from(id)) else {
+        let (Some(chain), Some(slot)) = (
+            self.chain_slot.get_mut(usize::from(id)),
+            self.slots.get_mut(slot_index),
+        ) else {
             // The queue handed out an id outside its own size: a bug in the queue, not the
             // device. The chain is posted; keep its buffer forever rather than free it.
             core::mem::forget(buffer);
             return Err(Error::InvalidArgument);
         };
+        *chain = Some(ticket_id);
         *slot = Some(Slot {
             state: SlotState::Waiting,
             generation,
@@ -266,7 +291,10 @@ impl<H: Hal> CommandQueue<H> {
             written: Ok(0),
         });
         self.pending_publish = true;
-        Ok(Ticket { id, generation })
+        Ok(Ticket {
+            id: ticket_id,
+            generation,
+        })
     }
 
     fn buffer_mut<'a>(
@@ -356,7 +384,11 @@ impl<H: Hal> CommandQueue<H> {
                 self.note_fault(e);
                 stats.device_faults += 1;
             }
-            let Some(entry) = self.slots.get_mut(usize::from(used.id)) else {
+            let slot_index = self
+                .chain_slot
+                .get_mut(usize::from(used.id))
+                .and_then(Option::take);
+            let Some(entry) = slot_index.and_then(|i| self.slots.get_mut(usize::from(i))) else {
                 self.note_fault(Error::BadUsedId {
                     id: u32::from(used.id),
                 });
@@ -476,6 +508,7 @@ impl<H: Hal> CommandQueue<H> {
     /// Waiters' requests complete with `DeviceNeedsReset`.
     pub fn reset_after_device_reset(&mut self) {
         let _ = self.queue.reset();
+        self.chain_slot.iter_mut().for_each(|c| *c = None);
         self.pending_publish = false;
         self.ring_fault = None;
         for i in 0..self.slots.len() {
