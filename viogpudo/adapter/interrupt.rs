@@ -33,36 +33,27 @@ impl Adapter {
         if self.is_removed() {
             return false;
         }
-        let started = self.with_published_hw(|hw| {
-            let Some(isr) = hw.isr_status() else {
-                return false;
-            };
+        // The status is read (and so cleared) exactly once, through the register window that
+        // is published from the BAR mapping until after the teardown reset: a wider span than
+        // the started hardware's, so that a level-triggered line raised while the device is
+        // ours but not (or no longer) started is still dismissed.
+        let Some(Some(isr)) = self.isr_window.with(isr_status) else {
+            // No device of ours, or one that reads all-ones (gone).
+            return false;
+        };
+        if isr.contains(IsrStatus::CONFIG) {
+            // Checked by the next DPC (or, before the start, by its own display read).
+            self.config_changed.store(true, Ordering::Release);
+        }
+        self.with_published_hw(|hw| {
             if !hw.msix && isr.is_empty() {
                 return false;
             }
-            if isr.contains(IsrStatus::CONFIG) {
-                self.config_changed.store(true, Ordering::Release);
-            }
             dxgk::queue_dpc(&hw.dxgk);
             true
-        });
-        // Not started (during the handshake, or after teardown hid the hardware and before
-        // the reset): no DPC to run, but the device is ours and a level-triggered line stays
-        // asserted until its status is read. A configuration change seen here is checked by
-        // the first DPC after the start (which reads the displays anyway).
-        started.unwrap_or_else(|| {
-            self.isr_window
-                .with(|window| match isr_status(window) {
-                    Some(isr) if !isr.is_empty() => {
-                        if isr.contains(IsrStatus::CONFIG) {
-                            self.config_changed.store(true, Ordering::Release);
-                        }
-                        true
-                    }
-                    _ => false,
-                })
-                .unwrap_or(false)
         })
+        // Not started: no DPC to run, but a non-zero status was this device's interrupt.
+        .unwrap_or(!isr.is_empty())
     }
 
     /// DxgkDdiDpcRoutine.
@@ -136,13 +127,6 @@ impl Adapter {
                 dxgk::indicate_connection(&dxgk_if, child, true);
             }
         }
-    }
-}
-
-impl super::Hardware {
-    /// Reads (and clears) the ISR status byte (see [`isr_status`]).
-    fn isr_status(&self) -> Option<IsrStatus> {
-        isr_status(&self.isr)
     }
 }
 

@@ -182,15 +182,14 @@ pub(crate) fn give_up_unpublished(hw: Hardware) {
     }
 }
 
-/// The started device: transport, queues and the ISR window.
+/// The started device: transport and queues (the ISR status window is the adapter's
+/// `isr_window`, which outlives it on both ends).
 pub struct Hardware {
     /// The dxgkrnl callbacks (a copy of what StartDevice received).
     pub dxgk: DXGKRNL_INTERFACE,
     /// The transport; taken only at PASSIVE_LEVEL (start, power) and with `try_lock` by the
     /// DPC.
     transport: spin::Mutex<Transport>,
-    /// The ISR status byte, read by the interrupt routine.
-    isr: Window,
     /// The device layer.
     pub gpu: Gpu,
     /// Message-signaled interrupts: the ISR byte is not needed to claim an interrupt.

@@ -149,23 +149,22 @@ impl Adapter {
         // above); a user-mode one is checked by the probe.
         let locked = unsafe { crate::os::probe_and_lock(pixels, len) }?;
         let surface = Surface::new(locked.bytes(), w, h, pitch).ddi()?;
-        if head.full_present {
-            // The screen was black since the source became invisible: the whole desktop.
-            let side = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-            let whole = [Rect::new(0, 0, side(w), side(h))];
-            return match present(&hw.gpu, fb, &surface, &[], &whole, rotation) {
-                Ok(_) => {
-                    head.full_present = false;
-                    Ok(())
-                }
-                Err(_) if self.note_if_gone(hw) => Ok(()),
-                Err(e) => Err(super::status_of(e)),
-            };
+        // The screen was black since the source became invisible: the first present after it
+        // copies the whole desktop, whatever its rectangles say.
+        let side = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        let whole = [Rect::new(0, 0, side(w), side(h))];
+        let (moves, dirty): (&[MoveRect], &[Rect]) = if head.full_present {
+            (&[], &whole)
+        } else {
+            (&rects.moves, &rects.dirty)
+        };
+        let result = present(&hw.gpu, fb, &surface, moves, dirty, rotation).map(|_| ());
+        if result.is_ok() {
+            head.full_present = false;
         }
         // Unplugged under the present: from now on nothing touches the device (as after
         // DxgkDdiNotifySurpriseRemoval), and the OS's StopDevice follows.
-        let result = present(&hw.gpu, fb, &surface, &rects.moves, &rects.dirty, rotation);
-        self.unless_gone(hw, result.map(|_| ()))
+        self.unless_gone(hw, result)
     }
 }
 

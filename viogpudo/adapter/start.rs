@@ -207,11 +207,10 @@ impl Adapter {
             isr: window(&layout.isr)?,
             device: window(&layout.device)?,
         };
-        let isr = window(&layout.isr)?;
         // From the handshake on, a line interrupt from the device is ours to dismiss. The
         // guard is declared after `maps`, so on an early return it hides the window before
         // the mappings go.
-        let shared_isr = Shared::try_new(isr.clone()).map_err(|_| STATUS_NO_MEMORY)?;
+        let shared_isr = Shared::try_new(window(&layout.isr)?).map_err(|_| STATUS_NO_MEMORY)?;
         self.isr_window.publish(&shared_isr);
         let isr_window = IsrWindowGuard(&self.isr_window);
         let notifier = Notifier::new(window(&layout.notify)?, window(&layout.common)?);
@@ -238,7 +237,6 @@ impl Adapter {
         let hw = Shared::try_new(Hardware {
             dxgk: *dxgk_if,
             transport: spin::Mutex::new(transport),
-            isr,
             gpu,
             msix,
             features,
