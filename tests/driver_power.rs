@@ -494,3 +494,89 @@ fn hand_off_and_restart_cycles_never_run_out_of_resource_ids() {
     assert_shows(&rig.screen(0), &s, D3DKMDT_VPPR_IDENTITY);
     rig.assert_clean();
 }
+
+/// What the next owner of a handed-over display does: writes `surface` row by row at
+/// `info.PhysicAddress` with `info.Pitch` (RAM or device memory alike).
+fn draw_as_next_owner(rig: &Rig, info: &DXGK_DISPLAY_INFORMATION, surface: &Surface) {
+    let row_bytes = (surface.width * 4) as usize;
+    for y in 0..surface.height {
+        let at = info.PhysicAddress.QuadPart as u64 + u64::from(y) * u64::from(info.Pitch);
+        let from = (y * surface.pitch) as usize;
+        let row = &surface.bytes[from..from + row_bytes];
+        assert!(rig.sim.machine().write_phys(at, row), "row {y} at {at:#x}");
+    }
+}
+
+/// The physical address of the virtio-vga's VGA memory (BAR 0).
+fn vga_memory_address(rig: &Rig) -> u64 {
+    let bars = rig.sim.machine().bars();
+    bars.iter().find(|b| b.index == 0).unwrap().phys
+}
+
+#[test]
+fn on_virtio_vga_the_hand_off_gives_the_vga_and_what_the_next_owner_draws_is_shown() {
+    let mut rig = Rig::load_virtio_vga(&[(1024, 768)]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.boot().unwrap();
+    let desktop = Surface::pattern(1024, 768, 4);
+    rig.sim.present_full(0, &desktop).unwrap();
+    assert_shows(&rig.host_view(0).unwrap(), &desktop, D3DKMDT_VPPR_IDENTITY);
+    let info = rig.sim.stop_and_release_post_display(0).unwrap();
+    assert_eq!(
+        (info.Width, info.Height, info.Pitch, info.TargetId),
+        (1024, 768, 4096, 0)
+    );
+    assert_eq!(info.ColorFormat, D3DDDIFMT_X8R8G8B8);
+    assert_eq!(info.PhysicAddress.QuadPart as u64, vga_memory_address(&rig));
+    // The device left virtio mode (reset): the host shows the VGA, cleared, in the mode.
+    assert_eq!(rig.sim.machine().device().status(), 0, "device reset");
+    assert!(!rig.gpu().virtio_display_active());
+    assert_eq!(rig.gpu().resource_count(), 0);
+    assert_shows(
+        &rig.host_view(0).unwrap(),
+        &Surface::new(1024, 768),
+        D3DKMDT_VPPR_IDENTITY,
+    );
+    // The next owner's drawing reaches the screen, with no help from the driver.
+    let next = Surface::pattern(1024, 768, 9);
+    draw_as_next_owner(&rig, &info, &next);
+    assert_shows(&rig.host_view(0).unwrap(), &next, D3DKMDT_VPPR_IDENTITY);
+    // Everything was given back: the device no longer reads any of it.
+    assert!(rig.sim.live_mappings().is_empty());
+    assert_eq!(rig.sim.machine().device().vga_unmodelled_accesses(), 0);
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    rig.assert_clean();
+}
+
+#[test]
+fn on_virtio_vga_a_mode_the_vga_cannot_show_is_handed_over_in_one_it_can() {
+    // 2560x1600 needs 16 MB; the VGA has 8 MiB. 1366 is not a multiple of 8: the VGA shows
+    // 1360 columns, and that is what is described.
+    for ((w, h), (hw, hh)) in [((2560, 1600), (1024, 768)), ((1366, 768), (1360, 768))] {
+        let mut rig = Rig::load_virtio_vga(&[(w, h)]);
+        rig.sim.boot().unwrap();
+        let info = rig.sim.stop_and_release_post_display(0).unwrap();
+        assert_eq!((info.Width, info.Height, info.Pitch), (hw, hh, hw * 4));
+        let next = Surface::pattern(hw, hh, 3);
+        draw_as_next_owner(&rig, &info, &next);
+        assert_shows(&rig.host_view(0).unwrap(), &next, D3DKMDT_VPPR_IDENTITY);
+        rig.sim.remove().unwrap();
+        rig.assert_clean();
+    }
+}
+
+#[test]
+fn on_virtio_vga_the_hand_off_takes_the_vga_head_whichever_target_was_asked() {
+    // The VGA is shown where scanout 0 is; head 1 is asked for.
+    let mut rig = Rig::load_virtio_vga(&[(1024, 768), (800, 600)]);
+    rig.sim.boot().unwrap();
+    rig.sim.set_mode(1, 800, 600).unwrap();
+    let info = rig.sim.stop_and_release_post_display(1).unwrap();
+    assert_eq!((info.TargetId, info.Width, info.Height), (0, 1024, 768));
+    assert_eq!(info.PhysicAddress.QuadPart as u64, vga_memory_address(&rig));
+    assert_eq!(rig.gpu().scanout_resource(1), None, "the other display is off");
+    rig.sim.remove().unwrap();
+    rig.assert_clean();
+}

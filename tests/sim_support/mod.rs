@@ -91,6 +91,15 @@ impl Rig {
         Self::try_load_on(init, displays, &[], false, false, post).unwrap()
     }
 
+    /// [`load`](Self::load) on QEMU's virtio-vga: a VGA (BAR 0 memory, DISPI registers)
+    /// beside the virtio-gpu, shown on scanout 0 whenever the device is not in virtio mode.
+    pub fn load_virtio_vga(displays: &[(u32, u32)]) -> Self {
+        let init = viogpudo::entry::initialization_data();
+        let device = ModelConfig::virtio_vga();
+        Self::try_load_on_device(init, device, displays, &[], false, false, Default::default())
+            .unwrap()
+    }
+
     /// [`try_load_init`](Self::try_load_init) that must succeed.
     pub fn load_init(init: KMDDOD_INITIALIZATION_DATA, displays: &[(u32, u32)]) -> Self {
         Self::try_load_init(init, displays).unwrap()
@@ -122,6 +131,27 @@ impl Rig {
         line: bool,
         post_display: dxgkrnl_sim::PostDisplay,
     ) -> Result<Self, dxgkrnl_sim::SimError> {
+        let device = ModelConfig::default();
+        Self::try_load_on_device(
+            init,
+            device,
+            displays,
+            registry,
+            real_time,
+            line,
+            post_display,
+        )
+    }
+
+    fn try_load_on_device(
+        init: KMDDOD_INITIALIZATION_DATA,
+        device: ModelConfig,
+        displays: &[(u32, u32)],
+        registry: &[(&str, u32)],
+        real_time: bool,
+        line: bool,
+        post_display: dxgkrnl_sim::PostDisplay,
+    ) -> Result<Self, dxgkrnl_sim::SimError> {
         let gpu_config = GpuConfig {
             num_scanouts: displays.len() as u32,
             displays: displays
@@ -137,7 +167,7 @@ impl Rig {
         let config = ModelMachineConfig {
             device: ModelConfig {
                 num_scanouts: displays.len() as u32,
-                ..ModelConfig::default()
+                ..device
             },
             real_time,
             ..ModelMachineConfig::default()
@@ -182,6 +212,19 @@ impl Rig {
     /// What a viewer of `scanout` sees.
     pub fn screen(&self, scanout: u32) -> Image {
         self.gpu().scanout_image(scanout).unwrap()
+    }
+
+    /// What the host shows for `scanout`, as QEMU decides it: on a virtio-vga whose device
+    /// is not in virtio mode (before the first SET_SCANOUT, after a reset), scanout 0 shows
+    /// the VGA; otherwise the virtio scanout. `None`: nothing shown.
+    pub fn host_view(&self, scanout: u32) -> Option<Image> {
+        let device = self.sim.machine().device();
+        let vga = device.layout() == virtio_gpu_model::pci::BarLayout::VGA;
+        if vga && scanout == 0 && !self.gpu().virtio_display_active() {
+            device.vga_picture()
+        } else {
+            self.gpu().scanout_image(scanout)
+        }
     }
 
     /// The host display of `scanout` changes (size, connection) and the device tells the

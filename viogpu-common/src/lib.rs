@@ -35,6 +35,7 @@ pub mod resource_id;
 pub mod scanout;
 pub mod transfer_plan;
 pub mod transport;
+pub mod vga;
 pub mod virtqueue;
 
 pub use error::{Error, Result};

@@ -16,6 +16,7 @@ pub mod gpu;
 pub mod guest_memory;
 pub mod pci;
 pub mod testbed;
+pub mod vga;
 
 pub use gpu::{
     CommandRecord, Corruption, CursorState, EdidFault, FlushRecord, GpuBackend, GpuConfig, Image,

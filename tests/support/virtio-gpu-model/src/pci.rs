@@ -1,10 +1,17 @@
-//! The PCI and virtio-transport shell of the emulated virtio-gpu-pci function.
+//! The PCI and virtio-transport shell of the emulated virtio-gpu-pci (or virtio-vga) function.
 //!
 //! This is the device end of the virtio PCI modern transport, laid out like QEMU's
 //! virtio-gpu-pci: config space with vendor 0x1AF4 / device 0x1050, an MSI-X capability
 //! whose table lives in BAR 1, and virtio capabilities pointing into one 64-bit memory BAR 4
 //! (common configuration at 0x0000, ISR at 0x1000, device configuration at 0x2000,
-//! notifications at 0x3000 with `notify_off_multiplier` 4). Registers have the spec's
+//! notifications at 0x3000 with `notify_off_multiplier` 4). With
+//! [`ModelConfig::vga_memory`] it is laid out like QEMU's virtio-vga instead
+//! (hw/display/virtio-vga.c): class VGA, BAR 0 the VGA memory, the virtio structures in BAR 2
+//! moved to its end (common 0x1000 and ISR 0x1800, each 0x800 long, device configuration
+//! 0x2000, notifications 0x3000) behind the VGA registers of its first page ([`crate::vga`]),
+//! and the MSI-X table in BAR 4. The host shows the VGA picture on scanout 0 until the first
+//! SET_SCANOUT and again after a device reset ([`VirtioGpuPci::vga_picture`] and the GPU's
+//! `virtio_display_active`). Registers have the spec's
 //! semantics: the status handshake (FEATURES_OK is refused for features the device did not
 //! offer), feature selects, queue registers programming real `virtio_queue::Queue` objects,
 //! the read-to-clear ISR, the config generation and the virtio-gpu configuration.
@@ -28,25 +35,81 @@ use viogpu_common::Result;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 
-/// Offsets of the virtio structures in BAR 4 (as QEMU lays them out).
-pub const COMMON_OFFSET: u32 = 0x0000;
-/// ISR status offset in BAR 4.
-pub const ISR_OFFSET: u32 = 0x1000;
-/// Device configuration offset in BAR 4.
-pub const DEVICE_OFFSET: u32 = 0x2000;
-/// Notification area offset in BAR 4.
-pub const NOTIFY_OFFSET: u32 = 0x3000;
-/// Length of each structure's region.
-pub const REGION_LEN: u32 = 0x1000;
-/// Notify offset multiplier: queue `q`'s doorbell is at `NOTIFY_OFFSET + 4 * q`.
+use crate::vga::Vga;
+
+/// Notify offset multiplier: queue `q`'s doorbell is at the notify offset plus `4 * q`.
 pub const NOTIFY_OFF_MULTIPLIER: u32 = 4;
-/// The BAR holding the virtio structures.
-pub const VIRTIO_BAR: u8 = 4;
-/// The BAR holding the MSI-X table (offset 0) and pending-bit array (offset 0x800).
-pub const MSIX_BAR: u8 = 1;
+/// The VGA memory of QEMU's virtio-vga (it fixes `vram_size_mb` at 8).
+pub const VIRTIO_VGA_MEMORY: usize = 8 << 20;
 const VIRTIO_BAR_LEN: u64 = 0x4000;
 const MSIX_BAR_LEN: u64 = 0x1000;
 const MSIX_PBA_OFFSET: u32 = 0x800;
+/// Where the firmware put the BARs.
+const VGA_BAR_ADDRESS: u32 = 0xFD00_0000;
+const MSIX_BAR_ADDRESS: u32 = 0xFEA0_0000;
+const VIRTIO_BAR_ADDRESS: u32 = 0xFE80_0000;
+
+/// Which structure of the virtio BAR a register belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Structure {
+    Common,
+    Isr,
+    Device,
+    Notify,
+}
+
+/// Where the BARs and the virtio structures are: QEMU's virtio-gpu-pci or virtio-vga.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarLayout {
+    /// The BAR holding the virtio structures.
+    pub virtio_bar: u8,
+    /// The BAR holding the MSI-X table (offset 0) and pending-bit array (offset 0x800).
+    pub msix_bar: u8,
+    /// (offset, length) of the common configuration, ISR, device configuration and
+    /// notification area in the virtio BAR.
+    pub regions: [(u32, u32); 4],
+}
+
+impl BarLayout {
+    /// QEMU's virtio-gpu-pci.
+    pub const GPU_PCI: Self = Self {
+        virtio_bar: 4,
+        msix_bar: 1,
+        regions: [
+            (0x0000, 0x1000),
+            (0x1000, 0x1000),
+            (0x2000, 0x1000),
+            (0x3000, 0x1000),
+        ],
+    };
+    /// QEMU's virtio-vga (page-per-vq off: common and ISR halved to make room for the VGA
+    /// registers at the start of the BAR).
+    pub const VGA: Self = Self {
+        virtio_bar: 2,
+        msix_bar: 4,
+        regions: [
+            (0x1000, 0x0800),
+            (0x1800, 0x0800),
+            (0x2000, 0x1000),
+            (0x3000, 0x1000),
+        ],
+    };
+
+    /// The structure at `offset` of the virtio BAR and the offset inside it.
+    fn structure_at(&self, offset: u32) -> Option<(Structure, u32)> {
+        let kinds = [
+            Structure::Common,
+            Structure::Isr,
+            Structure::Device,
+            Structure::Notify,
+        ];
+        kinds
+            .into_iter()
+            .zip(self.regions)
+            .find(|&(_, (start, len))| offset >= start && offset - start < len)
+            .map(|(kind, (start, _))| (kind, offset - start))
+    }
+}
 
 // Capability placement, as `lspci` shows it for QEMU's virtio-gpu-pci.
 const CAP_MSIX: usize = 0x98;
@@ -84,6 +147,9 @@ pub struct ModelConfig {
     /// refused unless the driver accepted it (QEMU's `virtio_validate_features`; the spec
     /// lets such a device fail to operate without it).
     pub require_access_platform: bool,
+    /// A virtio-vga with this many bytes of VGA memory (QEMU: [`VIRTIO_VGA_MEMORY`]) instead
+    /// of a virtio-gpu-pci; `None`: virtio-gpu-pci.
+    pub vga_memory: Option<usize>,
 }
 
 impl Default for ModelConfig {
@@ -100,6 +166,26 @@ impl Default for ModelConfig {
             msix_table_size: 3,
             reject_features: false,
             require_access_platform: false,
+            vga_memory: None,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// QEMU's virtio-vga (8 MiB of VGA memory), otherwise as [`Default`].
+    pub fn virtio_vga() -> Self {
+        Self {
+            vga_memory: Some(VIRTIO_VGA_MEMORY),
+            ..Self::default()
+        }
+    }
+
+    /// Where the BARs and virtio structures are.
+    pub fn layout(&self) -> BarLayout {
+        if self.vga_memory.is_some() {
+            BarLayout::VGA
+        } else {
+            BarLayout::GPU_PCI
         }
     }
 }
@@ -201,6 +287,9 @@ struct DeviceState {
     hang_on_queue_enable: bool,
     /// Configuration-change events raised the moment the driver sets DRIVER_OK (0: none).
     events_on_driver_ok: u32,
+    layout: BarLayout,
+    /// The VGA of a virtio-vga.
+    vga: Option<Vga>,
 }
 
 /// The emulated virtio-gpu-pci function. Clones share the device.
@@ -222,7 +311,9 @@ impl VirtioGpuPci {
             .zip(&config.queue_sizes)
             .map(|(i, &size)| QueueSlot::new(size, i))
             .collect();
-        let (pci, pci_wmask) = build_config_space(config.msix_table_size);
+        let layout = config.layout();
+        let vga = config.vga_memory.map(Vga::new);
+        let (pci, pci_wmask) = build_config_space(config.msix_table_size, layout, config.vga_memory);
         let table_len = usize::from(config.msix_table_size) * 16;
         let state = DeviceState {
             mem,
@@ -245,6 +336,8 @@ impl VirtioGpuPci {
             ignore_reset: false,
             hang_on_queue_enable: false,
             events_on_driver_ok: 0,
+            layout,
+            vga,
             config,
         };
         Self {
@@ -284,8 +377,9 @@ impl VirtioGpuPci {
         }
     }
 
-    /// A mapping of BAR `index` (1: MSI-X table, 4: virtio structures; others read
-    /// all-ones).
+    /// A mapping of BAR `index` (virtio-gpu-pci: 1 the MSI-X table, 4 the virtio structures;
+    /// virtio-vga: 0 the VGA memory, 2 the VGA registers and virtio structures, 4 the MSI-X
+    /// table; others read all-ones).
     pub fn bar(&self, index: u8) -> BarWindow {
         BarWindow {
             state: Arc::clone(&self.state),
@@ -295,11 +389,51 @@ impl VirtioGpuPci {
 
     /// Mapped length of BAR `index`, `None` for an unimplemented BAR.
     pub fn bar_len(&self, index: u8) -> Option<u64> {
+        let s = self.lock();
         match index {
-            MSIX_BAR => Some(MSIX_BAR_LEN),
-            VIRTIO_BAR => Some(VIRTIO_BAR_LEN),
+            i if i == s.layout.msix_bar => Some(MSIX_BAR_LEN),
+            i if i == s.layout.virtio_bar => Some(VIRTIO_BAR_LEN),
+            0 => s.vga.as_ref().map(Vga::memory_len),
             _ => None,
         }
+    }
+
+    /// Where the BARs and virtio structures are.
+    pub fn layout(&self) -> BarLayout {
+        self.lock().layout
+    }
+
+    /// What the VGA of a virtio-vga shows (`None`: no VGA, or nothing shown; see
+    /// [`Vga::picture`]). The host shows it instead of the virtio scanout 0 while the GPU's
+    /// virtio display is inactive.
+    pub fn vga_picture(&self) -> Option<crate::gpu::Image> {
+        self.lock().vga.as_ref().and_then(Vga::picture)
+    }
+
+    /// Reads the VGA memory at `offset` (what BAR 0 holds); false without a VGA or out of
+    /// range.
+    pub fn read_vga_memory(&self, offset: u64, buf: &mut [u8]) -> bool {
+        self.lock()
+            .vga
+            .as_ref()
+            .is_some_and(|v| v.read_memory(offset, buf))
+    }
+
+    /// Writes the VGA memory at `offset`, as a CPU writing through BAR 0; false without a VGA
+    /// or out of range.
+    pub fn write_vga_memory(&self, offset: u64, data: &[u8]) -> bool {
+        self.lock()
+            .vga
+            .as_mut()
+            .is_some_and(|v| v.write_memory(offset, data))
+    }
+
+    /// VGA register accesses the model does not implement (0 without a VGA).
+    pub fn vga_unmodelled_accesses(&self) -> u64 {
+        self.lock()
+            .vga
+            .as_ref()
+            .map_or(0, Vga::unmodelled_accesses)
     }
 
     /// The four register windows a transport needs, cut from the BAR mappings as a platform
@@ -435,8 +569,12 @@ impl VirtioGpuPci {
     }
 }
 
-/// Builds QEMU's virtio-gpu-pci config space and its writable-bit mask.
-fn build_config_space(msix_table_size: u16) -> ([u8; 256], [u8; 256]) {
+/// Builds QEMU's virtio-gpu-pci (or virtio-vga) config space and its writable-bit mask.
+fn build_config_space(
+    msix_table_size: u16,
+    layout: BarLayout,
+    vga_memory: Option<usize>,
+) -> ([u8; 256], [u8; 256]) {
     let mut c = [0u8; 256];
     let mut w = [0u8; 256];
     let put16 =
@@ -449,14 +587,21 @@ fn build_config_space(msix_table_size: u16) -> ([u8; 256], [u8; 256]) {
     put16(&mut w, 0x04, 0x0407); // command: I/O, memory, bus master, INTx disable
     put16(&mut c, 0x06, 0x0010); // status: capability list
     c[0x08] = 1; // revision
-    c[0x0A] = 0x80; // subclass: other display controller
-    c[0x0B] = 0x03; // class: display
-                    // BAR 1: 32-bit memory, MSI-X table. BAR 4/5: 64-bit prefetchable memory.
-    put32(&mut c, 0x14, 0xFEA0_0000);
-    put32(&mut w, 0x14, !(MSIX_BAR_LEN as u32 - 1));
-    put32(&mut c, 0x20, 0xFE80_0000 | 0xC);
-    put32(&mut w, 0x20, !(VIRTIO_BAR_LEN as u32 - 1));
-    put32(&mut w, 0x24, u32::MAX);
+    // Class display; subclass other display controller, or VGA-compatible for virtio-vga.
+    c[0x0A] = if vga_memory.is_some() { 0x00 } else { 0x80 };
+    c[0x0B] = 0x03;
+    let bar_reg = |index: u8| 0x10 + 4 * usize::from(index);
+    // The MSI-X BAR: 32-bit memory. The virtio BAR: 64-bit prefetchable memory. The VGA
+    // memory (virtio-vga): BAR 0, 32-bit prefetchable memory.
+    put32(&mut c, bar_reg(layout.msix_bar), MSIX_BAR_ADDRESS);
+    put32(&mut w, bar_reg(layout.msix_bar), !(MSIX_BAR_LEN as u32 - 1));
+    put32(&mut c, bar_reg(layout.virtio_bar), VIRTIO_BAR_ADDRESS | 0xC);
+    put32(&mut w, bar_reg(layout.virtio_bar), !(VIRTIO_BAR_LEN as u32 - 1));
+    put32(&mut w, bar_reg(layout.virtio_bar) + 4, u32::MAX);
+    if let Some(len) = vga_memory {
+        put32(&mut c, bar_reg(0), VGA_BAR_ADDRESS | 0x8);
+        put32(&mut w, bar_reg(0), !(len as u32 - 1));
+    }
     put16(&mut c, 0x2C, VIRTIO_PCI_VENDOR_ID); // subsystem vendor
     put16(&mut c, 0x2E, 0x1100); // subsystem id
     c[0x34] = CAP_MSIX as u8;
@@ -472,34 +617,34 @@ fn build_config_space(msix_table_size: u16) -> ([u8; 256], [u8; 256]) {
         msix_table_size.saturating_sub(1) & 0x7FF,
     );
     put16(&mut w, CAP_MSIX + 2, 0xC000);
-    put32(&mut c, CAP_MSIX + 4, u32::from(MSIX_BAR));
-    put32(&mut c, CAP_MSIX + 8, MSIX_PBA_OFFSET | u32::from(MSIX_BAR));
-
-    let mut vendor_cap = |at: usize, next: usize, cfg_type: u8, offset: u32, extra: Option<u32>| {
-        c[at] = 0x09;
-        c[at + 1] = next as u8;
-        c[at + 2] = if extra.is_some() { 20 } else { 16 };
-        c[at + 3] = cfg_type;
-        c[at + 4] = if cfg_type == 5 { 0 } else { VIRTIO_BAR };
-        if cfg_type != 5 {
-            put32(&mut c, at + 8, offset);
-            put32(&mut c, at + 12, REGION_LEN);
-        }
-        if let Some(x) = extra {
-            put32(&mut c, at + 16, x);
-        }
-    };
-    vendor_cap(CAP_PCI_CFG, CAP_NOTIFY, 5, 0, Some(0));
-    vendor_cap(
-        CAP_NOTIFY,
-        CAP_DEVICE,
-        2,
-        NOTIFY_OFFSET,
-        Some(NOTIFY_OFF_MULTIPLIER),
+    put32(&mut c, CAP_MSIX + 4, u32::from(layout.msix_bar));
+    put32(
+        &mut c,
+        CAP_MSIX + 8,
+        MSIX_PBA_OFFSET | u32::from(layout.msix_bar),
     );
-    vendor_cap(CAP_DEVICE, CAP_ISR, 4, DEVICE_OFFSET, None);
-    vendor_cap(CAP_ISR, CAP_COMMON, 3, ISR_OFFSET, None);
-    vendor_cap(CAP_COMMON, 0, 1, COMMON_OFFSET, None);
+
+    let [common, isr, device, notify] = layout.regions;
+    let mut vendor_cap =
+        |at: usize, next: usize, cfg_type: u8, region: (u32, u32), extra: Option<u32>| {
+            c[at] = 0x09;
+            c[at + 1] = next as u8;
+            c[at + 2] = if extra.is_some() { 20 } else { 16 };
+            c[at + 3] = cfg_type;
+            c[at + 4] = if cfg_type == 5 { 0 } else { layout.virtio_bar };
+            if cfg_type != 5 {
+                put32(&mut c, at + 8, region.0);
+                put32(&mut c, at + 12, region.1);
+            }
+            if let Some(x) = extra {
+                put32(&mut c, at + 16, x);
+            }
+        };
+    vendor_cap(CAP_PCI_CFG, CAP_NOTIFY, 5, (0, 0), Some(0));
+    vendor_cap(CAP_NOTIFY, CAP_DEVICE, 2, notify, Some(NOTIFY_OFF_MULTIPLIER));
+    vendor_cap(CAP_DEVICE, CAP_ISR, 4, device, None);
+    vendor_cap(CAP_ISR, CAP_COMMON, 3, isr, None);
+    vendor_cap(CAP_COMMON, 0, 1, common, None);
     (c, w)
 }
 
@@ -569,8 +714,9 @@ impl BarWindow {
         let Ok(offset) = u32::try_from(offset) else {
             return u32::MAX;
         };
+        let layout = s.layout;
         match self.bar {
-            MSIX_BAR => {
+            bar if bar == layout.msix_bar => {
                 let at = offset as usize;
                 match s.msix_table.get(at..at + width) {
                     Some(bytes) => bytes
@@ -582,13 +728,31 @@ impl BarWindow {
                     None => u32::MAX,
                 }
             }
-            VIRTIO_BAR => match region_of(offset) {
-                Some((COMMON_OFFSET, off)) => s.read_common(off),
-                Some((ISR_OFFSET, 0)) => u32::from(std::mem::take(&mut s.isr)),
-                Some((DEVICE_OFFSET, off)) => s.read_device_config(off),
-                Some(_) => 0,
-                None => u32::MAX,
-            },
+            bar if bar == layout.virtio_bar => {
+                if let (Some(vga), true) = (s.vga.as_mut(), Vga::claims(offset)) {
+                    return vga.read_register(offset, width);
+                }
+                match layout.structure_at(offset) {
+                    Some((Structure::Common, off)) => s.read_common(off),
+                    Some((Structure::Isr, 0)) => u32::from(std::mem::take(&mut s.isr)),
+                    Some((Structure::Device, off)) => s.read_device_config(off),
+                    Some(_) => 0,
+                    None if u64::from(offset) < VIRTIO_BAR_LEN => 0,
+                    None => u32::MAX,
+                }
+            }
+            0 => {
+                let mut bytes = [0u8; 4];
+                let read = match (s.vga.as_ref(), bytes.get_mut(..width)) {
+                    (Some(vga), Some(buf)) => vga.read_memory(u64::from(offset), buf),
+                    _ => false,
+                };
+                if read {
+                    u32::from_le_bytes(bytes)
+                } else {
+                    u32::MAX
+                }
+            }
             _ => u32::MAX,
         }
     }
@@ -598,31 +762,34 @@ impl BarWindow {
         let Ok(offset) = u32::try_from(offset) else {
             return;
         };
+        let layout = s.layout;
         match self.bar {
-            MSIX_BAR => {
+            bar if bar == layout.msix_bar => {
                 let at = offset as usize;
                 if let Some(bytes) = s.msix_table.get_mut(at..at + width) {
                     bytes.copy_from_slice(&value.to_le_bytes()[..width]);
                 }
             }
-            VIRTIO_BAR => match region_of(offset) {
-                Some((COMMON_OFFSET, off)) => s.write_common(off, value),
-                Some((DEVICE_OFFSET, off)) => s.write_device_config(off, value),
-                Some((NOTIFY_OFFSET, off)) => s.notify(off, value as u16),
-                _ => {}
-            },
+            bar if bar == layout.virtio_bar => {
+                if let (Some(vga), true) = (s.vga.as_mut(), Vga::claims(offset)) {
+                    vga.write_register(offset, width, value);
+                    return;
+                }
+                match layout.structure_at(offset) {
+                    Some((Structure::Common, off)) => s.write_common(off, value),
+                    Some((Structure::Device, off)) => s.write_device_config(off, value),
+                    Some((Structure::Notify, off)) => s.notify(off, value as u16),
+                    _ => {}
+                }
+            }
+            0 => {
+                if let Some(vga) = s.vga.as_mut() {
+                    vga.write_memory(u64::from(offset), &value.to_le_bytes()[..width]);
+                }
+            }
             _ => {}
         }
     }
-}
-
-/// Splits a BAR 4 offset into (region start, offset inside the region).
-fn region_of(offset: u32) -> Option<(u32, u32)> {
-    if u64::from(offset) >= VIRTIO_BAR_LEN {
-        return None;
-    }
-    let start = offset / REGION_LEN * REGION_LEN;
-    Some((start, offset - start))
 }
 
 impl RegisterAccess for BarWindow {

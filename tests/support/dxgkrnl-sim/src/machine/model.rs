@@ -206,6 +206,21 @@ impl ModelMachine {
         })
     }
 
+    /// Writes `data` at physical address `phys` as a CPU does: into guest RAM, or into the
+    /// memory a BAR maps (the VGA memory of a virtio-vga). False when the range is neither.
+    pub fn write_phys(&self, phys: u64, data: &[u8]) -> bool {
+        if self.hal.memory().write_slice(data, GuestAddress(phys)).is_ok() {
+            return true;
+        }
+        let end = phys.checked_add(data.len() as u64);
+        self.bars().into_iter().any(|bar| {
+            bar.index == 0
+                && phys >= bar.phys
+                && end.is_some_and(|e| e <= bar.phys + bar.len)
+                && self.device.write_vga_memory(phys - bar.phys, data)
+        })
+    }
+
     /// Number of live BAR mappings.
     pub fn live_mappings(&self) -> usize {
         self.maps().live.len()

@@ -327,6 +327,7 @@ impl GpuBackend {
         if scanout.resource_id != res.id || scanout.rect != r {
             scanout.show(res, r);
         }
+        self.virtio_display = true;
         OK
     }
 

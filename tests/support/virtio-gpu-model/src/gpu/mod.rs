@@ -155,6 +155,9 @@ pub struct GpuBackend {
     transfers: VecDeque<TransferRecord>,
     flushes: VecDeque<FlushRecord>,
     faults: Faults,
+    /// QEMU's `enable` of the virtio display: set by the first SET_SCANOUT of a resource,
+    /// cleared by a device reset. While clear, a virtio-vga shows its VGA on scanout 0.
+    virtio_display: bool,
 }
 
 impl GpuBackend {
@@ -174,6 +177,7 @@ impl GpuBackend {
             transfers: VecDeque::new(),
             flushes: VecDeque::new(),
             faults: Faults::default(),
+            virtio_display: false,
         }
     }
 
@@ -356,6 +360,14 @@ impl GpuBackend {
         self.scanouts.iter_mut().for_each(Scanout::disable);
         self.cursors.fill(CursorState::default());
         self.faults.held.clear();
+        self.virtio_display = false;
+    }
+
+    /// Whether the host shows the virtio scanouts (QEMU's `enable`): from the first
+    /// SET_SCANOUT of a resource until the next device reset. Disabling a scanout does not
+    /// clear it. While false, a virtio-vga's scanout 0 shows its VGA.
+    pub fn virtio_display_active(&self) -> bool {
+        self.virtio_display
     }
 
     /// Changes what `GET_DISPLAY_INFO` and `GET_EDID` report for `scanout` (the PCI shell
