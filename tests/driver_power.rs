@@ -576,7 +576,11 @@ fn on_virtio_vga_the_hand_off_takes_the_vga_head_whichever_target_was_asked() {
     let info = rig.sim.stop_and_release_post_display(1).unwrap();
     assert_eq!((info.TargetId, info.Width, info.Height), (0, 1024, 768));
     assert_eq!(info.PhysicAddress.QuadPart as u64, vga_memory_address(&rig));
-    assert_eq!(rig.gpu().scanout_resource(1), None, "the other display is off");
+    assert_eq!(
+        rig.gpu().scanout_resource(1),
+        None,
+        "the other display is off"
+    );
     rig.sim.remove().unwrap();
     rig.assert_clean();
 }

@@ -96,8 +96,16 @@ impl Rig {
     pub fn load_virtio_vga(displays: &[(u32, u32)]) -> Self {
         let init = viogpudo::entry::initialization_data();
         let device = ModelConfig::virtio_vga();
-        Self::try_load_on_device(init, device, displays, &[], false, false, Default::default())
-            .unwrap()
+        Self::try_load_on_device(
+            init,
+            device,
+            displays,
+            &[],
+            false,
+            false,
+            Default::default(),
+        )
+        .unwrap()
     }
 
     /// [`try_load_init`](Self::try_load_init) that must succeed.

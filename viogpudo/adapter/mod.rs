@@ -38,6 +38,7 @@ pub mod present;
 pub mod resources;
 mod screens;
 pub mod start;
+mod vga;
 
 use alloc::vec::Vec;
 use core::ffi::c_void;
@@ -182,6 +183,19 @@ pub(crate) fn give_up_unpublished(hw: Hardware) {
     }
 }
 
+/// How [`Adapter::end_device`] ends the started device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// StopDevice (or a failed start): reset, everything freed, lifecycle `Stopped`.
+    Stop,
+    /// A hand-off of a virtio framebuffer: no reset, the framebuffers leaked (the device keeps
+    /// showing one), lifecycle `HandedOff`.
+    HandOffShowing,
+    /// A hand-off to the VGA: reset (the host then shows the VGA), everything freed,
+    /// lifecycle `HandedOff`.
+    HandOffReset,
+}
+
 /// The started device: transport and queues (the ISR status window is the adapter's
 /// `isr_window`, which outlives it on both ends).
 pub struct Hardware {
@@ -199,6 +213,8 @@ pub struct Hardware {
     /// The GET_DISPLAY_INFO the DPC posted after a display-change event, until its answer
     /// is taken (it lives and dies with this device layer).
     display_probe: spin::Mutex<Option<viogpu_common::command::Ticket>>,
+    /// The VGA beside the virtio-gpu, on a virtio-vga: what the post-display hand-off gives.
+    vga: Option<vga::VgaDisplay>,
 }
 
 // SAFETY: the only fields that are not Send + Sync by themselves are in `dxgk`: the device
@@ -509,6 +525,18 @@ impl Adapter {
     /// device keeps showing it), when the device does not confirm its reset, and when an ISR
     /// or DPC still holds the hardware (then its registers stay mapped too).
     fn teardown(&self, state: &mut State, hand_off: bool) {
+        let ending = if hand_off {
+            Ending::HandOffShowing
+        } else {
+            Ending::Stop
+        };
+        self.end_device(state, ending);
+    }
+
+    /// [`teardown`](Self::teardown), with the hand-off that resets the device too (the VGA of
+    /// a virtio-vga shows from the reset on, so nothing of the virtio side is kept).
+    fn end_device(&self, state: &mut State, ending: Ending) {
+        let hand_off = ending != Ending::Stop;
         self.screens.hide_all();
         // Held to the end: no pointer DDI runs while the hardware goes.
         let mut pointer = self.pointer.lock();
@@ -546,7 +574,7 @@ impl Adapter {
         // A surprise-removed device is neither reset nor waited for: it is not there to
         // reach the memory any more. That includes one Windows did not announce (a hot-unplug
         // without DxgkDdiNotifySurpriseRemoval, the usual case): its registers read all-ones.
-        let reset_ok = !hand_off && {
+        let reset_ok = ending != Ending::HandOffShowing && {
             let mut transport = hw.transport.lock();
             self.is_removed() || transport.reset().is_ok() || transport.is_absent()
         };

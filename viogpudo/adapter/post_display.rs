@@ -13,11 +13,28 @@
 //! - **The other displays** are turned off (SET_SCANOUT to no resource), and the hardware
 //!   pointer is hidden: the next owner draws its own.
 //!
-//! A virtio-gpu scanout only shows what the host resource holds, and the host resource is
-//! backed by the driver's own guest memory. So the device is not reset (that would blank the
-//! scanout), and the queues and framebuffers are deliberately leaked (the device, and the
-//! next owner through `PhysicAddress`, may still use them). The next StartDevice resets the
-//! device.
+//! **On a virtio-vga** (`vga.rs` says how it is recognised) the display handed over is the
+//! VGA, as virtio-win's viogpudo hands over the firmware's framebuffer: its DISPI registers are
+//! set to the mode scanout 0 shows (or, when that does not fit the 8 MiB of VGA memory or its
+//! width is not a multiple of 8, the nearest the VGA can show: the firmware's mode, then
+//! 1024x768, 800x600, 640x480; the width rounded down to a multiple of 8), what that mode
+//! shows is cleared, and the device is reset, which takes it out of virtio mode: from then on
+//! the host shows the VGA on scanout 0, and what the next owner writes at `PhysicAddress`
+//! (BAR 0) is on screen with no command sent. The target is always 0 (the VGA is where
+//! scanout 0 is; target 0 always counts as connected), and everything of the virtio side is
+//! freed, as at StopDevice. A VGA that does not take the mode fails the call before anything
+//! visible changed.
+//!
+//! **On a virtio-gpu-pci** there is no VGA, and nothing shows guest memory by itself: a
+//! virtio-gpu scanout only shows what the host resource holds after a TRANSFER_TO_HOST_2D,
+//! which the next owner does not send. The driver still hands over its framebuffer, black and
+//! visible: the DDI page asks the driver to stop the device but keep the target's display on
+//! and visible, and reserves the failure for a target without a monitor (after which the OS
+//! calls DxgkDdiStopDevice, which would reset the device and blank the screen). So what the
+//! next owner draws does not reach the screen until this driver starts again (README, Known
+//! gaps). The device is not reset (that would blank the scanout), and the queues and
+//! framebuffers are deliberately leaked (the device, and the next owner through
+//! `PhysicAddress`, may still use them). The next StartDevice resets the device.
 //!
 //! The next owner writes `Height * Pitch` bytes linearly from `PhysicAddress`, but a large
 //! framebuffer (or one allocated after a fallback to small chunks) is several physically
@@ -30,7 +47,7 @@ use core::sync::atomic::Ordering;
 
 use viogpu_common::framebuffer::AllocPolicy;
 
-use super::{child, status_of, Adapter, DdiResult, PointerState, State, BLACK};
+use super::{child, status_of, Adapter, DdiResult, Ending, PointerState, State, BLACK};
 use crate::ddi::*;
 use crate::os;
 use viogpu_common::framebuffer::FramebufferBacking;
@@ -50,6 +67,9 @@ impl Adapter {
             // No device that shows a picture (powered down, or unplugged): nothing to hand
             // over, nothing changed.
             return Err(STATUS_DEVICE_NOT_READY);
+        }
+        if state.device.powered().is_some_and(|hw| hw.vga.is_some()) {
+            return self.release_to_vga(state);
         }
         let target = hand_off_target(state, target).ok_or(STATUS_NOT_SUPPORTED)?;
         if head_backing(state, target).is_some_and(|b| b.entry_count() > 1) {
@@ -81,6 +101,20 @@ impl Adapter {
         };
         hide_cursor(state, &mut self.pointer.lock());
         self.teardown(state, true);
+        self.num_sources.store(0, Ordering::Release);
+        Ok(info)
+    }
+
+    /// The hand-off on a virtio-vga (module docs): the VGA prepared, then the device reset.
+    fn release_to_vga(&self, state: &mut State) -> DdiResult<DXGK_DISPLAY_INFORMATION> {
+        let info = {
+            let hw = state.device.powered().ok_or(STATUS_DEVICE_NOT_READY)?;
+            let vga = hw.vga.as_ref().ok_or(STATUS_NOT_SUPPORTED)?;
+            let shown = head_backing(state, 0).map(|b| (b.width(), b.height()));
+            vga.prepare(&hw.dxgk, shown)?
+        };
+        // The reset takes the device out of virtio mode: the host shows the VGA from here on.
+        self.end_device(state, Ending::HandOffReset);
         self.num_sources.store(0, Ordering::Release);
         Ok(info)
     }

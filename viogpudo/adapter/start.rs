@@ -12,7 +12,8 @@
 //! STATUS_NOT_SUPPORTED and a trace line saying why);
 //! then GET_DISPLAY_INFO and GET_EDID per scanout, the mode lists, the preferred mode on each
 //! enabled scanout (and scanout 0 always, so Windows has a desktop to commit over), and the
-//! cursor resource. Any failure undoes everything (device reset, memory freed, BARs
+//! cursor resource. On a virtio-vga the VGA beside the GPU is found too (`vga.rs`), for the
+//! post-display hand-off. Any failure undoes everything (device reset, memory freed, BARs
 //! unmapped) and StartDevice fails with the step's status.
 
 use alloc::vec::Vec;
@@ -192,6 +193,13 @@ impl Adapter {
                     .and_then(|b| b.as_ref().map(|(_, len)| *len))
             })
             .ddi()?;
+        // The VGA beside the virtio-gpu, on a virtio-vga (its registers share BAR 2 with the
+        // virtio structures there).
+        let register_bar = maps
+            .bars
+            .get(usize::from(viogpu_common::vga::REGISTER_BAR))
+            .and_then(Clone::clone);
+        let vga = super::vga::VgaDisplay::find(&cfg, &res, &layout, register_bar, firmware_mode);
         let bar_of = |bar: u8| -> DdiResult<BarMapping> {
             maps.bars
                 .get(usize::from(bar))
@@ -241,6 +249,7 @@ impl Adapter {
             msix,
             features,
             display_probe: spin::Mutex::new(None),
+            vga,
         })
         .map_err(|hw| {
             super::give_up_unpublished(hw);

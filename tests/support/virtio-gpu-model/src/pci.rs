@@ -313,7 +313,8 @@ impl VirtioGpuPci {
             .collect();
         let layout = config.layout();
         let vga = config.vga_memory.map(Vga::new);
-        let (pci, pci_wmask) = build_config_space(config.msix_table_size, layout, config.vga_memory);
+        let (pci, pci_wmask) =
+            build_config_space(config.msix_table_size, layout, config.vga_memory);
         let table_len = usize::from(config.msix_table_size) * 16;
         let state = DeviceState {
             mem,
@@ -430,10 +431,7 @@ impl VirtioGpuPci {
 
     /// VGA register accesses the model does not implement (0 without a VGA).
     pub fn vga_unmodelled_accesses(&self) -> u64 {
-        self.lock()
-            .vga
-            .as_ref()
-            .map_or(0, Vga::unmodelled_accesses)
+        self.lock().vga.as_ref().map_or(0, Vga::unmodelled_accesses)
     }
 
     /// The four register windows a transport needs, cut from the BAR mappings as a platform
@@ -587,7 +585,7 @@ fn build_config_space(
     put16(&mut w, 0x04, 0x0407); // command: I/O, memory, bus master, INTx disable
     put16(&mut c, 0x06, 0x0010); // status: capability list
     c[0x08] = 1; // revision
-    // Class display; subclass other display controller, or VGA-compatible for virtio-vga.
+                 // Class display; subclass other display controller, or VGA-compatible for virtio-vga.
     c[0x0A] = if vga_memory.is_some() { 0x00 } else { 0x80 };
     c[0x0B] = 0x03;
     let bar_reg = |index: u8| 0x10 + 4 * usize::from(index);
@@ -596,7 +594,11 @@ fn build_config_space(
     put32(&mut c, bar_reg(layout.msix_bar), MSIX_BAR_ADDRESS);
     put32(&mut w, bar_reg(layout.msix_bar), !(MSIX_BAR_LEN as u32 - 1));
     put32(&mut c, bar_reg(layout.virtio_bar), VIRTIO_BAR_ADDRESS | 0xC);
-    put32(&mut w, bar_reg(layout.virtio_bar), !(VIRTIO_BAR_LEN as u32 - 1));
+    put32(
+        &mut w,
+        bar_reg(layout.virtio_bar),
+        !(VIRTIO_BAR_LEN as u32 - 1),
+    );
     put32(&mut w, bar_reg(layout.virtio_bar) + 4, u32::MAX);
     if let Some(len) = vga_memory {
         put32(&mut c, bar_reg(0), VGA_BAR_ADDRESS | 0x8);
@@ -641,7 +643,13 @@ fn build_config_space(
             }
         };
     vendor_cap(CAP_PCI_CFG, CAP_NOTIFY, 5, (0, 0), Some(0));
-    vendor_cap(CAP_NOTIFY, CAP_DEVICE, 2, notify, Some(NOTIFY_OFF_MULTIPLIER));
+    vendor_cap(
+        CAP_NOTIFY,
+        CAP_DEVICE,
+        2,
+        notify,
+        Some(NOTIFY_OFF_MULTIPLIER),
+    );
     vendor_cap(CAP_DEVICE, CAP_ISR, 4, device, None);
     vendor_cap(CAP_ISR, CAP_COMMON, 3, isr, None);
     vendor_cap(CAP_COMMON, 0, 1, common, None);

@@ -209,7 +209,12 @@ impl ModelMachine {
     /// Writes `data` at physical address `phys` as a CPU does: into guest RAM, or into the
     /// memory a BAR maps (the VGA memory of a virtio-vga). False when the range is neither.
     pub fn write_phys(&self, phys: u64, data: &[u8]) -> bool {
-        if self.hal.memory().write_slice(data, GuestAddress(phys)).is_ok() {
+        if self
+            .hal
+            .memory()
+            .write_slice(data, GuestAddress(phys))
+            .is_ok()
+        {
             return true;
         }
         let end = phys.checked_add(data.len() as u64);
