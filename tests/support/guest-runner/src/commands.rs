@@ -125,6 +125,19 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
             let (x0, y0, x1, y1) = session.bugcheck(number(s, "scanout")?)?;
             Ok(format!("{x0} {y0} {x1} {y1}"))
         }
+        ["hand-off", s] => {
+            let h = session.hand_off(number(s, "target")?)?;
+            Ok(format!(
+                "{}x{} pitch={} target={} bar={} addr={:#x} ms={}",
+                h.size.0,
+                h.size.1,
+                h.pitch,
+                h.target,
+                h.bar,
+                h.address,
+                ms(session.timings().mode_change)
+            ))
+        }
         ["power-cycle"] => {
             let (heads, resets) = session.power_cycle()?;
             Ok(format!(

@@ -24,6 +24,7 @@
 //! | `cursor S mono|color|masked X Y`| `OK hot=X,Y sent=N in_flight=N`: SetPointerShape, SetPointerPosition (X, Y) visible, then (X+8, Y+8); `sent` = cursor-queue requests the driver published |
 //! | `bugcheck S`                    | `OK x0 y0 x1 y1`: SystemDisplayEnable + SystemDisplayWrite of the bugcheck bitmap, centered |
 //! | `power-cycle`                   | `OK heads=N resets=R ms=..`: SetPowerState D3 then D0; the driver reset the device R times and restores the N committed sources by itself |
+//! | `hand-off S`                    | `OK WxH pitch=P target=T bar=B addr=0x.. ms=..`: DxgkDdiStopDeviceAndReleasePostDisplayOwnership of target S, then, as the next owner, the test pattern written into the display it described (BAR B mapped from sysfs, rows P bytes apart); ERR when that display is in no BAR |
 //! | `stop`                          | `OK dma=BYTES mappings=N status=S`: StopDevice (not after a bugcheck), RemoveDevice, Unload; what is left |
 //! | `timings`                       | `OK present_ms=.. mode_ms=..` of the last present and mode change (`-` if none) |
 //! | `dma-free`                      | `OK BYTES` free in the DMA range                         |

@@ -1,6 +1,6 @@
-//! One running guest: QEMU started with the virtio-gpu-pci device and the initramfs, the
-//! runner's serial line and the QMP monitor connected, and QEMU killed when the [`Guest`] is
-//! dropped.
+//! One running guest: QEMU started with the virtio-gpu-pci (or virtio-vga) device and the
+//! initramfs, the runner's serial line and the QMP monitor connected, and QEMU killed when
+//! the [`Guest`] is dropped.
 //!
 //! Sockets and logs live in a fresh directory under the system temp dir (unix socket paths
 //! must stay short); it is removed on drop unless `VIOGPU_E2E_KEEP=1` is set.
@@ -36,6 +36,10 @@ pub struct GuestConfig {
     pub max_outputs: Option<u32>,
     /// Extra `-device virtio-gpu-pci` properties, `name=value` each.
     pub extra_gpu_properties: Vec<String>,
+    /// `-device virtio-vga` instead of `virtio-gpu-pci`: the same virtio-gpu with a VGA
+    /// beside it (BAR 0 the VGA memory, the VGA registers in BAR 2), which QEMU shows on head
+    /// 0 whenever the device is not in virtio mode. SeaBIOS runs its VGA BIOS at boot.
+    pub vga: bool,
     /// QEMU trace events to enable (`-trace NAME`); their lines land in the QEMU log
     /// ([`Guest::qemu_log`]). `virtio_gpu_update_cursor` is the only place QEMU shows what
     /// it did with cursor commands when there is no display.
@@ -53,6 +57,7 @@ impl Default for GuestConfig {
             yres: None,
             max_outputs: None,
             extra_gpu_properties: Vec::new(),
+            vga: false,
             trace_events: Vec::new(),
             // Generous: TCG on a loaded two-core machine; a healthy boot takes seconds.
             boot_timeout: Duration::from_secs(120),
@@ -64,7 +69,12 @@ impl Default for GuestConfig {
 impl GuestConfig {
     /// The `-device` argument for the GPU.
     fn gpu_device(&self) -> String {
-        let mut device = format!("virtio-gpu-pci,id={GPU_ID},edid=on");
+        let model = if self.vga {
+            "virtio-vga"
+        } else {
+            "virtio-gpu-pci"
+        };
+        let mut device = format!("{model},id={GPU_ID},edid=on");
         for (name, value) in [
             ("xres", self.xres),
             ("yres", self.yres),

@@ -18,6 +18,7 @@
 mod cursor;
 mod desktop;
 mod display;
+mod handoff;
 
 use std::time::{Duration, Instant};
 
