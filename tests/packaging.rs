@@ -1,6 +1,11 @@
-//! The driver package agrees with the code it carries: the INF's minimum Windows build covers
-//! every kernel routine the Windows build imports that older kernels lack, and the INF's
-//! models section is the one its `[Manufacturer]` line names.
+//! The driver packages agree with the code they carry. There are two (README, "Which
+//! Windows"): the main one (`inf/viogpudo.inx`, the default build, whose heap is
+//! ExAllocatePool2) for Windows 10 2004 and later, and the legacy one
+//! (`inf/viogpudo-legacy.inx`, the `legacy-pool` build, ExAllocatePoolWithTag) for Windows 10
+//! 1607-1909 and Server 2016/2019. For each: the INF's lowest Windows build covers every kernel
+//! routine its build imports that older kernels lack; every `[Manufacturer]` decoration has its
+//! models section; and the two INFs split the Windows releases between them (the legacy INF
+//! lists no device from build 19041 on).
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -12,12 +17,19 @@ const ROUTINES_BY_BUILD: &[(&str, u32)] = &[
     ("ExAllocatePool3", 19041),
 ];
 
+/// Windows 10 2004: from here on the main package.
+const MAIN_FROM: u32 = 19041;
+/// Windows 10 1607 / Server 2016: the oldest release the legacy package is for.
+const LEGACY_FROM: u32 = 14393;
+/// The first build with DIRID 13 (the driver store as the driver's home): Windows 10 1709.
+const DIRID_13_FROM: u32 = 16299;
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
 /// The `NTamd64.10.0...<build>` decorations of the INF's `[Manufacturer]` line.
-fn inf_min_builds(inf: &str) -> Vec<u32> {
+fn inf_builds(inf: &str) -> Vec<u32> {
     let line = inf
         .lines()
         .find(|l| l.trim_start().starts_with("%ManufacturerName%"))
@@ -34,25 +46,56 @@ fn inf_min_builds(inf: &str) -> Vec<u32> {
         .collect()
 }
 
-#[test]
-fn the_inf_requires_a_windows_that_exports_every_imported_routine() {
-    let inf = read("inf/viogpudo.inx");
-    let builds = inf_min_builds(&inf);
-    assert!(!builds.is_empty());
-    // What the Windows build uses: the nt backend, and wdk-alloc (its allocator imports
-    // ExAllocatePool2).
-    let nt = read("viogpudo/os/nt.rs");
-    let manifest = read("Cargo.toml");
+/// The lines of section `[name]` (up to the next section), comments and blanks left out.
+fn section<'a>(inf: &'a str, name: &str) -> Vec<&'a str> {
+    let header = format!("[{name}]");
+    inf.lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with(';'))
+        .collect()
+}
+
+/// The hardware ids of a models section.
+fn hardware_ids(inf: &str, build: u32) -> Vec<String> {
+    section(inf, &format!("VioGpuDo.NTamd64.10.0...{build}"))
+        .iter()
+        .filter_map(|l| l.rsplit(',').next())
+        .map(|id| id.trim().to_string())
+        .collect()
+}
+
+/// The code of `text` without `//` comments.
+fn code_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .filter(|l| !l.trim().is_empty())
+}
+
+/// The first build the default build needs: the routines the nt backend names, and wdk-alloc
+/// (its allocator imports ExAllocatePool2).
+fn main_build_needs() -> u32 {
+    let nt = read("viogpudo/os/nt.rs") + &read("viogpudo/os/nt_pool.rs");
     let mut needed = 0;
     for &(routine, build) in ROUTINES_BY_BUILD {
         if nt.contains(routine) {
             needed = needed.max(build);
         }
     }
-    if manifest.contains("wdk-alloc") {
+    if read("Cargo.toml").contains("wdk-alloc") {
         needed = needed.max(19041);
     }
-    for build in builds {
+    needed
+}
+
+#[test]
+fn the_main_inf_requires_a_windows_that_exports_every_imported_routine() {
+    let inf = read("inf/viogpudo.inx");
+    let needed = main_build_needs();
+    assert_eq!(needed, MAIN_FROM);
+    for build in inf_builds(&inf) {
         assert!(
             build >= needed,
             "the INF installs on build {build}, but the driver imports routines from build \
@@ -62,10 +105,108 @@ fn the_inf_requires_a_windows_that_exports_every_imported_routine() {
 }
 
 #[test]
+fn the_legacy_build_imports_nothing_its_windows_lacks() {
+    // Only `nt_pool.rs` names the newer routines, and only for the default build.
+    let nt = read("viogpudo/os/nt.rs");
+    for &(routine, _) in ROUTINES_BY_BUILD {
+        assert!(
+            !code_lines(&nt).any(|l| l.contains(routine)),
+            "os/nt.rs calls {routine}: the legacy build would import it"
+        );
+    }
+    let pool = read("viogpudo/os/nt_pool.rs");
+    let mut cfg = "";
+    for line in code_lines(&pool) {
+        if line.trim_start().starts_with("#[cfg(") {
+            cfg = line.trim();
+        }
+        for &(routine, _) in ROUTINES_BY_BUILD {
+            if line.contains(routine) {
+                assert_eq!(
+                    cfg, "#[cfg(not(feature = \"legacy-pool\"))]",
+                    "os/nt_pool.rs names {routine} outside the default build's code: {line}"
+                );
+            }
+        }
+    }
+    // wdk-alloc is the default build's allocator only, and the legacy package is built
+    // without it.
+    let manifest = read("Cargo.toml");
+    assert!(manifest.contains("wdk-alloc = { version = \"0.4.2\", optional = true }"));
+    assert!(manifest.contains("pool2 = [\"dep:wdk-alloc\"]"));
+    let lib = read("viogpudo/lib.rs");
+    let alloc_cfg = lib
+        .lines()
+        .take_while(|l| !l.contains("wdk_alloc::WdkAllocator"))
+        .filter(|l| l.starts_with("#[cfg("))
+        .last()
+        .unwrap();
+    assert_eq!(
+        alloc_cfg,
+        "#[cfg(all(windows, not(test), not(feature = \"legacy-pool\")))]"
+    );
+    let make = read("Makefile.toml");
+    let task = make
+        .split("[tasks.legacy-package]")
+        .nth(1)
+        .and_then(|t| t.split("\n[").next())
+        .unwrap();
+    for arg in [
+        "\"--no-default-features\"",
+        "\"legacy-pool\"",
+        "VIOGPUDO_INX=viogpudo-legacy.inx",
+    ] {
+        assert!(task.contains(arg), "legacy-package does not pass {arg}");
+    }
+}
+
+#[test]
 fn every_manufacturer_decoration_has_its_models_section() {
-    let inf = read("inf/viogpudo.inx");
-    for build in inf_min_builds(&inf) {
-        let section = format!("[VioGpuDo.NTamd64.10.0...{build}]");
-        assert!(inf.contains(&section), "{section} is missing");
+    for path in ["inf/viogpudo.inx", "inf/viogpudo-legacy.inx"] {
+        let inf = read(path);
+        for build in inf_builds(&inf) {
+            let header = format!("[VioGpuDo.NTamd64.10.0...{build}]");
+            assert!(inf.contains(&header), "{path}: {header} is missing");
+        }
+    }
+}
+
+#[test]
+fn the_two_packages_split_the_windows_releases_between_them() {
+    let main = read("inf/viogpudo.inx");
+    let legacy = read("inf/viogpudo-legacy.inx");
+    assert_eq!(inf_builds(&main), [MAIN_FROM]);
+    assert_eq!(inf_builds(&legacy), [LEGACY_FROM, MAIN_FROM]);
+    // From 2004 on Windows picks the legacy INF's most specific section, which has no device;
+    // below that, its 1607 section lists the main package's devices.
+    assert!(hardware_ids(&legacy, MAIN_FROM).is_empty());
+    let ids = hardware_ids(&main, MAIN_FROM);
+    assert!(
+        ids.iter().any(|id| id == "PCI\\VEN_1AF4&DEV_1050"),
+        "{ids:?}"
+    );
+    assert_eq!(hardware_ids(&legacy, LEGACY_FROM), ids);
+}
+
+#[test]
+fn only_a_package_for_1709_or_later_runs_from_the_driver_store() {
+    for (path, dirid) in [("inf/viogpudo.inx", 13), ("inf/viogpudo-legacy.inx", 12)] {
+        let inf = read(path);
+        let lowest = inf_builds(&inf).into_iter().min().unwrap();
+        assert_eq!(
+            dirid == 13,
+            lowest >= DIRID_13_FROM,
+            "{path}: DIRID {dirid} for a package from build {lowest}"
+        );
+        assert_eq!(
+            section(&inf, "DestinationDirs"),
+            [format!("VioGpuDo_CopyFiles = {dirid}")],
+            "{path}"
+        );
+        let binary = format!("ServiceBinary  = %{dirid}%\\viogpudo.sys");
+        assert!(
+            section(&inf, "VioGpuDo_Service").contains(&binary.as_str()),
+            "{path}: no {binary}"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! - `nt` (Windows only): pool and contiguous memory, IRQL, events, time, debug print and the
 //!   registry, from wdk-sys. It is the only code the Linux machines cannot build, so it stays
-//!   thin: each function is a direct call of one kernel routine.
+//!   thin: each function is a direct call of one kernel routine. `nt_pool` says which pool
+//!   routine the heap uses: `ExAllocatePool2`, or `ExAllocatePoolWithTag` in the
+//!   `legacy-pool` build for Windows before 10 2004.
 //! - `hosted` (everything else): the same services over std, for the dxgkrnl simulator in the
 //!   Linux tests and for the QEMU guest runner. Device memory and registers come from a
 //!   [`hosted::HostEnvironment`] that the test or runner installs before it loads the driver.
@@ -35,6 +37,8 @@ pub use hosted::{
 
 #[cfg(windows)]
 pub mod nt;
+#[cfg(windows)]
+pub mod nt_pool;
 #[cfg(windows)]
 pub use nt::{
     caller_may_configure, probe_and_lock, registry_dword, trace_str, Dma, LockedPages, Mmio,

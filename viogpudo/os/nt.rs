@@ -64,12 +64,11 @@ use core::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
 
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess, PAGE_SIZE};
 use wdk_sys::ntddk::{
-    DbgPrintEx, ExAllocatePool2, ExFreePoolWithTag, IoAllocateMdl, IoFreeMdl,
-    KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql, KeInitializeEvent, KeInitializeMutex,
-    KeInitializeSpinLock, KeQueryUnbiasedInterruptTime, KeReleaseMutex, KeReleaseSpinLock,
-    KeSetEvent, KeStallExecutionProcessor, KeWaitForSingleObject,
-    MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory, MmGetPhysicalAddress,
-    MmUnlockPages, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
+    DbgPrintEx, IoAllocateMdl, IoFreeMdl, KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql,
+    KeInitializeEvent, KeInitializeMutex, KeInitializeSpinLock, KeQueryUnbiasedInterruptTime,
+    KeReleaseMutex, KeReleaseSpinLock, KeSetEvent, KeStallExecutionProcessor,
+    KeWaitForSingleObject, MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory,
+    MmGetPhysicalAddress, MmUnlockPages, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
 };
 use wdk_sys::{
     _DPFLTR_TYPE::DPFLTR_IHVVIDEO_ID, _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive,
@@ -300,10 +299,6 @@ pub fn registry_dword(name: &str) -> Option<u32> {
     query_registry_dword(path, &wide_name)
 }
 
-/// `POOL_FLAG_NON_PAGED` (wdm.h, `0x40` as a POOL_FLAGS ULONG64), spelled out because the
-/// header's `UI64`-suffixed macro is not one bindgen reliably turns into a constant.
-const POOL_FLAG_NON_PAGED: u64 = 0x40;
-
 /// Pool tag of the registry query block ("vgQR", read backwards in a pool dump).
 const QUERY_POOL_TAG: ULONG = u32::from_le_bytes(*b"vgQR");
 
@@ -325,11 +320,9 @@ struct QueryBlock {
 /// `path` is NUL-terminated UTF-16; `name` holds a NUL-terminated UTF-16 name.
 fn query_registry_dword(path: &[u16], name: &[u16; NAME_CAPACITY]) -> Option<u32> {
     let size = core::mem::size_of::<QueryBlock>() as SIZE_T;
-    // SAFETY: ExAllocatePool2 may be called at PASSIVE_LEVEL (checked by registry_dword) with
-    // a nonzero size and a nonzero tag; it returns null or zeroed nonpaged memory of `size`
-    // bytes aligned for any type of at most 16-byte alignment, which QueryBlock is.
-    let block =
-        unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, size, QUERY_POOL_TAG) }.cast::<QueryBlock>();
+    // At PASSIVE_LEVEL (checked by registry_dword): null or zeroed nonpaged pool of `size`
+    // bytes, 16-byte aligned (a pool block), enough for QueryBlock.
+    let block = super::nt_pool::allocate_zeroed(size, QUERY_POOL_TAG).cast::<QueryBlock>();
     let block = NonNull::new(block)?;
     let raw = block.as_ptr();
     // SAFETY: a field address of the live allocation `raw`; nothing is read or referenced.
@@ -392,7 +385,7 @@ fn query_registry_dword(path: &[u16], name: &[u16; NAME_CAPACITY]) -> Option<u32
     // SAFETY: initialized above; RtlQueryRegistryValues has returned.
     let value = unsafe { value_ptr.cast::<ULONG>().read() };
     // SAFETY: allocated above with this tag, freed once, not used afterwards.
-    unsafe { ExFreePoolWithTag(raw.cast::<c_void>(), QUERY_POOL_TAG) };
+    unsafe { super::nt_pool::free(raw.cast::<c_void>(), QUERY_POOL_TAG) };
     NT_SUCCESS(status).then_some(value)
 }
 
