@@ -5,7 +5,7 @@
 //! plays the OS: each command is a sequence of DDI calls (VidPN commits, presents, pointer,
 //! power, bugcheck, stop).
 //!
-//! Two guests, booted in parallel, each walking through many scenarios (a boot costs a few
+//! Three guests, booted in parallel, each walking through scenarios (a boot costs a few
 //! seconds; the whole binary takes well under a minute on two cores):
 //! - [`default_device_two_heads`]: QEMU's defaults with `max_outputs=2` — boot to the
 //!   preferred mode (1280x800), dirty rects, a move rect, rotations, a second head, the
@@ -13,6 +13,10 @@
 //! - [`full_hd_device_large_and_odd_modes`]: `xres=1920,yres=1080` — boot to 1920x1080,
 //!   1024x768 -> 7680x4320 -> 1024x768, 1366x768, 5486x2818 (a custom mode, added through the
 //!   driver's escape as the resolution agent does), a rect across framebuffer bands.
+//! - [`virtio_vga_hand_off_shows_the_next_owners_picture`]: `-device virtio-vga` — a desktop in
+//!   virtio mode, then the post-display hand-off, after which the runner writes the test
+//!   pattern into the framebuffer the driver described (BAR 0), as the Basic Display Driver
+//!   would, and head 0 must show it.
 //!
 //! The host keeps its own model of each desktop ([`Desktop`]) and computes the expected
 //! screen from it with the rotation table of `viogpu_common::blit`'s documentation; every
