@@ -584,3 +584,57 @@ fn on_virtio_vga_the_hand_off_takes_the_vga_head_whichever_target_was_asked() {
     rig.sim.remove().unwrap();
     rig.assert_clean();
 }
+
+#[test]
+fn a_vga_that_does_not_take_the_mode_fails_the_hand_off_and_changes_nothing_visible() {
+    let mut rig = Rig::load_virtio_vga(&[(1024, 768)]);
+    let dma_before = rig.sim.machine().dma_allocated_bytes();
+    rig.sim.boot().unwrap();
+    let desktop = Surface::pattern(1024, 768, 5);
+    rig.sim.present_full(0, &desktop).unwrap();
+    rig.sim.machine().device().edit_vga(|v| v.set_frozen(true));
+    let err = rig.sim.stop_and_release_post_display(0).unwrap_err();
+    assert_eq!(err.status(), Some(STATUS_DEVICE_HARDWARE_ERROR));
+    // Still in virtio mode, showing the desktop; the OS stops the device instead.
+    assert_ne!(rig.sim.machine().device().status(), 0, "not reset");
+    assert_shows(&rig.host_view(0).unwrap(), &desktop, D3DKMDT_VPPR_IDENTITY);
+    rig.sim.stop().unwrap();
+    rig.sim.remove().unwrap();
+    rig.sim.unload().unwrap();
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma_before);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_vga_class_device_without_dispi_gets_the_virtio_hand_off() {
+    let mut rig = Rig::load_virtio_vga(&[(1024, 768)]);
+    rig.sim.machine().device().edit_vga(|v| v.set_id(0));
+    rig.sim.boot().unwrap();
+    let info = rig.sim.stop_and_release_post_display(0).unwrap();
+    assert_ne!(info.PhysicAddress.QuadPart as u64, vga_memory_address(&rig));
+    // The guest-RAM framebuffer, shown by the virtio scanout as before.
+    assert!(rig.gpu().virtio_display_active());
+    let mut row = vec![0xAAu8; 4096];
+    assert!(rig
+        .sim
+        .machine()
+        .read_phys(info.PhysicAddress.QuadPart as u64, &mut row));
+    assert!(row.iter().all(|&b| b == 0));
+    rig.sim.remove().unwrap();
+    rig.assert_clean();
+}
+
+#[test]
+fn after_a_vga_hand_off_the_driver_starts_again_in_virtio_mode() {
+    let mut rig = Rig::load_virtio_vga(&[(1024, 768)]);
+    rig.sim.boot().unwrap();
+    rig.sim.stop_and_release_post_display(0).unwrap();
+    assert!(!rig.gpu().virtio_display_active());
+    rig.sim.start_device().unwrap();
+    rig.sim.set_mode(0, 1024, 768).unwrap();
+    let s = Surface::pattern(1024, 768, 12);
+    rig.sim.present_full(0, &s).unwrap();
+    assert!(rig.gpu().virtio_display_active());
+    assert_shows(&rig.host_view(0).unwrap(), &s, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
+}

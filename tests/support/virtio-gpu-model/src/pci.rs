@@ -429,6 +429,14 @@ impl VirtioGpuPci {
             .is_some_and(|v| v.write_memory(offset, data))
     }
 
+    /// Changes the VGA of a virtio-vga (fault injection: [`Vga::set_frozen`],
+    /// [`Vga::set_id`]); nothing without a VGA.
+    pub fn edit_vga(&self, edit: impl FnOnce(&mut Vga)) {
+        if let Some(vga) = self.lock().vga.as_mut() {
+            edit(vga);
+        }
+    }
+
     /// VGA register accesses the model does not implement (0 without a VGA).
     pub fn vga_unmodelled_accesses(&self) -> u64 {
         self.lock().vga.as_ref().map_or(0, Vga::unmodelled_accesses)

@@ -44,6 +44,8 @@ pub struct Vga {
     attribute_data_next: bool,
     /// Register accesses this model does not implement (each one a driver surprise).
     unmodelled: u64,
+    /// A broken VGA: DISPI writes are ignored.
+    frozen: bool,
 }
 
 impl Vga {
@@ -60,6 +62,7 @@ impl Vga {
             attribute_index: 0,
             attribute_data_next: true,
             unmodelled: 0,
+            frozen: false,
         }
     }
 
@@ -152,7 +155,20 @@ impl Vga {
         self.read_dispi(dispi::ENABLE) & dispi::ENABLED != 0
     }
 
+    /// A broken VGA: from now on DISPI register writes are ignored (`true`), or taken again.
+    pub fn set_frozen(&mut self, frozen: bool) {
+        self.frozen = frozen;
+    }
+
+    /// Makes the interface id read `id` (0: no DISPI interface).
+    pub fn set_id(&mut self, id: u16) {
+        self.dispi[usize::from(dispi::ID)] = id;
+    }
+
     fn write_dispi(&mut self, index: u16, value: u16) {
+        if self.frozen {
+            return;
+        }
         match index {
             dispi::ID | dispi::VIDEO_MEMORY_64K | dispi::VIRT_HEIGHT => {}
             dispi::ENABLE => {
