@@ -37,6 +37,22 @@ use vm_memory::GuestMemoryMmap;
 
 use crate::vga::Vga;
 
+/// Offsets of the virtio structures in BAR 4 of virtio-gpu-pci (as QEMU lays them out;
+/// [`BarLayout::GPU_PCI`]).
+pub const COMMON_OFFSET: u32 = 0x0000;
+/// ISR status offset in BAR 4 (virtio-gpu-pci).
+pub const ISR_OFFSET: u32 = 0x1000;
+/// Device configuration offset in BAR 4 (virtio-gpu-pci).
+pub const DEVICE_OFFSET: u32 = 0x2000;
+/// Notification area offset in BAR 4 (virtio-gpu-pci).
+pub const NOTIFY_OFFSET: u32 = 0x3000;
+/// Length of each structure's region (virtio-gpu-pci).
+pub const REGION_LEN: u32 = 0x1000;
+/// The BAR holding the virtio structures (virtio-gpu-pci).
+pub const VIRTIO_BAR: u8 = 4;
+/// The BAR holding the MSI-X table (offset 0) and pending-bit array (offset 0x800)
+/// (virtio-gpu-pci).
+pub const MSIX_BAR: u8 = 1;
 /// Notify offset multiplier: queue `q`'s doorbell is at the notify offset plus `4 * q`.
 pub const NOTIFY_OFF_MULTIPLIER: u32 = 4;
 /// The VGA memory of QEMU's virtio-vga (it fixes `vram_size_mb` at 8).
@@ -73,13 +89,13 @@ pub struct BarLayout {
 impl BarLayout {
     /// QEMU's virtio-gpu-pci.
     pub const GPU_PCI: Self = Self {
-        virtio_bar: 4,
-        msix_bar: 1,
+        virtio_bar: VIRTIO_BAR,
+        msix_bar: MSIX_BAR,
         regions: [
-            (0x0000, 0x1000),
-            (0x1000, 0x1000),
-            (0x2000, 0x1000),
-            (0x3000, 0x1000),
+            (COMMON_OFFSET, REGION_LEN),
+            (ISR_OFFSET, REGION_LEN),
+            (DEVICE_OFFSET, REGION_LEN),
+            (NOTIFY_OFFSET, REGION_LEN),
         ],
     };
     /// QEMU's virtio-vga (page-per-vq off: common and ISR halved to make room for the VGA
