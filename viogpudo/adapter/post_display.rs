@@ -3,7 +3,8 @@
 //! described by a `DXGK_DISPLAY_INFORMATION`.
 //!
 //! The duties, from the DDI page and the KMDOD sample (which blacks the screen out and keeps
-//! it visible before it reports the mode):
+//! it visible before it reports the mode), as the virtio-gpu-pci path meets them (the
+//! virtio-vga path below meets them with the VGA):
 //! - **Which target.** The asked target if it has a monitor (connectivity, as the children
 //!   were last reported) and shows a framebuffer; otherwise another active target that does,
 //!   reported in `TargetId`. With none, STATUS_NOT_SUPPORTED, and nothing is changed or reset
@@ -36,8 +37,8 @@
 //! framebuffers are deliberately leaked (the device, and the next owner through
 //! `PhysicAddress`, may still use them). The next StartDevice resets the device.
 //!
-//! The next owner writes `Height * Pitch` bytes linearly from `PhysicAddress`, but a large
-//! framebuffer (or one allocated after a fallback to small chunks) is several physically
+//! On that path, the next owner writes `Height * Pitch` bytes linearly from `PhysicAddress`,
+//! but a large framebuffer (or one allocated after a fallback to small chunks) is several physically
 //! separate bands. Such a framebuffer is first rebuilt as one physically contiguous block and
 //! shown; its first byte is what is reported. If that block cannot be had, no address is
 //! handed over: the call fails and the driver stays as it was. The same holds without a
