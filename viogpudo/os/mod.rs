@@ -107,3 +107,30 @@ impl core::fmt::Write for TraceLine {
         Ok(())
     }
 }
+
+/// Whether a nonpaged pool block of `size` bytes (> 0) is aligned to `align` by itself: on x64
+/// a block below a page is 16-byte aligned and a block of a page or more page aligned (the
+/// ExAllocatePoolWithTag page). The `legacy-pool` heap (`nt_pool`) refuses other layouts
+/// rather than hand out a misaligned block.
+pub const fn pool_block_aligns(size: usize, align: usize) -> bool {
+    const POOL_ALIGN: usize = 16;
+    let page = viogpu_common::hal::PAGE_SIZE;
+    size > 0 && (align <= POOL_ALIGN || (align <= page && size >= page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pool_block_aligns;
+
+    #[test]
+    fn pool_blocks_give_16_bytes_below_a_page_and_a_page_from_a_page_on() {
+        assert!(pool_block_aligns(1, 1));
+        assert!(pool_block_aligns(24, 16));
+        assert!(!pool_block_aligns(24, 32));
+        assert!(!pool_block_aligns(4095, 4096));
+        assert!(pool_block_aligns(4096, 4096));
+        assert!(pool_block_aligns(1 << 20, 64));
+        assert!(!pool_block_aligns(1 << 20, 8192));
+        assert!(!pool_block_aligns(0, 1));
+    }
+}

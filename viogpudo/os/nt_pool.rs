@@ -18,7 +18,8 @@
 //! enum, an `int`). Both routines may be called at IRQL <= DISPATCH_LEVEL for nonpaged pool,
 //! which the driver respects (the simulator checks it, `os::hosted::irql`). Pool blocks below
 //! a page are 16-byte aligned on x64 and blocks of a page or more are page aligned, so the
-//! allocator refuses (returns null for) a layout whose alignment the pool does not give.
+//! allocator refuses (returns null for) a layout whose alignment the pool does not give
+//! (`os::pool_block_aligns`, unit-tested on every host).
 
 use core::ffi::c_void;
 
@@ -37,10 +38,6 @@ const NON_PAGED_POOL_NX: i32 = 512;
 /// Pool tag of the legacy global allocator's blocks ("rust", as wdk-alloc's).
 #[cfg(feature = "legacy-pool")]
 const HEAP_TAG: ULONG = u32::from_le_bytes(*b"rust");
-
-/// Alignment of every pool block below a page on x64.
-#[cfg(feature = "legacy-pool")]
-const POOL_ALIGN: usize = 16;
 
 #[cfg(feature = "legacy-pool")]
 extern "system" {
@@ -93,10 +90,7 @@ pub struct PoolWithTagAllocator;
 #[cfg(feature = "legacy-pool")]
 unsafe impl core::alloc::GlobalAlloc for PoolWithTagAllocator {
     unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
-        let page = viogpu_common::hal::PAGE_SIZE;
-        let aligned =
-            layout.align() <= POOL_ALIGN || (layout.align() <= page && layout.size() >= page);
-        if !aligned || layout.size() == 0 {
+        if !super::pool_block_aligns(layout.size(), layout.align()) {
             return core::ptr::null_mut();
         }
         // SAFETY: ExAllocatePoolWithTag may be called at IRQL <= DISPATCH_LEVEL for nonpaged
