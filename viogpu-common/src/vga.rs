@@ -6,9 +6,12 @@
 //! structures (BAR 2) carries the VGA registers as MMIO, as the `-device VGA` stdvga lays them
 //! out (hw/display/vga-pci.c): the VGA I/O ports `0x3C0..0x3DF` at offset `0x400`
 //! ([`VGA_PORTS_OFFSET`]) and the DISPI registers at `0x500 + 2 * index`
-//! ([`DISPI_OFFSET`]), each a 16-bit register. The host shows the VGA picture on scanout 0
-//! until the driver's first SET_SCANOUT, and again after every device reset (QEMU's
-//! `virtio_gpu_base_reset` clears the virtio display's `enable`; disabling a scanout does not).
+//! ([`DISPI_OFFSET`]), each a 16-bit register. (QEMU decodes the legacy I/O ports too: DISPI
+//! index/data at `0x1CE`/`0x1CF`, the VGA at `0x3C0..0x3DF`; the MMIO copy needs no I/O port
+//! resource and goes through the mapping the driver has anyway.) The host shows the VGA
+//! picture on scanout 0 until the driver's first SET_SCANOUT of a resource, and again after
+//! every device reset (QEMU's `virtio_gpu_base_reset` clears the virtio display's `enable`,
+//! which only `virtio_gpu_do_set_scanout` sets; disabling a scanout leaves it set).
 //!
 //! [`set_linear_mode`] is the one mode-set sequence: every DISPI register written (display
 //! off first, so the mode takes effect at the enable), read back and checked (the device
