@@ -611,7 +611,7 @@ impl TwoHeads {
 }
 
 #[test]
-fn two_phase_mode_change_switches_both_heads_only_at_the_switch() {
+fn two_phase_mode_change_shows_each_head_with_its_first_picture() {
     let mut t = TwoHeads::new();
     t.prepare(0, 1920, 1080, GREEN).unwrap();
     t.prepare(1, 800, 600, BLUE).unwrap();
@@ -622,17 +622,73 @@ fn two_phase_mode_change_switches_both_heads_only_at_the_switch() {
     assert_eq!(t.picture(1), (1280, 800, Some(RED)));
     t.switch(0).unwrap();
     t.switch(1).unwrap();
-    assert_eq!(t.picture(0), (1920, 1080, Some(GREEN)));
-    assert_eq!(t.picture(1), (800, 600, Some(BLUE)));
-    // The old framebuffers are kept until the switch is confirmed.
-    assert_eq!(t.bed.backend.lock().resource_count(), 4);
     for head in &mut t.heads {
         head.confirm_switch(&t.bed.gpu, &mut t.ids);
         assert!(!head.switch_pending());
     }
-    assert_eq!(t.bed.backend.lock().resource_count(), 2);
+    // Switched, but the new framebuffers have no picture yet: the host still shows (and
+    // keeps) the old ones.
     assert_eq!(t.heads[0].mode(), Some((1920, 1080)));
     assert_eq!(t.heads[1].mode(), Some((800, 600)));
+    assert_eq!(t.picture(0), (1024, 768, Some(BLUE)));
+    assert_eq!(t.picture(1), (1280, 800, Some(RED)));
+    assert_eq!(t.bed.backend.lock().resource_count(), 4);
+    // The first picture shows each new framebuffer and takes its old one down.
+    t.heads[0].reveal(&t.bed.gpu, &mut t.ids).unwrap();
+    assert_eq!(t.picture(0), (1920, 1080, Some(GREEN)));
+    assert_eq!(t.bed.backend.lock().resource_count(), 3);
+    t.heads[1].paint(&t.bed.gpu, &mut t.ids, RED).unwrap();
+    assert_eq!(t.picture(1), (800, 600, Some(RED)));
+    assert_eq!(t.bed.backend.lock().resource_count(), 2);
+}
+
+#[test]
+fn a_vidpn_mode_change_sends_the_new_framebuffer_once_with_its_first_picture() {
+    let mut t = TwoHeads::new();
+    let transfers = |t: &TwoHeads| t.bed.backend.lock().count(CommandType::TRANSFER_TO_HOST_2D);
+    let before = transfers(&t);
+    t.prepare(0, 1920, 1080, GREEN).unwrap();
+    t.switch(0).unwrap();
+    t.heads[0].confirm_switch(&t.bed.gpu, &mut t.ids);
+    assert_eq!(
+        transfers(&t),
+        before,
+        "the mode change itself sends no pixels"
+    );
+    t.heads[0].reveal(&t.bed.gpu, &mut t.ids).unwrap();
+    assert_eq!(transfers(&t), before + 1);
+    let last = *t.bed.backend.lock().transfers().last().unwrap();
+    assert_eq!((last.rect.width, last.rect.height), (1920, 1080));
+    // Shown: a second reveal does nothing.
+    t.heads[0].reveal(&t.bed.gpu, &mut t.ids).unwrap();
+    assert_eq!(transfers(&t), before + 1);
+    // `set_mode` (start, power-up) still shows its framebuffer at once.
+    t.heads[1]
+        .set_mode(&t.bed.gpu, &mut t.ids, 640, 480, GREEN)
+        .unwrap();
+    assert_eq!(t.picture(1), (640, 480, Some(GREEN)));
+}
+
+#[test]
+fn a_refused_first_picture_keeps_the_old_one_on_screen_until_the_next_one() {
+    let mut t = TwoHeads::new();
+    t.prepare(0, 1920, 1080, GREEN).unwrap();
+    t.switch(0).unwrap();
+    t.heads[0].confirm_switch(&t.bed.gpu, &mut t.ids);
+    t.bed.backend.lock().fail_next(
+        CommandType::SET_SCANOUT,
+        ResponseType::ERR_INVALID_PARAMETER,
+    );
+    let err = t.heads[0].reveal(&t.bed.gpu, &mut t.ids).unwrap_err();
+    assert_eq!(
+        err,
+        Error::DeviceError(ResponseType::ERR_INVALID_PARAMETER.0)
+    );
+    assert_eq!(t.picture(0), (1024, 768, Some(BLUE)));
+    assert_eq!(t.bed.backend.lock().resource_count(), 3);
+    t.heads[0].reveal(&t.bed.gpu, &mut t.ids).unwrap();
+    assert_eq!(t.picture(0), (1920, 1080, Some(GREEN)));
+    assert_eq!(t.bed.backend.lock().resource_count(), 2);
 }
 
 #[test]
@@ -662,25 +718,20 @@ fn a_failed_second_prepare_leaves_both_heads_as_they_were() {
 }
 
 #[test]
-fn a_failed_second_switch_switches_the_first_head_back() {
+fn a_reverted_switch_sends_nothing_and_keeps_the_old_picture() {
     let mut t = TwoHeads::new();
     t.prepare(0, 1920, 1080, GREEN).unwrap();
     t.prepare(1, 800, 600, BLUE).unwrap();
-    t.bed.backend.lock().fail_nth(
-        2,
-        CommandType::SET_SCANOUT,
-        ResponseType::ERR_INVALID_PARAMETER,
-    );
+    let commands = t.bed.backend.lock().count(CommandType::SET_SCANOUT);
     t.switch(0).unwrap();
-    assert_eq!(t.picture(0), (1920, 1080, Some(GREEN)));
-    let err = t.switch(1).unwrap_err();
-    assert_eq!(
-        err,
-        Error::DeviceError(ResponseType::ERR_INVALID_PARAMETER.0)
-    );
-    // The refused switch took its own framebuffer down; the first one is reverted.
-    assert!(!t.heads[1].switch_pending());
+    t.switch(1).unwrap();
+    // A later head failed (say): both switches are undone. Neither had shown anything.
+    t.heads[1].revert_switch(&t.bed.gpu, &mut t.ids).unwrap();
     t.heads[0].revert_switch(&t.bed.gpu, &mut t.ids).unwrap();
+    assert_eq!(
+        t.bed.backend.lock().count(CommandType::SET_SCANOUT),
+        commands
+    );
     t.assert_unchanged();
 }
 

@@ -296,16 +296,31 @@ fn steps(rig: &mut Rig, n: u64, what: &str, steps: &[Step<'_>]) -> Vec<NTSTATUS>
     statuses
 }
 
-/// What the OS committed on `source` is what the device shows: a mode change that failed
-/// changed nothing, one that succeeded changed everything.
-fn assert_shows_committed_mode(rig: &Rig, source: u32, n: u64) {
-    let (w, h, _) = rig.sim.committed_mode(source).unwrap();
+/// What the OS committed on `source` is what the device shows once the OS presents: a mode
+/// change that failed changed nothing, one that succeeded changed everything (a VidPN mode
+/// change shows its framebuffer with the first picture, and a first picture that failed for
+/// want of memory comes again with the next present).
+fn assert_shows_committed_mode(rig: &mut Rig, source: u32, n: u64) {
+    let (w, h, rotation) = rig.sim.committed_mode(source).unwrap();
+    let surface = Surface::pattern(w, h, 50 + source);
+    rig.sim
+        .present_full(source, &surface)
+        .unwrap_or_else(|e| panic!("N={n}: present on source {source}: {e}"));
     let screen = rig.screen(source);
     assert_eq!(
         (screen.width, screen.height),
-        (w, h),
+        rotation_size(rotation, w, h),
         "N={n}: source {source} shows another mode than the committed one"
     );
+    assert_shows(&screen, &surface, rotation);
+}
+
+fn rotation_size(rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION, w: u32, h: u32) -> (u32, u32) {
+    if rotation == D3DKMDT_VPPR_ROTATE90 || rotation == D3DKMDT_VPPR_ROTATE270 {
+        (h, w)
+    } else {
+        (w, h)
+    }
 }
 
 /// Sets `source` to `w` x `h`, presents a pattern and checks that it is on screen.

@@ -295,25 +295,42 @@ fn a_commit_whose_second_framebuffer_the_device_refuses_changes_neither_source()
 }
 
 #[test]
-fn a_commit_whose_second_switch_the_device_refuses_switches_the_first_source_back() {
+fn a_new_mode_whose_scanout_switch_the_device_refuses_keeps_the_old_picture_until_the_next_present()
+{
     let mut t = TwoSources::new();
-    t.rig.gpu().fail_nth(
-        2,
+    // A VidPN mode change points the scanout at the new framebuffer with its first picture:
+    // the device refuses that SET_SCANOUT, so the OS's first present fails...
+    t.rig.gpu().fail_next(
         CommandType::SET_SCANOUT,
         ResponseType::ERR_INVALID_PARAMETER,
     );
-    let status = commit_status(t.commit_both());
-    assert_eq!(status, STATUS_DEVICE_HARDWARE_ERROR);
-    t.assert_unchanged();
+    let result = t.commit_both();
+    assert!(
+        matches!(
+            result,
+            Err(dxgkrnl_sim::SimError::Status {
+                ddi: "DxgkDdiPresentDisplayOnly",
+                status: STATUS_DEVICE_HARDWARE_ERROR,
+            })
+        ),
+        "{result:?}"
+    );
+    // ... and the screen keeps the old picture (never a resource the host got no pixels for).
+    assert_shows(&t.rig.screen(0), &t.surfaces[0], D3DKMDT_VPPR_IDENTITY);
+    // The next present shows the new mode, and the old framebuffer is gone.
+    let surface = Surface::pattern(1920, 1080, 21);
+    t.rig.sim.present_full(0, &surface).unwrap();
+    assert_shows(&t.rig.screen(0), &surface, D3DKMDT_VPPR_IDENTITY);
     t.assert_commit_works();
 }
 
 #[test]
 fn a_commit_that_turns_a_source_off_is_undone_when_the_device_refuses_it() {
     let mut t = TwoSources::new();
-    // Source 0's switch goes through, turning source 1 off does not.
+    // Source 0's switch goes through (its SET_SCANOUT waits for the first picture), turning
+    // source 1 off does not.
     t.rig.gpu().fail_nth(
-        2,
+        1,
         CommandType::SET_SCANOUT,
         ResponseType::ERR_INVALID_PARAMETER,
     );

@@ -82,6 +82,31 @@ fn the_bugcheck_screen_shows_the_written_bitmap() {
     );
 }
 
+/// A bugcheck between a mode change and its first present: the new framebuffer is shown then
+/// (the mode change left the host on the old one until the first picture), whole, with the
+/// bitmap on it.
+#[test]
+fn the_bugcheck_screen_right_after_a_mode_change_shows_the_new_framebuffer() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    rig.sim
+        .present_full(0, &Surface::pattern(1024, 768, 1))
+        .unwrap();
+    rig.sim
+        .commit_mode_rotated(0, 1280, 1024, D3DKMDT_VPPR_IDENTITY)
+        .unwrap();
+    let bitmap = Surface::pattern(64, 32, 9);
+    let (w, h, _) = rig.sim.bugcheck(0, &bitmap, 100, 50).unwrap();
+    assert_eq!((w, h), (1280, 1024));
+    let screen = rig.screen(0);
+    assert_eq!((screen.width, screen.height), (1280, 1024));
+    assert_eq!(
+        screen.pixel(100, 50).unwrap() & 0x00FF_FFFF,
+        bitmap.pixel(0, 0).unwrap() & 0x00FF_FFFF
+    );
+    // The rest is the new framebuffer's black, not whatever the host resource held.
+    assert_eq!(screen.pixel(1279, 1023).unwrap() & 0x00FF_FFFF, 0);
+}
+
 /// SystemDisplayEnable with D3DDDI_ID_UNINITIALIZED, or for a connected target whose path is
 /// off, still gives a blue screen on the first scanout that shows a framebuffer; a target
 /// without a monitor (or not a target at all) is STATUS_NOT_SUPPORTED, as the page requires.

@@ -528,8 +528,10 @@ fn full_hd_device_large_and_odd_modes() {
     check_head(&mut guest, 0, &desktop, "small-rect-1920x1080");
 
     // 1024x768 -> 7680x4320 -> 1024x768: the sequence that left the C++ driver's screen dark.
-    // Each mode (VidPN commit, the OS's black repaint, the filled desktop presented) shows its
-    // fill color at once, then the pattern.
+    // Each mode (VidPN commit, then the OS's one repaint: the filled desktop presented) shows
+    // its fill color at once, then the pattern. The change sends one frame's worth of pixels:
+    // the repaint, which is also the new framebuffer's first picture (the scanout points at it
+    // only then, so the host never shows a resource it got no pixels for).
     for (w, h, color) in [
         (1024, 768, 0x0040_5060),
         (7680, 4320, 0x0010_2030),
@@ -544,6 +546,8 @@ fn full_hd_device_large_and_odd_modes() {
         // the resolution agent adds a host window's size (the driver's custom-mode escape).
         let custom = if (w, h) == (5486, 2818) { "1" } else { "0" };
         assert_eq!(field(&answer, "custom"), custom, "{answer}");
+        let frame = u64::from(w) * u64::from(h) * 4;
+        assert_eq!(field(&answer, "bytes"), frame.to_string(), "{answer}");
         record(T, &format!("mode change to {w}x{h}"), field(&answer, "ms"));
         let started = Instant::now();
         let screen = guest.screendump(0).unwrap();

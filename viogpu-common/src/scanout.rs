@@ -13,6 +13,15 @@
 //! picture while the old framebuffer is kept, so that [`Scanout::revert_switch`] can put it back
 //! if a later scanout fails. Only [`Scanout::confirm_switch`] takes the old one down.
 //!
+//! A mode change of the VidPN (the [`Scanout::prepare`] path) sends no pixels: the OS repaints
+//! the whole desktop right after it, so the new framebuffer's first picture is that present.
+//! Until it arrives the host keeps showing the *outgoing* framebuffer (its resource and memory
+//! stay), and the present sends the whole new framebuffer, then points the scanout at it
+//! ([`Scanout::present`]), as Linux's driver does with a new framebuffer: one full transfer
+//! per mode change, and never a host resource shown before it received the guest's pixels (the
+//! virtio spec leaves a new resource's contents undefined). Every other way of showing the
+//! framebuffer ([`Scanout::paint`], [`Scanout::reveal`]) sends it whole first too.
+//!
 //! The C++ driver lost the display after a large mode and then a smaller one because it reused
 //! memory while an asynchronous detach was still pending, and reused a resource id at once.
 //! Here the detach is waited for; if the device does not confirm it, the old framebuffer is
@@ -20,9 +29,11 @@
 
 use alloc::vec::Vec;
 
+use crate::blit::{Rect as BlitRect, Rotation, Surface};
 use crate::framebuffer::{AllocPolicy, FramebufferBacking};
 use crate::gpu::{GpuDevice, Notify, Platform, WaitMode};
 use crate::hal::Hal;
+use crate::present::{self, MoveRect, PresentStats};
 use crate::protocol::{Format, Rect};
 use crate::resource_id::ResourceIdAllocator;
 use crate::{Error, Result};
@@ -42,6 +53,9 @@ const EMPTY_RECT: Rect = Rect {
 pub struct Framebuffer<H: Hal> {
     resource_id: u32,
     backing: FramebufferBacking<H>,
+    /// The host resource received the backing's pixels (at least once) and the scanout may
+    /// show it; false from a VidPN mode change until the first picture.
+    sent: bool,
 }
 
 impl<H: Hal> Framebuffer<H> {
@@ -58,6 +72,12 @@ impl<H: Hal> Framebuffer<H> {
     /// The guest memory, writable.
     pub fn backing_mut(&mut self) -> &mut FramebufferBacking<H> {
         &mut self.backing
+    }
+
+    /// Whether the host resource has received the pixels (see the module docs); until then
+    /// the scanout is not pointed at it.
+    pub fn is_sent(&self) -> bool {
+        self.sent
     }
 
     /// The whole framebuffer as a virtio-gpu rectangle.
@@ -84,6 +104,8 @@ pub struct Scanout<H: Hal> {
     /// Framebuffers whose detach the device never confirmed: their memory may still be read by
     /// the host, so it is kept until the device is reset.
     retired: Vec<(Framebuffer<H>, Built)>,
+    /// What the host still shows while `current` waits for its first picture (module docs).
+    outgoing: Option<Framebuffer<H>>,
 }
 
 /// A framebuffer whose teardown the device did not confirm, with the steps left to undo.
@@ -107,6 +129,7 @@ impl<H: Hal> Scanout<H> {
             staged: None,
             previous: None,
             retired: Vec::new(),
+            outgoing: None,
         }
     }
 
@@ -137,10 +160,11 @@ impl<H: Hal> Scanout<H> {
         self.retired.len()
     }
 
-    /// Switches to a `width` x `height` framebuffer filled with `fill` (BGRX). On error the
-    /// previous mode is still displayed and nothing was leaked. The same as
-    /// [`prepare`](Self::prepare), [`switch_to_prepared`](Self::switch_to_prepared) and
-    /// [`confirm_switch`](Self::confirm_switch).
+    /// Switches to a `width` x `height` framebuffer filled with `fill` (BGRX), shown at once
+    /// (its pixels sent before the scanout points at it). On error the previous mode is still
+    /// displayed and nothing was leaked. The same as [`prepare`](Self::prepare),
+    /// [`switch_to_prepared`](Self::switch_to_prepared) and
+    /// [`confirm_switch`](Self::confirm_switch), with the pixels sent in the first step.
     pub fn set_mode<P: Platform, N: Notify>(
         &mut self,
         gpu: &GpuDevice<H, P, N>,
@@ -149,16 +173,18 @@ impl<H: Hal> Scanout<H> {
         height: u32,
         fill: u32,
     ) -> Result<()> {
-        self.prepare(gpu, ids, width, height, fill)?;
+        self.stage(gpu, ids, (width, height), fill, SendPixels::Now)?;
         self.switch_to_prepared(gpu, ids)?;
         self.confirm_switch(gpu, ids);
         Ok(())
     }
 
     /// Builds a complete `width` x `height` framebuffer filled with `fill` (BGRX) on the host
-    /// without showing it: the first phase of a mode change. A framebuffer prepared earlier and
-    /// not switched to is taken down first. On error nothing was leaked and nothing is staged.
-    /// [`Error::InvalidArgument`] while a switch is neither confirmed nor reverted.
+    /// without showing it: the first phase of a VidPN mode change. Its pixels are not sent:
+    /// the first present after the switch does that (module docs). A framebuffer prepared
+    /// earlier and not switched to is taken down first. On error nothing was leaked and
+    /// nothing is staged. [`Error::InvalidArgument`] while a switch is neither confirmed nor
+    /// reverted.
     pub fn prepare<P: Platform, N: Notify>(
         &mut self,
         gpu: &GpuDevice<H, P, N>,
@@ -167,12 +193,31 @@ impl<H: Hal> Scanout<H> {
         height: u32,
         fill: u32,
     ) -> Result<()> {
+        self.stage(
+            gpu,
+            ids,
+            (width, height),
+            fill,
+            SendPixels::WithFirstPicture,
+        )
+    }
+
+    /// [`prepare`](Self::prepare), with the pixels sent now or with the first picture.
+    fn stage<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+        (width, height): (u32, u32),
+        fill: u32,
+        send: SendPixels,
+    ) -> Result<()> {
         if self.previous.is_some() {
             return Err(Error::InvalidArgument);
         }
         self.discard_prepared(gpu, ids);
         self.reap_retired(gpu, ids);
-        match build_framebuffer(gpu, ids, width, height, &self.policy, |b| b.fill(fill)) {
+        let init = |b: &mut FramebufferBacking<H>| b.fill(fill);
+        match build_framebuffer(gpu, ids, (width, height), &self.policy, send, init) {
             Ok(fb) => {
                 self.staged = Some(fb);
                 Ok(())
@@ -226,22 +271,35 @@ impl<H: Hal> Scanout<H> {
         }
         if let Err(e) = gpu.set_scanout(self.index, 0, EMPTY_RECT, WaitMode::Wait) {
             // The scanout may or may not be off: show the old picture again.
-            self.show_again(gpu, self.current.as_ref());
+            self.show_again(gpu, self.on_host());
             return Err(e);
         }
         self.previous = Some(self.current.take());
         Ok(())
     }
 
-    /// Ends a pending switch: the framebuffer shown before it is taken down. Nothing to do
-    /// without a pending switch.
+    /// Ends a pending switch: the framebuffer shown before it is taken down, unless the host
+    /// still shows it because the new one waits for its first picture (then it is kept as the
+    /// outgoing framebuffer). Nothing to do without a pending switch.
     pub fn confirm_switch<P: Platform, N: Notify>(
         &mut self,
         gpu: &GpuDevice<H, P, N>,
         ids: &mut ResourceIdAllocator,
     ) {
-        if let Some(Some(old)) = self.previous.take() {
-            self.teardown(gpu, ids, old, Built::Attached);
+        let Some(old) = self.previous.take() else {
+            return;
+        };
+        let waiting = self.current.as_ref().is_some_and(|fb| !fb.sent);
+        let mut gone = [None, None];
+        match old {
+            // Shown by the host until the new framebuffer's first picture; one kept from an
+            // earlier switch is no longer shown (the host switched to `old` since).
+            Some(old) if waiting && old.sent => gone[0] = self.outgoing.replace(old),
+            old if waiting => gone[0] = old,
+            old => gone = [old, self.outgoing.take()],
+        }
+        for fb in gone.into_iter().flatten() {
+            self.teardown(gpu, ids, fb, Built::Attached);
         }
     }
 
@@ -257,16 +315,31 @@ impl<H: Hal> Scanout<H> {
         let Some(previous) = self.previous.take() else {
             return Ok(());
         };
-        let result = match &previous {
+        // A switch to a framebuffer that waits for its first picture sent nothing: the host
+        // still shows what it showed before.
+        let switched = self.current.as_ref().is_none_or(|fb| fb.sent);
+        if let Some(new) = core::mem::replace(&mut self.current, previous) {
+            self.teardown(gpu, ids, new, Built::Attached);
+        }
+        if !switched {
+            return Ok(());
+        }
+        let on_host = self.on_host();
+        match on_host {
             Some(old) => {
                 gpu.set_scanout(self.index, old.resource_id, old.full_rect(), WaitMode::Wait)
             }
             None => gpu.set_scanout(self.index, 0, EMPTY_RECT, WaitMode::Wait),
-        };
-        if let Some(new) = core::mem::replace(&mut self.current, previous) {
-            self.teardown(gpu, ids, new, Built::Attached);
         }
-        result
+    }
+
+    /// The framebuffer the host shows (or showed before a pending switch turned the scanout
+    /// off): the current one once it received its pixels, else the outgoing one.
+    fn on_host(&self) -> Option<&Framebuffer<H>> {
+        match self.current.as_ref() {
+            Some(fb) if fb.sent => Some(fb),
+            _ => self.outgoing.as_ref(),
+        }
     }
 
     /// Takes down the framebuffer [`prepare`](Self::prepare) staged, if any.
@@ -294,15 +367,16 @@ impl<H: Hal> Scanout<H> {
         if self.previous.is_some() {
             return Err(Error::InvalidArgument);
         }
+        self.reveal(gpu, ids)?;
         self.reap_retired(gpu, ids);
         let old = self
             .current
             .as_ref()
             .filter(|fb| fb.resource_id != 0)
             .ok_or(Error::InvalidArgument)?;
-        let (width, height) = (old.backing.width(), old.backing.height());
+        let size = (old.backing.width(), old.backing.height());
         let copy = |b: &mut FramebufferBacking<H>| b.copy_rows_from(&old.backing);
-        let fb = match build_framebuffer(gpu, ids, width, height, policy, copy) {
+        let fb = match build_framebuffer(gpu, ids, size, policy, SendPixels::Now, copy) {
             Ok(fb) => fb,
             Err((e, stuck)) => {
                 if let Some(stuck) = stuck {
@@ -336,15 +410,18 @@ impl<H: Hal> Scanout<H> {
         ids: &mut ResourceIdAllocator,
         fb: Framebuffer<H>,
     ) -> Result<()> {
-        let rect = fb.full_rect();
-        if let Err(e) = gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait) {
-            // The scanout may or may not have switched; put the old one back on screen
-            // before tearing the new one down.
-            self.show_again(gpu, self.current.as_ref());
-            self.teardown(gpu, ids, fb, Built::Attached);
-            return Err(e);
+        // One without its pixels is pointed at by its first picture (module docs).
+        if fb.sent {
+            let rect = fb.full_rect();
+            if let Err(e) = gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait) {
+                // The scanout may or may not have switched; put the old one back on screen
+                // before tearing the new one down.
+                self.show_again(gpu, self.on_host());
+                self.teardown(gpu, ids, fb, Built::Attached);
+                return Err(e);
+            }
+            let _ = gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait);
         }
-        let _ = gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait);
         self.previous = Some(self.current.replace(fb));
         Ok(())
     }
@@ -364,20 +441,81 @@ impl<H: Hal> Scanout<H> {
         };
     }
 
-    /// Fills the shown framebuffer with one `bgrx` colour and sends all of it to the host
-    /// (transfer, then flush), so the screen shows that colour. Nothing to do without one.
+    /// Fills the current framebuffer with one `bgrx` colour and sends all of it to the host
+    /// (transfer, then flush; one waiting for its first picture is shown with it), so the
+    /// screen shows that colour. Nothing to do without one.
     pub fn paint<P: Platform, N: Notify>(
         &mut self,
         gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
         bgrx: u32,
     ) -> Result<()> {
         let Some(fb) = self.current.as_mut() else {
             return Ok(());
         };
         fb.backing.fill(bgrx);
+        if !fb.sent {
+            return self.reveal(gpu, ids);
+        }
         let rect = fb.full_rect();
         gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
         gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait)
+    }
+
+    /// A present of the OS's source surface `src` (see [`crate::present::present`]). The
+    /// first one after a VidPN mode change sends the whole framebuffer and points the scanout
+    /// at it ([`reveal`](Self::reveal)). Nothing to do without a framebuffer with a host
+    /// resource (none committed, or suspended across a power-down).
+    pub fn present<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+        src: &Surface<'_>,
+        moves: &[MoveRect],
+        dirty: &[BlitRect],
+        rotation: Rotation,
+    ) -> Result<PresentStats> {
+        let Some(fb) = self.current.as_mut().filter(|fb| fb.resource_id != 0) else {
+            return Ok(PresentStats::default());
+        };
+        if fb.sent {
+            return present::present(gpu, fb, src, moves, dirty, rotation);
+        }
+        let written =
+            present::copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, rotation)?;
+        let bytes = u64::from(fb.backing.width()) * u64::from(fb.backing.height()) * 4;
+        self.reveal(gpu, ids)?;
+        Ok(PresentStats {
+            rects: written.len(),
+            transfers: 1,
+            bytes,
+        })
+    }
+
+    /// Shows a current framebuffer that waits for its first picture: all of it sent to the
+    /// host, the scanout pointed at it and flushed, then the outgoing framebuffer taken down.
+    /// Nothing to do for one already shown. On error the host still shows the outgoing one
+    /// and the next present or paint tries again.
+    pub fn reveal<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+    ) -> Result<()> {
+        let Some(fb) = self.current.as_mut() else {
+            return Ok(());
+        };
+        if fb.sent || fb.resource_id == 0 {
+            return Ok(());
+        }
+        let rect = fb.full_rect();
+        gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
+        gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait)?;
+        fb.sent = true;
+        let flushed = gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait);
+        if let Some(old) = self.outgoing.take() {
+            self.teardown(gpu, ids, old, Built::Attached);
+        }
+        flushed
     }
 
     /// Turns the scanout off and frees its framebuffer: [`switch_off`](Self::switch_off) and
@@ -427,13 +565,15 @@ impl<H: Hal> Scanout<H> {
         }
     }
 
-    /// After a device reset: releases the ids of the framebuffers not on screen (retired,
-    /// prepared, or kept for a pending switch, which the reset ends) and frees their memory.
+    /// After a device reset: releases the ids of the framebuffers other than the current one
+    /// (retired, prepared, kept for a pending switch, which the reset ends, or outgoing) and
+    /// frees their memory.
     fn forget_unshown(&mut self, ids: &mut ResourceIdAllocator) {
         let retired = self.retired.drain(..).map(|(fb, _)| fb);
         let staged = self.staged.take();
         let previous = self.previous.take().flatten();
-        for fb in retired.chain(staged).chain(previous) {
+        let outgoing = self.outgoing.take();
+        for fb in retired.chain(staged).chain(previous).chain(outgoing) {
             let _ = ids.free(fb.resource_id);
         }
     }
@@ -492,6 +632,7 @@ impl<H: Hal> Scanout<H> {
         })();
         match result {
             Ok(()) => {
+                fb.sent = true;
                 self.current = Some(fb);
                 Ok(())
             }
@@ -529,16 +670,25 @@ impl<H: Hal> Scanout<H> {
     }
 }
 
+/// When a new framebuffer's pixels go to the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendPixels {
+    /// While it is built.
+    Now,
+    /// With its first picture (module docs).
+    WithFirstPicture,
+}
+
 /// Builds a complete framebuffer: id, memory (allocated with `policy`, its pixels set by
-/// `init`), host resource, attached backing, contents sent to the host. Undoes everything on
-/// failure; a framebuffer whose undo could not be confirmed by the device comes back with the
-/// error, to be retired rather than freed.
+/// `init`), host resource, attached backing, contents sent to the host as `send` says. Undoes
+/// everything on failure; a framebuffer whose undo could not be confirmed by the device comes
+/// back with the error, to be retired rather than freed.
 fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
     ids: &mut ResourceIdAllocator,
-    width: u32,
-    height: u32,
+    (width, height): (u32, u32),
     policy: &AllocPolicy,
+    send: SendPixels,
     init: impl FnOnce(&mut FramebufferBacking<H>),
 ) -> core::result::Result<Framebuffer<H>, (Error, Option<Stuck<H>>)> {
     let resource_id = ids.alloc().map_err(|e| (e, None))?;
@@ -552,6 +702,7 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     let mut fb = Framebuffer {
         resource_id,
         backing,
+        sent: false,
     };
     init(&mut fb.backing);
     let mut built = Built::Nothing;
@@ -575,10 +726,16 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
             built = Built::Attached;
         }
         r?;
-        gpu.transfer_to_host_2d(resource_id, fb.full_rect(), 0, WaitMode::Wait)
+        if send == SendPixels::Now {
+            gpu.transfer_to_host_2d(resource_id, fb.full_rect(), 0, WaitMode::Wait)?;
+        }
+        Ok(())
     })();
     match result {
-        Ok(()) => Ok(fb),
+        Ok(()) => {
+            fb.sent = send == SendPixels::Now;
+            Ok(fb)
+        }
         Err(e) => Err((e, undo(gpu, ids, fb, built).err())),
     }
 }

@@ -19,8 +19,9 @@
 //! - **The other displays.** Every other scanout is disabled (SET_SCANOUT to no resource) and
 //!   the hardware pointer is hidden on the chosen one, so only the bugcheck picture is shown.
 //!
-//! The picture is written into the chosen scanout's current framebuffer (unrotated: the OS
-//! gets the framebuffer's own size) and sent to the host with a polled transfer and flush.
+//! The chosen scanout's current framebuffer is sent whole and shown (SET_SCANOUT), then the
+//! picture is written into it (unrotated: the OS gets the framebuffer's own size) and sent to
+//! the host with a polled transfer and flush.
 
 use core::sync::atomic::Ordering;
 
@@ -68,6 +69,7 @@ impl Adapter {
         self.bugcheck_target.store(shown_on, Ordering::Release);
         if !self.is_removed() {
             self.only_show(shown_on);
+            self.show_whole(shown_on, &screen);
         }
         Ok(SystemDisplay {
             width: screen.width,
@@ -94,6 +96,20 @@ impl Adapter {
                 padding: 0,
             };
             let _ = hw.gpu.update_cursor(nowhere, 0, 0, 0, WaitMode::Polled);
+        });
+    }
+
+    /// Sends all of `screen` to the host and points scanout `on` at it (polled, best effort).
+    /// A mode change points the scanout at its new framebuffer only with the first present
+    /// (the core's scanout module): one that came just before the bugcheck would otherwise
+    /// leave the host showing the old one, and parts of the new resource never sent.
+    fn show_whole(&self, on: u32, screen: &Screen) {
+        let rect = GpuRect::new(0, 0, screen.width, screen.height);
+        let id = screen.resource_id;
+        self.with_published_hw(|hw| {
+            let _ = hw.gpu.transfer_to_host_2d(id, rect, 0, WaitMode::Polled);
+            let _ = hw.gpu.set_scanout(on, id, rect, WaitMode::Polled);
+            let _ = hw.gpu.resource_flush(id, rect, WaitMode::Polled);
         });
     }
 

@@ -695,7 +695,9 @@ impl Adapter {
         if !visible && !self.is_removed() {
             self.recover_if_ring_broken(&mut guard);
         }
-        let State { device, heads, .. } = &mut *guard;
+        let State {
+            device, heads, ids, ..
+        } = &mut *guard;
         let range = if source == D3DDDI_ID_ALL {
             0..heads.len()
         } else if (source as usize) < heads.len() {
@@ -711,7 +713,7 @@ impl Adapter {
         {
             if !visible && head.visible && !self.is_removed() {
                 if let Some(hw) = device.powered() {
-                    if let Err(e) = head.scanout.paint(&hw.gpu, BLACK) {
+                    if let Err(e) = head.scanout.paint(&hw.gpu, ids, BLACK) {
                         // Not blank; presents stop anyway, and the next commit repaints.
                         crate::trace!("source {index}: not blanked: {e}");
                     }

@@ -123,12 +123,14 @@ impl Adapter {
     /// Paints `target` black (shown and sent to the host) and turns every other scanout off.
     /// Only a failure to paint the handed-over display fails the hand-off.
     fn blank_for_hand_off(&self, state: &mut State, target: u32) -> DdiResult<()> {
-        let State { device, heads, .. } = state;
+        let State {
+            device, heads, ids, ..
+        } = state;
         let hw = device.powered().ok_or(STATUS_DEVICE_NOT_READY)?;
         let zero = viogpu_common::protocol::Rect::new(0, 0, 0, 0);
         for (index, head) in (0u32..).zip(heads.iter_mut()) {
             if index == target {
-                head.scanout.paint(&hw.gpu, BLACK).map_err(status_of)?;
+                head.scanout.paint(&hw.gpu, ids, BLACK).map_err(status_of)?;
             } else if head.scanout.mode().is_some() {
                 // Off for the next owner; the framebuffer itself is leaked with the rest.
                 self.screens.hide(index as usize);

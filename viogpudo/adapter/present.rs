@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use super::{Adapter, DdiResult, IntoDdi};
 use crate::ddi::*;
 use viogpu_common::blit::{Point, Rect, Rotation, Surface};
-use viogpu_common::present::{present, MoveRect};
+use viogpu_common::present::MoveRect;
 
 /// Checks the scalar arguments of a present: known source, 4 bytes per pixel, a positive
 /// pitch, and non-null arrays wherever a count is non-zero.
@@ -118,6 +118,7 @@ impl Adapter {
             .heads
             .get_mut(source as usize)
             .ok_or(STATUS_INVALID_PARAMETER)?;
+        let ids = &mut state.ids;
         if !head.visible {
             return Ok(());
         }
@@ -132,11 +133,12 @@ impl Adapter {
                 head.rotation.framebuffer_size(desktop.0, desktop.1),
             )
         };
-        let Some(fb) = head.scanout.current_mut() else {
-            return Ok(());
-        };
-        let resource_id = fb.resource_id();
-        if resource_id == 0 {
+        // Suspended across a power-down (no host resource): nothing to show until D0.
+        if head
+            .scanout
+            .current()
+            .is_none_or(|fb| fb.resource_id() == 0)
+        {
             return Ok(());
         }
         let len = usize::try_from(u64::from(pitch) * u64::from(h))
@@ -158,7 +160,10 @@ impl Adapter {
         } else {
             (&rects.moves, &rects.dirty)
         };
-        let result = present(&hw.gpu, fb, &surface, moves, dirty, rotation).map(|_| ());
+        let result = head
+            .scanout
+            .present(&hw.gpu, ids, &surface, moves, dirty, rotation)
+            .map(|_| ());
         if result.is_ok() {
             head.full_present = false;
         }

@@ -67,9 +67,9 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
         }
         ["mode", s, w, h, c] => {
             let (w, h) = (number(w, "width")?, number(h, "height")?);
-            let custom = session.set_mode(number(s, "scanout")?, w, h, color(c)?)?;
+            let (custom, bytes) = session.set_mode(number(s, "scanout")?, w, h, color(c)?)?;
             Ok(format!(
-                "{w}x{h} custom={} ms={}",
+                "{w}x{h} custom={} bytes={bytes} ms={}",
                 u8::from(custom),
                 ms(session.timings().mode_change)
             ))

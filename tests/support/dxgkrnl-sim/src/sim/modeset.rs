@@ -177,6 +177,21 @@ impl<M: Machine + 'static> Sim<M> {
         height: u32,
         rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
     ) -> Result<(), SimError> {
+        self.commit_mode_rotated(source, width, height, rotation)?;
+        self.present_full(source, &Surface::new(width, height))
+    }
+
+    /// Steps 1 to 3 of [`set_mode_rotated`](Self::set_mode_rotated) and the visibility of
+    /// step 4, without the repaint: the caller presents the new desktop itself, once, as the
+    /// OS does after a mode change (the desktop window manager redraws the whole desktop in
+    /// the new mode; it does not present a black frame first).
+    pub fn commit_mode_rotated(
+        &mut self,
+        source: u32,
+        width: u32,
+        height: u32,
+        rotation: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION,
+    ) -> Result<(), SimError> {
         self.expect_phase("CommitVidPn", &[Phase::Started])?;
         let model = self.build_vidpn(source, width, height, rotation)?;
         let handle = model.handle();
@@ -255,9 +270,7 @@ impl<M: Machine + 'static> Sim<M> {
         Self::check("DxgkDdiCommitVidPn", status)?;
         Self::check_released("DxgkDdiCommitVidPn", &model)?;
         self.remember_mode(source, Some((width, height, rotation)));
-
-        self.set_source_visibility(source, true)?;
-        self.present_full(source, &Surface::new(width, height))
+        self.set_source_visibility(source, true)
     }
 
     /// Commits several sources at once, as the VidPN manager does for a topology change

@@ -67,8 +67,9 @@ impl Session {
     }
 
     /// Commits a `width` x `height` desktop with `rotation` on `source` through the VidPN
-    /// (which also makes it visible and repaints it black, as the OS does). A size the driver
-    /// does not offer gets a custom mode first; the answer says so.
+    /// and makes it visible; the caller then presents the new desktop, which is the OS's one
+    /// repaint after a mode change. A size the driver does not offer gets a custom mode
+    /// first; the answer says so.
     fn commit(
         &mut self,
         source: u32,
@@ -77,7 +78,7 @@ impl Session {
         rotation: Rotation,
     ) -> Outcome<bool> {
         let path = path_rotation(rotation);
-        match self.sim.set_mode_rotated(source, width, height, path) {
+        match self.sim.commit_mode_rotated(source, width, height, path) {
             Ok(()) => Ok(false),
             Err(SimError::ModeNotOffered {
                 width: tw,
@@ -85,7 +86,7 @@ impl Session {
                 ..
             }) => {
                 self.add_custom_mode(source, tw, th)?;
-                let again = self.sim.set_mode_rotated(source, width, height, path);
+                let again = self.sim.commit_mode_rotated(source, width, height, path);
                 self.sim(&format!("mode {width}x{height}"), again)?;
                 Ok(true)
             }
@@ -94,18 +95,26 @@ impl Session {
     }
 
     /// Sets `source` to a `width` x `height` desktop filled with `color`, presented. Returns
-    /// whether a custom mode was needed.
-    pub fn set_mode(&mut self, source: u32, width: u32, height: u32, color: u32) -> Outcome<bool> {
+    /// whether a custom mode was needed, and the pixel bytes the whole change sent to the host.
+    pub fn set_mode(
+        &mut self,
+        source: u32,
+        width: u32,
+        height: u32,
+        color: u32,
+    ) -> Outcome<(bool, u64)> {
         self.running()?;
         self.desktop_slot(source)?;
         let started = Instant::now();
+        let before = self.machine().monitor().transfers();
         let custom = self.commit(source, width, height, Rotation::Identity)?;
         let desktop = Desktop::filled(width, height, color);
         let full = desktop.full_rect();
         self.desktops[source as usize] = Some(desktop);
         self.present(source, &[full], &[])?;
         self.timings.mode_change = Some(started.elapsed());
-        Ok(custom)
+        let after = self.machine().monitor().transfers();
+        Ok((custom, after.bytes - before.bytes))
     }
 
     /// Shows the desktop of `source` under `rotation` (the framebuffer takes the rotated

@@ -36,7 +36,7 @@ pub use cursor::{CursorState, CURSOR_SIZE};
 pub use edid::{generate as generate_edid, EDID_BLOCK_LEN};
 pub use faults::{Corruption, EdidFault};
 pub use render::Image;
-pub use resources::ResourceInfo;
+pub use resources::{ResourceInfo, UNDEFINED_PIXEL};
 
 use chain::{write_response, Request};
 use faults::{Faults, HeldCompletion};

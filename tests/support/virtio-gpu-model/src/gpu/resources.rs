@@ -105,6 +105,10 @@ impl Backing {
     }
 }
 
+/// What a new resource holds before the driver sends it pixels (see [`Resource::new`]): a
+/// colour no test draws.
+pub const UNDEFINED_PIXEL: u32 = 0x00C0_FFEE;
+
 /// One host 2D resource.
 #[derive(Clone, Debug)]
 pub(crate) struct Resource {
@@ -120,7 +124,9 @@ pub(crate) struct Resource {
 }
 
 impl Resource {
-    /// A zero-filled resource (pixman images start zeroed too).
+    /// A resource whose pixels are all [`UNDEFINED_PIXEL`]: the virtio spec leaves a new
+    /// resource's contents undefined. QEMU's pixman images start zeroed, which would hide a
+    /// driver that shows a resource before sending it any pixels; this colour shows it.
     pub(crate) fn new(id: u32, format: Format, width: u32, height: u32, hostmem: u64) -> Self {
         let pixels = (width as usize).saturating_mul(height as usize);
         Self {
@@ -129,7 +135,7 @@ impl Resource {
             width,
             height,
             hostmem,
-            image: vec![0; pixels],
+            image: vec![UNDEFINED_PIXEL; pixels],
             backing: None,
         }
     }

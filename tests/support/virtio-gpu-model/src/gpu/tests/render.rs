@@ -5,7 +5,7 @@ use super::*;
 
 use viogpu_common::protocol::{CommandType, ResourceFlush, UpdateCursor};
 
-use crate::gpu::{Image, CURSOR_SIZE};
+use crate::gpu::{Image, CURSOR_SIZE, UNDEFINED_PIXEL};
 
 /// A pixel value that encodes its coordinates and a generation tag.
 fn px(tag: u32, x: u32, y: u32) -> u32 {
@@ -34,7 +34,7 @@ fn sub_rect_transfer_uses_the_offset_and_the_resource_stride() {
     for y in 0..hgt {
         for x in 0..w {
             let inside = (10..30).contains(&x) && (7..12).contains(&y);
-            let want = if inside { px(1, x, y) } else { 0 };
+            let want = if inside { px(1, x, y) } else { UNDEFINED_PIXEL };
             assert_eq!(host.pixel(x, y), Some(want), "host ({x},{y})");
         }
     }
@@ -54,7 +54,7 @@ fn offset_is_where_the_first_row_is_read_whatever_the_rect_position() {
     assert_eq!(host.pixel(7, 2), Some(px(2, 2, 0)));
     assert_eq!(host.pixel(5, 3), Some(px(2, 0, 1)));
     assert_eq!(host.pixel(7, 3), Some(px(2, 2, 1)));
-    assert_eq!(host.pixel(8, 2), Some(0));
+    assert_eq!(host.pixel(8, 2), Some(UNDEFINED_PIXEL));
 }
 
 #[test]
@@ -66,10 +66,10 @@ fn full_width_transfer_is_one_contiguous_copy_from_the_offset() {
     // Rows 4..7 from the backing's rows 4..7.
     h.transfer(1, Rect::new(0, 4, w, 3), u64::from(4 * w * 4));
     let host = h.gpu.resource_image(1).unwrap();
-    assert_eq!(host.pixel(0, 3), Some(0));
+    assert_eq!(host.pixel(0, 3), Some(UNDEFINED_PIXEL));
     assert_eq!(host.pixel(0, 4), Some(px(3, 0, 4)));
     assert_eq!(host.pixel(15, 6), Some(px(3, 15, 6)));
-    assert_eq!(host.pixel(0, 7), Some(0));
+    assert_eq!(host.pixel(0, 7), Some(UNDEFINED_PIXEL));
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn transfer_reads_scattered_backing_pages_in_entry_order() {
     for y in 0..hgt {
         for x in 0..w {
             let inside = (3..23).contains(&x) && (6..11).contains(&y);
-            let want = if inside { px(4, x, y) } else { 0 };
+            let want = if inside { px(4, x, y) } else { UNDEFINED_PIXEL };
             assert_eq!(host.pixel(x, y), Some(want), "({x},{y})");
         }
     }
@@ -121,7 +121,7 @@ fn transfer_past_the_end_of_the_backing_copies_what_exists() {
     assert_eq!(host.pixel(15, 1), Some(px(5, 15, 1)));
     assert_eq!(
         host.pixel(0, 2),
-        Some(0),
+        Some(UNDEFINED_PIXEL),
         "beyond the backing stays as it was"
     );
 }
@@ -133,7 +133,11 @@ fn scanout_shows_transferred_pixels_only_after_flush() {
     let fb = h.framebuffer(0, 1, w, hgt);
     paint(&h, fb, w, hgt, w * 4, |x, y| px(6, x, y));
     h.transfer(1, Rect::new(0, 0, w, hgt), 0);
-    assert_eq!(h.gpu.pixel(0, 5, 5), Some(0), "not flushed yet");
+    assert_eq!(
+        h.gpu.pixel(0, 5, 5),
+        Some(UNDEFINED_PIXEL),
+        "not flushed yet"
+    );
     // Flush only the top-left quarter.
     let q = Rect::new(0, 0, 32, 16);
     assert_eq!(
@@ -142,8 +146,8 @@ fn scanout_shows_transferred_pixels_only_after_flush() {
     );
     assert_eq!(h.gpu.pixel(0, 5, 5), Some(px(6, 5, 5)));
     assert_eq!(h.gpu.pixel(0, 31, 15), Some(px(6, 31, 15)));
-    assert_eq!(h.gpu.pixel(0, 32, 15), Some(0));
-    assert_eq!(h.gpu.pixel(0, 31, 16), Some(0));
+    assert_eq!(h.gpu.pixel(0, 32, 15), Some(UNDEFINED_PIXEL));
+    assert_eq!(h.gpu.pixel(0, 31, 16), Some(UNDEFINED_PIXEL));
     assert_eq!(h.gpu.pixel(0, 64, 0), None);
     // The whole picture after a full flush.
     assert_eq!(
@@ -229,14 +233,19 @@ fn cursor_update_copies_the_host_image_and_move_keeps_it() {
     h.create(9, side, side);
     let backing = h.attach_new(9, u64::from(side * side * 4));
     paint(&h, backing, side, side, side * 4, |x, y| px(9, x, y));
-    // Before the transfer the host image is still zero: the cursor takes the host copy.
+    // Before the transfer the host image is still undefined: the cursor takes the host copy.
     h.cursor_command(&UpdateCursor::update(1, 100, 200, 9, 3, 4));
     let c = h.gpu.cursor(1).unwrap();
     assert_eq!(
         (c.x, c.y, c.hot_x, c.hot_y, c.resource_id, c.visible),
         (100, 200, 3, 4, 9, true)
     );
-    assert!(c.image.as_ref().unwrap().iter().all(|&p| p == 0));
+    assert!(c
+        .image
+        .as_ref()
+        .unwrap()
+        .iter()
+        .all(|&p| p == UNDEFINED_PIXEL));
 
     h.transfer(9, Rect::new(0, 0, side, side), 0);
     h.cursor_command(&UpdateCursor::update(1, 100, 200, 9, 3, 4));
