@@ -52,8 +52,13 @@ impl<T: EscapeTransport> EscapeDriver<T> {
     }
 
     /// The transport.
-    pub fn transport_mut(&mut self) -> &mut T {
-        &mut self.transport
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The transport, given back.
+    pub fn into_transport(self) -> T {
+        self.transport
     }
 
     /// Sends `buf`; an error status from the call or in the reply header is
