@@ -7,7 +7,9 @@
 
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use windows_sys::Win32::Foundation::{HANDLE, NO_ERROR, WAIT_OBJECT_0};
+use windows_sys::Win32::Foundation::{
+    ERROR_CALL_NOT_IMPLEMENTED, HANDLE, NO_ERROR, WAIT_FAILED, WAIT_OBJECT_0,
+};
 use windows_sys::Win32::System::Services::{
     RegisterServiceCtrlHandlerExW, SetServiceStatus, StartServiceCtrlDispatcherW,
     SERVICE_ACCEPT_SESSIONCHANGE, SERVICE_ACCEPT_SHUTDOWN, SERVICE_ACCEPT_STOP,
@@ -87,7 +89,7 @@ unsafe extern "system" fn control_handler(
         SERVICE_CONTROL_STOP | SERVICE_CONTROL_SHUTDOWN => STOP_EVENT.load(Ordering::Acquire),
         SERVICE_CONTROL_SESSIONCHANGE => WAKE_EVENT.load(Ordering::Acquire),
         SERVICE_CONTROL_INTERROGATE => return NO_ERROR,
-        _ => return NO_ERROR,
+        _ => return ERROR_CALL_NOT_IMPLEMENTED,
     };
     if !event.is_null() {
         // SAFETY: an event created in service_main, never closed while the handler runs.
@@ -175,6 +177,15 @@ fn supervise(stop: &Handle, wake: &Handle) {
             }
             log("service stopping");
             return;
+        }
+        if signalled == WAIT_FAILED {
+            // Not expected with live handles; never spin on it.
+            log(&format!(
+                "waiting failed: {}",
+                std::io::Error::last_os_error()
+            ));
+            std::thread::sleep(std::time::Duration::from_millis(SESSION_POLL_MS));
+            continue;
         }
         if signalled == WAIT_OBJECT_0 + 2 {
             log("helper exited");
