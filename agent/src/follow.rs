@@ -229,8 +229,8 @@ impl Follower {
             let Some(target) = wanted(host) else {
                 continue;
             };
-            let track = match self.tracks.iter_mut().find(|t| t.scanout == host.scanout) {
-                Some(track) => track,
+            let index = match self.tracks.iter().position(|t| t.scanout == host.scanout) {
+                Some(index) => index,
                 None => {
                     self.tracks.push(Track {
                         scanout: host.scanout,
@@ -239,11 +239,11 @@ impl Follower {
                         handled: false,
                         attempts: 0,
                     });
-                    let Some(track) = self.tracks.last_mut() else {
-                        continue;
-                    };
-                    track
+                    self.tracks.len() - 1
                 }
+            };
+            let Some(track) = self.tracks.get_mut(index) else {
+                continue;
             };
             if track.target != target {
                 *track = Track {
