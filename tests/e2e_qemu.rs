@@ -17,6 +17,9 @@
 //!   virtio mode, then the post-display hand-off, after which the runner writes the test
 //!   pattern into the framebuffer the driver described (BAR 0), as the Basic Display Driver
 //!   would, and head 0 must show it.
+//! - [`the_guest_follows_a_vnc_viewer_resize`]: the display on QEMU's VNC server; a VNC
+//!   client resizes it (SetDesktopSize, as a viewer window would) and the resolution agent's
+//!   follower, run in the guest against the driver, switches the head to the new size.
 //!
 //! The host keeps its own model of each desktop ([`Desktop`]) and computes the expected
 //! screen from it with the rotation table of `viogpu_common::blit`'s documentation; every
@@ -642,4 +645,51 @@ fn virtio_vga_hand_off_shows_the_next_owners_picture() {
 
     assert_eq!(guest.command("stop").unwrap(), "dma=0 mappings=0 status=0");
     record(T, "host: whole test (boot, checks)", &millis(started));
+}
+
+/// The host resizes the VM's display the way a VNC viewer does when its window changes size
+/// (RFB SetDesktopSize; QEMU forwards it to virtio-gpu as a display event with the new
+/// preferred size), and the guest follows: the runner's `follow` runs the resolution agent's
+/// follower (`viogpu-agent`) against the driver, which sets the size as a custom mode and
+/// commits it; the screendump has the new size and the desktop's pixels.
+#[test]
+fn the_guest_follows_a_vnc_viewer_resize() {
+    const T: &str = "agent";
+    let mut guest = Guest::boot(GuestConfig {
+        vnc: true,
+        ..GuestConfig::default()
+    })
+    .unwrap();
+    let (w0, h0) = QEMU_DEFAULT_HEAD;
+    let answer = guest.command("pattern 0").unwrap();
+    assert!(answer.starts_with(&format!("{w0}x{h0} ")), "{answer}");
+    let mut vnc = guest.vnc().unwrap();
+    assert_eq!(vnc.initial_size, (w0 as u16, h0 as u16));
+
+    // A size no mode list has, then a smaller one.
+    for (w, h) in [(1500u32, 900u32), (1111, 777)] {
+        let started = Instant::now();
+        // 4: QEMU forwarded the request to the display device.
+        assert_eq!(vnc.set_desktop_size(w as u16, h as u16).unwrap(), 4);
+        let answer = guest.command("follow 60").unwrap();
+        assert!(answer.starts_with(&format!("0:{w}x{h} ")), "{answer}");
+        record(
+            T,
+            &format!("host resize to {w}x{h}: guest switched (agent, 500 ms debounce)"),
+            &millis(started),
+        );
+        // The OS's black repaint after the mode change, then the desktop's pattern.
+        check_head(
+            &mut guest,
+            0,
+            &Desktop::filled(w, h, 0),
+            &format!("follow-{w}x{h}"),
+        );
+        let answer = guest.command("pattern 0").unwrap();
+        assert!(answer.starts_with(&format!("{w}x{h} ")), "{answer}");
+        let mut desktop = Desktop::filled(w, h, 0);
+        desktop.pattern();
+        check_head(&mut guest, 0, &desktop, &format!("follow-{w}x{h}-pattern"));
+    }
+    assert_eq!(guest.command("stop").unwrap(), "dma=0 mappings=0 status=0");
 }

@@ -210,3 +210,97 @@ fn only_a_package_for_1709_or_later_runs_from_the_driver_store() {
         );
     }
 }
+
+/// The lines of INF section `name` (`[name]`), comments and blank lines dropped.
+fn inf_section<'a>(inf: &'a str, name: &str) -> Vec<&'a str> {
+    let header = format!("[{name}]");
+    inf.lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .map(|l| l.split(';').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The value of `key = value` in `lines`.
+fn inf_value<'a>(lines: &[&'a str], key: &str) -> Option<&'a str> {
+    lines.iter().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then_some(v.trim())
+    })
+}
+
+/// A string constant `pub const NAME: &str = "...";` of a source file.
+fn str_const(source: &str, name: &str) -> String {
+    let line = source
+        .lines()
+        .find(|l| l.contains(&format!("pub const {name}: &str")))
+        .unwrap_or_else(|| panic!("no constant {name}"));
+    line.split('"').nth(1).unwrap().to_string()
+}
+
+#[test]
+fn the_inf_installs_and_starts_the_resolution_agent_with_the_driver() {
+    let inf = read("inf/viogpudo.inx");
+    // The executable is the agent crate's binary, carried and copied with the driver.
+    let manifest = read("agent/Cargo.toml");
+    assert!(manifest.contains("name = \"viogpu-agent\""));
+    let exe = "viogpu-agent.exe";
+    assert!(inf_section(&inf, "SourceDisksFiles").contains(&"viogpu-agent.exe = 1,,"));
+    assert!(inf_section(&inf, "VioGpuDo_CopyFiles").contains(&exe));
+
+    // Its service, named as the code names it, added by the device's install with
+    // SPSVCINST_STARTSERVICE and without SPSVCINST_ASSOCSERVICE (the driver is the function
+    // driver).
+    let service = str_const(&read("agent/src/windows/mod.rs"), "SERVICE_NAME");
+    let services = inf_section(&inf, "VioGpuDo_Install.Services");
+    let add = services
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("AddService")
+                .map(|r| r.trim_start_matches([' ', '=']))
+        })
+        .map(|r| r.split(',').map(str::trim).collect::<Vec<_>>())
+        .find(|fields| fields[0] == service)
+        .unwrap_or_else(|| panic!("no AddService for {service}"));
+    let flags = u32::from_str_radix(add[1].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 0x800, 0x800, "SPSVCINST_STARTSERVICE");
+    assert_eq!(flags & 0x2, 0, "not the function driver");
+
+    // A Win32 service of its own process, auto-start, LocalSystem, from the driver store.
+    let section = inf_section(&inf, add[2]);
+    assert_eq!(inf_value(&section, "ServiceType"), Some("0x10"));
+    assert_eq!(inf_value(&section, "StartType"), Some("2"));
+    assert_eq!(
+        inf_value(&section, "ServiceBinary"),
+        Some(r"%13%\viogpu-agent.exe")
+    );
+    assert_eq!(inf_value(&section, "StartName"), None, "LocalSystem");
+
+    // The switch that turns following off, under the name the agent reads, on by default.
+    let follow = str_const(&read("agent/src/settings.rs"), "FOLLOW_VALUE");
+    let addreg = inf_value(&section, "AddReg").unwrap();
+    let values = inf_section(&inf, addreg);
+    let line = values
+        .iter()
+        .find(|l| l.contains(&follow))
+        .unwrap_or_else(|| panic!("{addreg} does not set {follow}"));
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    assert_eq!(fields[..3], ["HKR", "Parameters", follow.as_str()]);
+    assert_eq!(fields[3], "%REG_DWORD_NOCLOBBER%");
+    assert_eq!(fields[4], "1");
+}
+
+#[test]
+fn the_package_flow_puts_the_agent_in_the_package_before_the_catalog() {
+    let makefile = read("Makefile.toml");
+    assert!(makefile.contains(r#""-p", "viogpu-agent""#));
+    assert!(makefile.contains("viogpudo_package/viogpu-agent.exe"));
+    let inf2cat = makefile
+        .split("[tasks.inf2cat]")
+        .nth(1)
+        .expect("an inf2cat task");
+    let inf2cat = inf2cat.split("[tasks.").next().unwrap();
+    assert!(inf2cat.contains("\"copy-agent-to-package\""));
+}

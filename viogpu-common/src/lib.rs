@@ -23,6 +23,7 @@ pub mod command;
 pub mod cursor;
 pub mod edid;
 pub mod error;
+pub mod escape;
 pub mod fallible;
 pub mod framebuffer;
 pub mod gpu;

@@ -18,102 +18,21 @@
 //!   see `os::caller_may_configure`); anyone else gets `STATUS_ACCESS_DENIED`, because any
 //!   process that can open the adapter can send an escape.
 //!
-//! All fields are little-endian `u32`/`i32`; structures have no padding.
+//! The wire structures live in `viogpu_common::escape`, shared with the resolution agent
+//! (`viogpu-agent`); this module owns the driver's checks and answers.
 
 use core::sync::atomic::Ordering;
 
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::FromBytes;
 
 use super::{child, dxgk, Adapter, DdiResult, MAX_FRAMEBUFFER_BYTES};
 use crate::ddi::*;
 use viogpu_common::modes::check_size;
 
-/// `"VGDO"` as a little-endian u32.
-pub const ESCAPE_MAGIC: u32 = u32::from_le_bytes(*b"VGDO");
-/// The protocol version this driver speaks.
-pub const ESCAPE_VERSION: u32 = 1;
-/// Command: report every scanout ([`EscapeQueryDisplays`]).
-pub const ESCAPE_QUERY_DISPLAYS: u32 = 1;
-/// Command: set a custom preferred mode ([`EscapeCustomMode`]).
-pub const ESCAPE_SET_CUSTOM_MODE: u32 = 2;
-/// Most scanouts reported.
-pub const ESCAPE_MAX_DISPLAYS: usize = 16;
-
-/// The header of every escape request.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-pub struct EscapeHeader {
-    /// [`ESCAPE_MAGIC`].
-    pub magic: u32,
-    /// [`ESCAPE_VERSION`].
-    pub version: u32,
-    /// One of the `ESCAPE_*` commands.
-    pub command: u32,
-    /// Size in bytes of the whole request (= `PrivateDriverDataSize`).
-    pub size: u32,
-    /// Filled in by the driver: the NTSTATUS of the command.
-    pub status: i32,
-    /// Zero.
-    pub reserved: u32,
-}
-
-/// One scanout in [`EscapeQueryDisplays`].
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-pub struct EscapeDisplay {
-    /// Scanout index (= VidPN source and target id).
-    pub scanout: u32,
-    /// 1 when a monitor is connected.
-    pub connected: u32,
-    /// The host's preferred width (0 when the device reports none).
-    pub preferred_width: u32,
-    /// The host's preferred height.
-    pub preferred_height: u32,
-    /// Current source mode width (0 when the source is off).
-    pub current_width: u32,
-    /// Current source mode height.
-    pub current_height: u32,
-    /// Custom width set through the escape (0 when none).
-    pub custom_width: u32,
-    /// Custom height.
-    pub custom_height: u32,
-}
-
-/// [`ESCAPE_QUERY_DISPLAYS`]: header in, header + count + displays out.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
-pub struct EscapeQueryDisplays {
-    /// Header.
-    pub header: EscapeHeader,
-    /// Number of valid entries in `displays`.
-    pub count: u32,
-    /// Zero.
-    pub reserved: u32,
-    /// One entry per scanout.
-    pub displays: [EscapeDisplay; ESCAPE_MAX_DISPLAYS],
-}
-
-/// [`ESCAPE_SET_CUSTOM_MODE`].
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-pub struct EscapeCustomMode {
-    /// Header.
-    pub header: EscapeHeader,
-    /// The scanout.
-    pub scanout: u32,
-    /// Width in pixels (0 with height 0: remove the custom mode).
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Zero.
-    pub reserved: u32,
-}
+pub use viogpu_common::escape::{
+    EscapeCustomMode, EscapeDisplay, EscapeHeader, EscapeQueryDisplays, ESCAPE_MAGIC,
+    ESCAPE_MAX_DISPLAYS, ESCAPE_QUERY_DISPLAYS, ESCAPE_SET_CUSTOM_MODE, ESCAPE_VERSION,
+};
 
 /// A validated request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +168,7 @@ impl Adapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zerocopy::IntoBytes;
 
     fn header(command: u32, size: usize) -> EscapeHeader {
         EscapeHeader {
@@ -273,18 +193,6 @@ mod tests {
             reserved: 0,
         };
         req.as_bytes().to_vec()
-    }
-
-    #[test]
-    fn layouts_have_no_padding() {
-        assert_eq!(core::mem::size_of::<EscapeHeader>(), 24);
-        assert_eq!(core::mem::size_of::<EscapeDisplay>(), 32);
-        assert_eq!(
-            core::mem::size_of::<EscapeQueryDisplays>(),
-            24 + 8 + 16 * 32
-        );
-        assert_eq!(core::mem::size_of::<EscapeCustomMode>(), 40);
-        assert_eq!(&ESCAPE_MAGIC.to_le_bytes(), b"VGDO");
     }
 
     #[test]

@@ -152,6 +152,15 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
                 left.dma_bytes, left.mappings, left.device_status
             ))
         }
+        ["follow", seconds] => {
+            let timeout = Duration::from_secs(number(seconds, "seconds")?);
+            let (applied, ms) = session.follow(timeout)?;
+            let heads: Vec<String> = applied
+                .iter()
+                .map(|(s, w, h)| format!("{s}:{w}x{h}"))
+                .collect();
+            Ok(format!("{} ms={ms}", heads.join(" ")))
+        }
         ["timings"] => {
             let t = session.timings();
             Ok(format!(

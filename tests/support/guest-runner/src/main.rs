@@ -26,6 +26,7 @@
 //! | `power-cycle`                   | `OK heads=N resets=R ms=..`: SetPowerState D3 then D0; the driver reset the device R times and restores the N committed sources by itself |
 //! | `hand-off S`                    | `OK WxH pitch=P target=T bar=B addr=0x.. ms=..`: DxgkDdiStopDeviceAndReleasePostDisplayOwnership of target S, then, as the next owner, the test pattern written into the display it described (BAR B mapped from sysfs, rows P bytes apart); ERR when that display is in no BAR |
 //! | `stop`                          | `OK dma=BYTES mappings=N status=S`: StopDevice (not after a bugcheck), RemoveDevice, Unload; what is left |
+//! | `follow SECS`                   | `OK S:WxH ... ms=..`: the resolution agent's follower (viogpu-agent) runs until it switched a display to the host's size (a host resize: the device's display event, the driver's re-plug, the custom-mode escape, the VidPN commit), at most SECS seconds; each display it switched, and the time from the command's start |
 //! | `timings`                       | `OK present_ms=.. mode_ms=..` of the last present and mode change (`-` if none) |
 //! | `dma-free`                      | `OK BYTES` free in the DMA range                         |
 //!

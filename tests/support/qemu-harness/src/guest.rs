@@ -16,6 +16,7 @@ use crate::image::RgbImage;
 use crate::json::{quote, Json};
 use crate::lines::LineStream;
 use crate::qmp::Qmp;
+use crate::rfb::RfbClient;
 use crate::{HarnessError, Result, DMA_RESERVED_BASE, DMA_RESERVED_LEN};
 
 /// The QOM id given to the virtio-gpu device (QMP `screendump` names it).
@@ -44,6 +45,9 @@ pub struct GuestConfig {
     /// ([`Guest::qemu_log`]). `virtio_gpu_update_cursor` is the only place QEMU shows what
     /// it did with cursor commands when there is no display.
     pub trace_events: Vec<String>,
+    /// Show the display on a VNC server on a unix socket ([`Guest::vnc`]) instead of no
+    /// display: a VNC client can then resize the display as a viewer's window would.
+    pub vnc: bool,
     /// Longest wait from starting QEMU to the runner's READY line.
     pub boot_timeout: Duration,
     /// Longest wait for one runner command or QMP command.
@@ -59,6 +63,7 @@ impl Default for GuestConfig {
             extra_gpu_properties: Vec::new(),
             vga: false,
             trace_events: Vec::new(),
+            vnc: false,
             // Generous: TCG on a loaded two-core machine; a healthy boot takes seconds.
             boot_timeout: Duration::from_secs(120),
             command_timeout: Duration::from_secs(60),
@@ -145,7 +150,12 @@ impl Guest {
         command
             .args(["-nodefaults", "-no-user-config", "-no-reboot"])
             .args(["-machine", "q35", "-accel", "tcg", "-m", "1G", "-smp", "1"])
-            .args(["-display", "none"])
+            .arg("-display")
+            .arg(if config.vnc {
+                format!("vnc=unix:{}", dir.join("vnc.sock").display())
+            } else {
+                "none".to_string()
+            })
             .args(
                 config
                     .trace_events
@@ -222,6 +232,16 @@ impl Guest {
     /// Time from starting QEMU to the runner's READY line.
     pub fn boot_time(&self) -> Duration {
         self.boot_time
+    }
+
+    /// A VNC client connected to the guest's display (a guest booted with
+    /// [`GuestConfig::vnc`]).
+    pub fn vnc(&self) -> Result<RfbClient> {
+        if !self.config.vnc {
+            return Err(HarnessError::new("the guest was booted without vnc"));
+        }
+        RfbClient::connect(&self.dir.join("vnc.sock"), self.config.command_timeout)
+            .map_err(|e| failure(&self.dir, &e.to_string()))
     }
 
     /// The directory with `qemu.log`, `console.log` and the sockets.

@@ -31,6 +31,8 @@ pub mod json;
 mod lines;
 #[cfg(unix)]
 mod qmp;
+#[cfg(unix)]
+pub mod rfb;
 
 #[cfg(unix)]
 pub use guest::{Guest, GuestConfig, GPU_ID};

@@ -15,6 +15,7 @@
 //! touched an unmapped register. Timings include that wait, so they run until QEMU has the
 //! pixels.
 
+mod agent;
 mod cursor;
 mod desktop;
 mod display;
