@@ -98,13 +98,25 @@ impl Session {
     pub fn set_mode(&mut self, source: u32, width: u32, height: u32, color: u32) -> Outcome<bool> {
         self.running()?;
         self.desktop_slot(source)?;
+        // The OS draws the new desktop: not the driver's time.
+        let desktop = Desktop::filled(width, height, color);
+        let before = self.machine().monitor().transfers();
         let started = Instant::now();
         let custom = self.commit(source, width, height, Rotation::Identity)?;
-        let desktop = Desktop::filled(width, height, color);
         let full = desktop.full_rect();
         self.desktops[source as usize] = Some(desktop);
         self.present(source, &[full], &[])?;
-        self.timings.mode_change = Some(started.elapsed());
+        // The driver's time: without the simulator's copy of the source into user memory.
+        self.timings.mode_change = Some(
+            started
+                .elapsed()
+                .saturating_sub(self.sim.last_source_copy()),
+        );
+        let after = self.machine().monitor().transfers();
+        self.timings.mode_transfers = Some((
+            after.transfers - before.transfers,
+            after.bytes - before.bytes,
+        ));
         Ok(custom)
     }
 
