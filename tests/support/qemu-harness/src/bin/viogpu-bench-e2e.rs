@@ -386,7 +386,11 @@ mod bench {
             let fastest = |side: &str| {
                 results
                     .get(&(i, side))
-                    .map(|s| s.iter().map(|s| s.transfer_ms).fold(f64::INFINITY, f64::min))
+                    .map(|s| {
+                        s.iter()
+                            .map(|s| s.transfer_ms)
+                            .fold(f64::INFINITY, f64::min)
+                    })
                     .unwrap_or(f64::NAN)
             };
             println!(

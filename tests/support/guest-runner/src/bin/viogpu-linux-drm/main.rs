@@ -54,6 +54,8 @@ mod app {
     const CARD_TIMEOUT: Duration = Duration::from_secs(30);
 
     type Outcome<T> = Result<T, String>;
+    /// `x0 y0 x1 y1`, exclusive ends.
+    type Area = (u32, u32, u32, u32);
 
     /// The card, the scanout buffer, the desktop it shows.
     struct Baseline {
@@ -106,7 +108,7 @@ mod app {
         }
 
         /// Copies `rect` (checked) of the desktop into the scanout buffer.
-        fn copy(&mut self, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> Outcome<()> {
+        fn copy(&mut self, (x0, y0, x1, y1): Area) -> Outcome<()> {
             let fb = self.fb.as_mut().ok_or("no mode set")?;
             let pitch = fb.pitch as usize;
             let row = (x1 - x0) as usize * 4;
@@ -146,7 +148,7 @@ mod app {
             ))
         }
 
-        fn present(&mut self, fills: &[((u32, u32, u32, u32), u32)]) -> Outcome<String> {
+        fn present(&mut self, fills: &[(Area, u32)]) -> Outcome<String> {
             for &((x0, y0, x1, y1), _) in fills {
                 if x0 >= x1 || y0 >= y1 || x1 > self.width || y1 > self.height {
                     return Err(format!(
