@@ -2,7 +2,9 @@
 //! against Linux's own virtio_gpu DRM driver (`viogpu-linux-drm` on the kernel's module), in
 //! two QEMU guests started with the same QEMU, kernel, machine and device options. The same
 //! work runs on both, alternating between them (the order flips every repetition), and the
-//! benchmark prints each work item's median on both sides and the ratio ours/Linux.
+//! benchmark prints each work item's median on both sides, the ratio ours/Linux of the
+//! medians, and the median of the repetitions' ratios (each pair ran back to back, under the
+//! same load of the machine).
 //!
 //! Two clocks, each the same for both sides:
 //! - **guest**: the `ms=` of the answers, from before the copy into the scanout memory until
@@ -354,8 +356,18 @@ mod bench {
         println!();
         println!("Guest clock (copy into scanout memory until the driver has the device's last response):");
         println!();
-        println!("| work | Linux virtio_gpu | viogpudo | ours/Linux | transfers: bytes, Linux | transfers: bytes, ours |");
-        println!("|---|---|---|---|---|---|");
+        // Each repetition runs a work item on both sides back to back, under the same load:
+        // the median of those pairs' ratios is steadier than the ratio of the medians.
+        let paired = |i: usize, f: &dyn Fn(&Sample) -> f64| {
+            let (Some(o), Some(l)) = (results.get(&(i, ours.name)), results.get(&(i, linux.name)))
+            else {
+                return f64::NAN;
+            };
+            let mut ratios: Vec<f64> = o.iter().zip(l).map(|(o, l)| f(o) / f(l)).collect();
+            median(&mut ratios)
+        };
+        println!("| work | Linux virtio_gpu | viogpudo | ours/Linux | paired ratio | transfers: bytes, Linux | transfers: bytes, ours |");
+        println!("|---|---|---|---|---|---|---|");
         for (i, work) in WORK.iter().enumerate() {
             let (l, o) = (
                 med(i, linux.name, &|s| s.guest_ms),
@@ -363,9 +375,10 @@ mod bench {
             );
             let (ls, os) = (last(i, linux.name), last(i, ours.name));
             println!(
-                "| {} | {l:.2} ms | {o:.2} ms | {} | {}: {} | {}: {} |",
+                "| {} | {l:.2} ms | {o:.2} ms | {} | {:.2} | {}: {} | {}: {} |",
                 work.name,
                 ratio(o, l),
+                paired(i, &|s| s.guest_ms),
                 ls.transfers,
                 mib(ls.bytes),
                 os.transfers,
@@ -375,8 +388,8 @@ mod bench {
         println!();
         println!("Device clock (QEMU's trace, host: time QEMU spent in the update's commands; of it in TRANSFER_TO_HOST_2D, fastest run too; in RESOURCE_FLUSH):");
         println!();
-        println!("| work | QEMU Linux | QEMU ours | ours/Linux | transfers Linux | transfers ours | fastest transfers Linux / ours | flush Linux | flush ours |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("| work | QEMU Linux | QEMU ours | ours/Linux | paired ratio | transfers Linux | transfers ours | fastest transfers Linux / ours | flush Linux | flush ours |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         for (i, work) in WORK.iter().enumerate() {
             let get = |side: &str, f: &dyn Fn(&Sample) -> f64| med(i, side, f);
             let (dl, d_o) = (
@@ -394,9 +407,10 @@ mod bench {
                     .unwrap_or(f64::NAN)
             };
             println!(
-                "| {} | {dl:.2} ms | {d_o:.2} ms | {} | {:.2} ms | {:.2} ms | {:.2} / {:.2} ms | {:.2} ms | {:.2} ms |",
+                "| {} | {dl:.2} ms | {d_o:.2} ms | {} | {:.2} | {:.2} ms | {:.2} ms | {:.2} / {:.2} ms | {:.2} ms | {:.2} ms |",
                 work.name,
                 ratio(d_o, dl),
+                paired(i, &|s| s.busy_ms),
                 get(linux.name, &|s| s.transfer_ms),
                 get(ours.name, &|s| s.transfer_ms),
                 fastest(linux.name),
