@@ -15,6 +15,9 @@
 //!   flush of its response), summed, and of it in `TRANSFER_TO_HOST_2D` and `RESOURCE_FLUSH`.
 //!   This is the device work without the guest's copy.
 //!
+//! At the end both screens must show the last mode's color on every pixel (QMP screendump),
+//! or the run fails: the two sides did the same work.
+//!
 //! Usage: `viogpu-bench-e2e [--reps N]`; `VIOGPU_BENCH_TRACE=1` prints each command's QEMU
 //! trace lines to stderr. Prerequisites: `scripts/bench-e2e` (setup-e2e and the
 //! kernel's GPU modules).
@@ -313,8 +316,10 @@ mod bench {
         linux.measure("mode 0 1920 1080 000000")?;
 
         let mut results: BTreeMap<(usize, &'static str), Vec<Sample>> = BTreeMap::new();
+        let mut last_color = String::from("000000");
         for rep in 0..reps {
-            let c = format!("{:02X}{:02X}{:02X}", 0x20 + rep * 8, 0x80, 0xFF - rep * 8);
+            let step = (rep * 8) % 0xC0;
+            let c = format!("{:02X}{:02X}{:02X}", 0x20 + step, 0x80, 0xFF - step);
             let pair: [&mut Side; 2] = if rep % 2 == 0 {
                 [&mut ours, &mut linux]
             } else {
@@ -331,6 +336,23 @@ mod bench {
                 }
             }
             eprintln!("viogpu-bench-e2e: repetition {}/{reps} done", rep + 1);
+            last_color = c;
+        }
+        // The same work shows the same picture: both heads all in the last mode's color.
+        let expected = u32::from_str_radix(&last_color, 16)
+            .map(|c| [(c >> 16) as u8, (c >> 8) as u8, c as u8])
+            .map_err(|_| HarnessError::new("bad color"))?;
+        for side in [&mut ours, &mut linux] {
+            let screen = side.guest.screendump(0)?;
+            let (w, h) = screen.size();
+            if (w, h) != (XRES, YRES) || screen.count_color(expected) != (w * h) as usize {
+                return Err(HarnessError::new(format!(
+                    "{}: the screen is {w}x{h} with {} of {} pixels {expected:?}",
+                    side.name,
+                    screen.count_color(expected),
+                    w * h
+                )));
+            }
         }
 
         let med = |i: usize, side: &str, f: &dyn Fn(&Sample) -> f64| {
