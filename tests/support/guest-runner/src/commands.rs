@@ -32,7 +32,7 @@ fn rect(words: &[&str]) -> Outcome<Rect> {
 fn ms(duration: Option<Duration>) -> String {
     duration.map_or_else(
         || "-".into(),
-        |d| format!("{:.1}", d.as_secs_f64() * 1000.0),
+        |d| format!("{:.3}", d.as_secs_f64() * 1000.0),
     )
 }
 
@@ -67,9 +67,10 @@ pub fn run(session: &mut Session, line: &str) -> Outcome<String> {
         }
         ["mode", s, w, h, c] => {
             let (w, h) = (number(w, "width")?, number(h, "height")?);
-            let (custom, bytes) = session.set_mode(number(s, "scanout")?, w, h, color(c)?)?;
+            let custom = session.set_mode(number(s, "scanout")?, w, h, color(c)?)?;
+            let (transfers, bytes) = session.timings().mode_transfers.unwrap_or_default();
             Ok(format!(
-                "{w}x{h} custom={} bytes={bytes} ms={}",
+                "{w}x{h} custom={} ms={} transfers={transfers} bytes={bytes}",
                 u8::from(custom),
                 ms(session.timings().mode_change)
             ))

@@ -16,7 +16,7 @@
 //! | `info`                          | `OK pci=.. id=1af4:1050 bar=N features=0x.. negotiated=0x.. scanouts=N msix=N dma_in_use=B phase=..`: features as the driver read and wrote them, scanouts = the driver's source count |
 //! | `display-info`                  | `OK ID:WxH:on ...`: the connected children and their EDIDs' preferred sizes |
 //! | `preferred S`                   | `OK WxH`: the EDID's preferred mode of child S (what boot commits) |
-//! | `mode S W H RRGGBB`             | `OK WxH custom=0|1 ms=..`: VidPN commit of that desktop size (custom=1: the size was added with the driver's custom-mode escape first), then the desktop filled with the color and presented |
+//! | `mode S W H RRGGBB`             | `OK WxH custom=0|1 ms=.. transfers=N bytes=B`: VidPN commit of that desktop size (custom=1: the size was added with the driver's custom-mode escape first), then the desktop filled with the color and presented; `transfers`/`bytes` of the whole mode change (filling the desktop is not timed) |
 //! | `pattern S`                     | `OK WxH rects=1 transfers=N bytes=B ms=..`: the test pattern on the whole desktop, presented (a source without a mode gets its preferred mode first) |
 //! | `present S x0 y0 x1 y1 RRGGBB ...` | `OK rects=N transfers=N bytes=B ms=..`: each rect filled, exactly those presented as dirty rects |
 //! | `move S sx sy x0 y0 x1 y1`      | `OK rects=1 transfers=N bytes=B ms=..`: pixels at (sx, sy) scrolled to the rect, presented as a move rect |

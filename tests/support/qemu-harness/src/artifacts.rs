@@ -226,3 +226,106 @@ fn write_initramfs() -> Result<PathBuf> {
         .map_err(|e| HarnessError::new(format!("{}: {e}", path.display())))?;
     Ok(path)
 }
+
+/// Where `scripts/bench-e2e` unpacks the kernel package's GPU modules, with `load-order`
+/// (one module file name a line, dependencies first).
+pub fn kernel_modules_dir() -> PathBuf {
+    e2e_dir().join("kernel").join("modules")
+}
+
+/// Module parameters the baseline guest loads with: no fbdev emulation, so no console
+/// framebuffer competes with the benchmark for the scanout and the device.
+fn module_parameters(file: &str) -> &'static str {
+    match file {
+        "drm_kms_helper.ko" => " fbdev_emulation=0",
+        _ => "",
+    }
+}
+
+/// The `/init` of the Linux DRM baseline: the kernel filesystems and tracefs, the virtio and
+/// DRM modules in dependency order (virtio_pci binds the device, virtio-gpu drives it), then
+/// `viogpu-linux-drm` on the control port.
+fn linux_drm_init_script(modules: &[String]) -> String {
+    let mut script = String::from(
+        "#!/bin/busybox sh\n\
+         /bin/busybox mount -t devtmpfs devtmpfs /dev\n\
+         mount -t proc proc /proc\n\
+         mount -t sysfs sysfs /sys\n\
+         mount -t tracefs tracefs /sys/kernel/tracing\n",
+    );
+    for module in modules {
+        script.push_str(&format!(
+            "insmod /lib/modules/{module}{} || echo viogpu-e2e: insmod {module} failed\n",
+            module_parameters(module)
+        ));
+    }
+    script.push_str(
+        "stty -F /dev/ttyS1 raw -echo\n\
+         echo viogpu-e2e: modules loaded, starting the Linux DRM baseline\n\
+         /bin/viogpu-linux-drm --serial /dev/ttyS1\n\
+         echo viogpu-e2e: baseline exited with status $?\n\
+         poweroff -f\n",
+    );
+    script
+}
+
+/// Builds the runner crate (once per process) and writes `target/e2e/initramfs-linux-drm.cpio`
+/// for [`crate::GuestProgram::LinuxDrm`] (once per process).
+pub fn linux_drm_initramfs() -> Result<PathBuf> {
+    static WRITTEN: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    WRITTEN
+        .get_or_init(|| write_linux_drm_initramfs().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(HarnessError::new)
+}
+
+fn write_linux_drm_initramfs() -> Result<PathBuf> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| HarnessError::new(format!("{}: {e}", path.display())))
+    };
+    let dir = kernel_modules_dir();
+    let order = std::fs::read_to_string(dir.join("load-order")).map_err(|e| {
+        HarnessError::new(format!(
+            "{}/load-order: {e}; scripts/bench-e2e unpacks the kernel's GPU modules",
+            dir.display()
+        ))
+    })?;
+    let modules: Vec<String> = order
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let busybox = Path::new(BUSYBOX);
+    if !busybox.is_file() || needs_loader(busybox)? {
+        return Err(HarnessError::new(format!(
+            "{BUSYBOX} missing or not static (Debian package busybox-static); {SETUP_HINT}"
+        )));
+    }
+    // Built with the runner: the same package, a second binary.
+    let program = guest_runner_binary()?.with_file_name("viogpu-linux-drm");
+    let mut cpio = CpioWriter::new();
+    for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
+        cpio.dir(d, 0o755);
+    }
+    cpio.char_device("dev/console", 0o600, 5, 1);
+    cpio.file("init", 0o755, linux_drm_init_script(&modules).as_bytes());
+    cpio.file("bin/busybox", 0o755, &read(busybox)?);
+    for applet in APPLETS.iter().chain(&["insmod"]) {
+        cpio.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    cpio.file("bin/viogpu-linux-drm", 0o755, &read(&program)?);
+    for module in &modules {
+        cpio.file(
+            &format!("lib/modules/{module}"),
+            0o644,
+            &read(&dir.join(module))?,
+        );
+    }
+    let path = e2e_dir().join("initramfs-linux-drm.cpio");
+    let temp = e2e_dir().join(format!("initramfs-linux-drm.cpio.{}", std::process::id()));
+    std::fs::write(&temp, cpio.finish())
+        .and_then(|()| std::fs::rename(&temp, &path))
+        .map_err(|e| HarnessError::new(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::artifacts::{initramfs, kernel_image, qemu_binary};
+use crate::artifacts::{initramfs, kernel_image, linux_drm_initramfs, qemu_binary};
 use crate::image::RgbImage;
 use crate::json::{quote, Json};
 use crate::lines::LineStream;
@@ -23,6 +23,20 @@ use crate::{HarnessError, Result, DMA_RESERVED_BASE, DMA_RESERVED_LEN};
 pub const GPU_ID: &str = "gpu0";
 /// What the runner prints once it listens for commands.
 const READY_LINE: &str = "READY viogpu-guest-runner";
+/// What the Linux DRM baseline prints once it listens for commands.
+const LINUX_DRM_READY_LINE: &str = "READY viogpu-linux-drm";
+
+/// What drives the GPU in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuestProgram {
+    /// The guest runner: our driver through the dxgkrnl simulator (no kernel module binds
+    /// the GPU).
+    #[default]
+    Runner,
+    /// The benchmark's baseline: Linux's own virtio_gpu DRM driver (the kernel package's
+    /// modules, `scripts/bench-e2e` unpacks them) and `viogpu-linux-drm` on top of it.
+    LinuxDrm,
+}
 /// Lines of the guest console shown in errors.
 const LOG_TAIL_LINES: usize = 40;
 
@@ -48,6 +62,10 @@ pub struct GuestConfig {
     /// Show the display on a VNC server on a unix socket ([`Guest::vnc`]) instead of no
     /// display: a VNC client can then resize the display as a viewer's window would.
     pub vnc: bool,
+    /// Prefix each trace line with `PID@SECONDS.MICROSECONDS:` (QEMU's `-msg timestamp=on`).
+    pub trace_timestamps: bool,
+    /// What drives the GPU in the guest.
+    pub program: GuestProgram,
     /// Longest wait from starting QEMU to the runner's READY line.
     pub boot_timeout: Duration,
     /// Longest wait for one runner command or QMP command.
@@ -64,6 +82,8 @@ impl Default for GuestConfig {
             vga: false,
             trace_events: Vec::new(),
             vnc: false,
+            trace_timestamps: false,
+            program: GuestProgram::Runner,
             // Generous: TCG on a loaded two-core machine; a healthy boot takes seconds.
             boot_timeout: Duration::from_secs(120),
             command_timeout: Duration::from_secs(60),
@@ -131,7 +151,10 @@ impl Guest {
     pub fn boot(config: GuestConfig) -> Result<Self> {
         let kernel = kernel_image()?;
         let qemu = qemu_binary()?;
-        let initrd = initramfs()?;
+        let (initrd, ready_line) = match config.program {
+            GuestProgram::Runner => (initramfs()?, READY_LINE),
+            GuestProgram::LinuxDrm => (linux_drm_initramfs()?, LINUX_DRM_READY_LINE),
+        };
         let dir = run_dir()?;
 
         let log = File::create(dir.join("qemu.log"))
@@ -162,6 +185,11 @@ impl Guest {
                     .iter()
                     .flat_map(|e| ["-trace", e.as_str()]),
             )
+            .args(if config.trace_timestamps {
+                &["-msg", "timestamp=on"][..]
+            } else {
+                &[]
+            })
             .arg("-device")
             .arg(config.gpu_device())
             .arg("-kernel")
@@ -221,7 +249,7 @@ impl Guest {
         };
         loop {
             let line = guest.read_serial_line(deadline, "the runner's READY line")?;
-            if line == READY_LINE {
+            if line == ready_line {
                 break;
             }
         }

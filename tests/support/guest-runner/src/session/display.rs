@@ -95,26 +95,36 @@ impl Session {
     }
 
     /// Sets `source` to a `width` x `height` desktop filled with `color`, presented. Returns
-    /// whether a custom mode was needed, and the pixel bytes the whole change sent to the host.
+    /// whether a custom mode was needed; the transfers and bytes it sent are in the timings.
     pub fn set_mode(
         &mut self,
         source: u32,
         width: u32,
         height: u32,
         color: u32,
-    ) -> Outcome<(bool, u64)> {
+    ) -> Outcome<bool> {
         self.running()?;
         self.desktop_slot(source)?;
+        // The OS draws the new desktop: not the driver's time.
+        let desktop = Desktop::filled(width, height, color);
         let started = Instant::now();
         let before = self.machine().monitor().transfers();
         let custom = self.commit(source, width, height, Rotation::Identity)?;
-        let desktop = Desktop::filled(width, height, color);
         let full = desktop.full_rect();
         self.desktops[source as usize] = Some(desktop);
         self.present(source, &[full], &[])?;
-        self.timings.mode_change = Some(started.elapsed());
+        // The driver's time: without the simulator's copy of the source into user memory.
+        self.timings.mode_change = Some(
+            started
+                .elapsed()
+                .saturating_sub(self.sim.last_source_copy()),
+        );
         let after = self.machine().monitor().transfers();
-        Ok((custom, after.bytes - before.bytes))
+        self.timings.mode_transfers = Some((
+            after.transfers - before.transfers,
+            after.bytes - before.bytes,
+        ));
+        Ok(custom)
     }
 
     /// Shows the desktop of `source` under `rotation` (the framebuffer takes the rotated

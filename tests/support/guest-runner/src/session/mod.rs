@@ -86,6 +86,9 @@ pub struct Timings {
     pub present: Option<Duration>,
     /// The last mode change (VidPN commit, the OS's repaint and the new desktop presented).
     pub mode_change: Option<Duration>,
+    /// `TRANSFER_TO_HOST_2D` requests and the pixel bytes they cover of the last `mode`
+    /// (commit, the OS's repaint, the new desktop presented).
+    pub mode_transfers: Option<(u64, u64)>,
 }
 
 /// The runner's device session (see the module documentation).
