@@ -96,13 +96,7 @@ impl Session {
 
     /// Sets `source` to a `width` x `height` desktop filled with `color`, presented. Returns
     /// whether a custom mode was needed; the transfers and bytes it sent are in the timings.
-    pub fn set_mode(
-        &mut self,
-        source: u32,
-        width: u32,
-        height: u32,
-        color: u32,
-    ) -> Outcome<bool> {
+    pub fn set_mode(&mut self, source: u32, width: u32, height: u32, color: u32) -> Outcome<bool> {
         self.running()?;
         self.desktop_slot(source)?;
         // The OS draws the new desktop: not the driver's time.
