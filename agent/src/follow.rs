@@ -55,34 +55,17 @@ impl core::fmt::Display for Size {
     }
 }
 
-/// How a desktop is turned on its screen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Rotation {
-    /// Not turned.
-    #[default]
-    Identity,
-    /// 90 degrees.
-    Rotate90,
-    /// 180 degrees.
-    Rotate180,
-    /// 270 degrees.
-    Rotate270,
-}
+/// How a desktop is turned on its screen: the driver's present-path rotation
+/// (`D3DKMDT_VIDPN_PRESENT_PATH_ROTATION`), counter-clockwise.
+pub use viogpu_common::blit::Rotation;
 
-impl Rotation {
-    /// Whether width and height trade places between desktop and screen.
-    pub const fn swaps_sides(self) -> bool {
-        matches!(self, Rotation::Rotate90 | Rotation::Rotate270)
-    }
-
-    /// The screen size showing a `desktop` turned this way (and, the same swap, the desktop
-    /// size for a screen size).
-    pub const fn turn(self, size: Size) -> Size {
-        if self.swaps_sides() {
-            size.transposed()
-        } else {
-            size
-        }
+/// The screen size showing a `desktop` turned by `rotation` (and, the same swap, the desktop
+/// size for a screen size).
+pub const fn turn(rotation: Rotation, size: Size) -> Size {
+    if rotation.swaps_axes() {
+        size.transposed()
+    } else {
+        size
     }
 }
 
@@ -98,7 +81,7 @@ pub struct CurrentMode {
 impl CurrentMode {
     /// The size of the picture on the screen (the monitor's mode).
     pub const fn screen(&self) -> Size {
-        self.rotation.turn(self.desktop)
+        turn(self.rotation, self.desktop)
     }
 }
 
@@ -311,7 +294,7 @@ fn apply(
     } else {
         driver.set_custom_size(scanout, Some(size))
     }
-    .and_then(|()| display.set_mode(scanout, current.rotation.turn(size), current.rotation));
+    .and_then(|()| display.set_mode(scanout, turn(current.rotation, size), current.rotation));
     match result {
         Ok(()) => {
             track.handled = true;
@@ -417,12 +400,12 @@ mod tests {
     }
 
     #[test]
-    fn rotation_swaps_sides_for_90_and_270() {
+    fn rotation_swaps_sides_for_90_and_270_only() {
         let s = Size::new(1920, 1080);
-        assert_eq!(Rotation::Identity.turn(s), s);
-        assert_eq!(Rotation::Rotate180.turn(s), s);
-        assert_eq!(Rotation::Rotate90.turn(s), Size::new(1080, 1920));
-        assert_eq!(Rotation::Rotate270.turn(s), Size::new(1080, 1920));
+        assert_eq!(turn(Rotation::Identity, s), s);
+        assert_eq!(turn(Rotation::Rotate180, s), s);
+        assert_eq!(turn(Rotation::Rotate90, s), Size::new(1080, 1920));
+        assert_eq!(turn(Rotation::Rotate270, s), Size::new(1080, 1920));
     }
 
     #[test]
