@@ -171,14 +171,7 @@ mod tests {
     use zerocopy::IntoBytes;
 
     fn header(command: u32, size: usize) -> EscapeHeader {
-        EscapeHeader {
-            magic: ESCAPE_MAGIC,
-            version: ESCAPE_VERSION,
-            command,
-            size: size as u32,
-            status: 0,
-            reserved: 0,
-        }
+        EscapeHeader::new(command, size)
     }
 
     fn custom(scanout: u32, width: u32, height: u32) -> alloc::vec::Vec<u8> {
