@@ -105,8 +105,9 @@ impl Backing {
     }
 }
 
-/// What a new resource holds before the driver sends it pixels (see [`Resource::new`]): a
-/// colour no test draws.
+/// What a new resource holds before the driver sends it pixels: the virtio spec leaves a new
+/// resource's contents undefined, and QEMU's zeroed pixman images would hide a driver that
+/// shows a resource before sending it any pixels; this colour, which no test draws, shows it.
 pub const UNDEFINED_PIXEL: u32 = 0x00C0_FFEE;
 
 /// One host 2D resource.
