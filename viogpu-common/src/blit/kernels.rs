@@ -1,15 +1,32 @@
 //! The copy loops behind [`super::blit_rect`]: straight row copies, reversed rows for 180
 //! degrees, and a tiled transpose for 90 and 270 degrees.
 //!
-//! Callers validate rectangles first; the planes here then see only in-range rows. Every row or
-//! tile is still sliced out with `get`, so a logic error surfaces as [`Error::OutOfBounds`],
-//! never as a panic or a stray write. Those checks sit at row or tile granularity, outside the
-//! per-pixel loops. The one unchecked access is the x86_64 SSE2 tile kernel, which reads and
-//! writes 16-byte pieces of a tile whose slices were length-checked just before (see its
-//! `# Safety` section).
+//! Callers validate rectangles first; the planes here then see only in-range rows. Every row,
+//! edge tile or block of whole tiles is still sliced out with `get`, so a logic error surfaces
+//! as [`Error::OutOfBounds`], never as a panic or a stray write. Those checks sit at row, edge
+//! tile or band granularity, outside the per-pixel loops. The one unchecked access is the
+//! x86_64 SSE2 block kernel, which reads and writes 16-byte pieces of a block whose slices
+//! were length-checked just before (see its `# Safety` section).
 //!
-//! Measured on the `present` benchmark (1920x1080, L3-resident): the unrotated copy runs at
-//! memcpy speed, the rotated one at about half of it; see `benches/present.rs`.
+//! # The rotated copy
+//!
+//! The destination is cut into bands of [`BAND`] rows; the whole 16x16 tiles of a band form one
+//! block, sliced out once and handed to the SSE2 kernel (4x4 transposes in registers), and the
+//! tiles at the right and bottom edges that are not whole go through a checked per-pixel loop.
+//! A 64x64 dirty rect is one block of 16 tiles.
+//!
+//! On an L3-resident frame the kernel is bound by memory, not by its shuffles: with the data
+//! in L1/L2 it transposes at memcpy speed. Its reads (16 source rows per tile) and its writes
+//! (16 destination rows per tile) each run at 45-60 GB/s alone on the benchmark machine, but
+//! without help they take turns: each tile's 64 stores miss, fill the store buffer and hold
+//! back the next tiles' loads. Hence the prefetches: the source of the next tile column or row,
+//! and, in wide blocks, the destination lines three tile columns ahead. Wide blocks are walked
+//! tile column by tile column, narrow ones (small rects) tile row by tile row; each order
+//! measured best on its own shape.
+//!
+//! Measured on the `present` benchmark (1920x1080, L3-resident, SSE2 only): the unrotated copy
+//! runs at memcpy speed, the rotated one at about 0.65 of it on the full frame and 0.5 on 100
+//! scattered 64x64 rects; see `benches/present.rs` and the README.
 
 use zerocopy::FromBytes;
 
@@ -23,9 +40,10 @@ type Px = [u8; 4];
 /// cache line per tile row, so a tile reads 16 whole lines and writes 16 whole lines.
 const TILE: usize = 16;
 
-/// Destination rows handled together: the tiles of a band are visited column by column, so
-/// each source row is entered once per band for `BAND * 4` bytes instead of once per tile row
-/// for 64 bytes. Fewer, longer visits keep the TLB and the prefetchers working.
+/// Destination rows handled together: in a wide band the tiles are visited column by column,
+/// so each source row is entered once per band for `BAND * 4` bytes instead of once per tile
+/// row for 64 bytes. Fewer, longer visits keep the TLB and the prefetchers working (32 and 128
+/// measured slower on the full frame).
 const BAND: usize = 64;
 
 const PX: usize = BYTES_PER_PIXEL as usize;
@@ -627,11 +645,11 @@ mod tests {
     use alloc::vec::Vec;
 
     /// The portable block kernel (used off x86_64) and the one this build uses agree, on
-    /// blocks of 1x1 up to 3x2 tiles with pitches that are not multiples of 64 and a last row
-    /// without padding.
+    /// blocks narrow and wide enough for both walk orders of the SSE2 kernel, with pitches
+    /// that are not multiples of 64 and a last row without padding.
     #[test]
     fn portable_and_native_tile_transposes_agree() {
-        for (tiles_h, tiles_w) in [(1, 1), (1, 3), (3, 1), (2, 3), (3, 2)] {
+        for (tiles_h, tiles_w) in [(1, 1), (1, 3), (3, 1), (2, 3), (3, 4), (2, 5), (1, 7)] {
             let (rows, cols) = (tiles_h * TILE, tiles_w * TILE);
             let (sp, dp) = (rows * PX + 12, cols * PX + 4);
             let src_len = block_len(sp, cols, rows).unwrap();
