@@ -163,6 +163,10 @@ fn gbps(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / t.as_secs_f64() / 1e9
 }
 
+/// Rounds of each kind per case in `report_ratios`. The machines are shared: with 10 rounds the
+/// best one was often still disturbed and the rotated ratios moved by 0.1 from run to run.
+const ROUNDS: usize = 30;
+
 fn report_ratios(buffers: &mut Buffers) {
     for case in cases() {
         let bytes = case.bytes();
@@ -170,7 +174,7 @@ fn report_ratios(buffers: &mut Buffers) {
         let mut blit = Duration::MAX;
         let mut copy = Duration::MAX;
         let mut rows = Duration::MAX;
-        for _ in 0..10 {
+        for _ in 0..ROUNDS {
             blit = blit.min(best_round(1, iters, || buffers.blit(&case)));
             copy = copy.min(best_round(1, iters, || buffers.memcpy(bytes)));
             rows = rows.min(best_round(1, iters, || buffers.row_memcpy(&case)));

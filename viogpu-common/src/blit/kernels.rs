@@ -1,15 +1,32 @@
 //! The copy loops behind [`super::blit_rect`]: straight row copies, reversed rows for 180
 //! degrees, and a tiled transpose for 90 and 270 degrees.
 //!
-//! Callers validate rectangles first; the planes here then see only in-range rows. Every row or
-//! tile is still sliced out with `get`, so a logic error surfaces as [`Error::OutOfBounds`],
-//! never as a panic or a stray write. Those checks sit at row or tile granularity, outside the
-//! per-pixel loops. The one unchecked access is the x86_64 SSE2 tile kernel, which reads and
-//! writes 16-byte pieces of a tile whose slices were length-checked just before (see its
-//! `# Safety` section).
+//! Callers validate rectangles first; the planes here then see only in-range rows. Every row,
+//! edge tile or block of whole tiles is still sliced out with `get`, so a logic error surfaces
+//! as [`Error::OutOfBounds`], never as a panic or a stray write. Those checks sit at row, edge
+//! tile or band granularity, outside the per-pixel loops. The one unchecked access is the
+//! x86_64 SSE2 block kernel, which reads and writes 16-byte pieces of a block whose slices
+//! were length-checked just before (see its `# Safety` section).
 //!
-//! Measured on the `present` benchmark (1920x1080, L3-resident): the unrotated copy runs at
-//! memcpy speed, the rotated one at about half of it; see `benches/present.rs`.
+//! # The rotated copy
+//!
+//! The destination is cut into bands of [`BAND`] rows; the whole 16x16 tiles of a band form one
+//! block, sliced out once and handed to the SSE2 kernel (4x4 transposes in registers), and the
+//! tiles at the right and bottom edges that are not whole go through a checked per-pixel loop.
+//! A 64x64 dirty rect is one block of 16 tiles.
+//!
+//! On an L3-resident frame the kernel is bound by memory, not by its shuffles: with the data
+//! in L1/L2 it transposes at memcpy speed. Its reads (16 source rows per tile) and its writes
+//! (16 destination rows per tile) each run at 45-60 GB/s alone on the benchmark machine, but
+//! without help they take turns: each tile's 64 stores miss, fill the store buffer and hold
+//! back the next tiles' loads. Hence the prefetches: the source of the next tile column or row,
+//! and, in wide blocks, the destination lines three tile columns ahead. Wide blocks are walked
+//! tile column by tile column, narrow ones (small rects) tile row by tile row; each order
+//! measured best on its own shape.
+//!
+//! Measured on the `present` benchmark (1920x1080, L3-resident, SSE2 only): the unrotated copy
+//! runs at memcpy speed, the rotated one at about 0.65 of it on the full frame and 0.5 on 100
+//! scattered 64x64 rects; see `benches/present.rs` and the README.
 
 use zerocopy::FromBytes;
 
@@ -23,9 +40,10 @@ type Px = [u8; 4];
 /// cache line per tile row, so a tile reads 16 whole lines and writes 16 whole lines.
 const TILE: usize = 16;
 
-/// Destination rows handled together: the tiles of a band are visited column by column, so
-/// each source row is entered once per band for `BAND * 4` bytes instead of once per tile row
-/// for 64 bytes. Fewer, longer visits keep the TLB and the prefetchers working.
+/// Destination rows handled together: in a wide band the tiles are visited column by column,
+/// so each source row is entered once per band for `BAND * 4` bytes instead of once per tile
+/// row for 64 bytes. Fewer, longer visits keep the TLB and the prefetchers working (32 and 128
+/// measured slower on the full frame).
 const BAND: usize = 64;
 
 const PX: usize = BYTES_PER_PIXEL as usize;
@@ -173,9 +191,15 @@ fn transpose<const ROTATE90: bool>(dst: &mut PlaneMut<'_>, src: &Plane<'_>) -> R
     if dst.w != src.h || dst.h != src.w {
         return Err(Error::InvalidArgument);
     }
+    // Destination columns `0..full_w` are covered by whole tiles; the rest is an edge strip.
+    let full_w = dst.w - dst.w % TILE;
     let mut band = 0;
     while band < dst.h {
         let band_end = dst.h.min(band + BAND);
+        let full_h = (band_end - band) - (band_end - band) % TILE;
+        if full_w > 0 && full_h > 0 {
+            band_tiles::<ROTATE90>(dst, src, band, full_h, full_w)?;
+        }
         let mut u0 = 0;
         while u0 < dst.w {
             let tw = TILE.min(dst.w - u0);
@@ -183,10 +207,9 @@ fn transpose<const ROTATE90: bool>(dst: &mut PlaneMut<'_>, src: &Plane<'_>) -> R
             let mut v0 = band;
             while v0 < band_end {
                 let th = TILE.min(band_end - v0);
-                let run_start = if ROTATE90 { src.w - v0 - th } else { v0 };
-                if tw == TILE && th == TILE {
-                    full_tile::<ROTATE90>(dst, src, v0, u0, run_start, src_row)?;
-                } else {
+                let whole = u0 + TILE <= full_w && v0 + TILE <= band + full_h;
+                if !whole {
+                    let run_start = if ROTATE90 { src.w - v0 - th } else { v0 };
                     edge_tile::<ROTATE90>(dst, src, (v0, th), (u0, tw), run_start, src_row)?;
                 }
                 v0 += th;
@@ -198,42 +221,101 @@ fn transpose<const ROTATE90: bool>(dst: &mut PlaneMut<'_>, src: &Plane<'_>) -> R
     Ok(())
 }
 
-/// One full `TILE` x `TILE` tile. The bytes of the tile's source rows and destination rows are
-/// sliced out (and thereby bounds-checked) once, then handed to the transpose kernel.
-fn full_tile<const ROTATE90: bool>(
+/// The whole tiles of one band: destination rows `band..band + rows`, columns `0..cols`, both
+/// multiples of `TILE`. The source bytes those tiles read and the destination bytes they write
+/// are sliced out (and thereby bounds-checked) once per band, then handed to the tile kernel.
+fn band_tiles<const ROTATE90: bool>(
     dst: &mut PlaneMut<'_>,
     src: &Plane<'_>,
-    v0: usize,
-    u0: usize,
-    run_start: usize,
-    src_row: impl Fn(usize) -> usize,
+    band: usize,
+    rows: usize,
+    cols: usize,
 ) -> Result<()> {
-    // The tile's lowest source row: `src_row` counts up for 90 degrees and down for 270.
-    let first_row = src_row(if ROTATE90 { 0 } else { TILE - 1 });
-    let src_tile = tile_range(src.pitch, first_row, run_start)?;
-    let dst_tile = tile_range(dst.pitch, v0, u0)?;
-    let src_tile = src.bytes.get(src_tile).ok_or(Error::OutOfBounds)?;
-    let dst_tile = dst.bytes.get_mut(dst_tile).ok_or(Error::OutOfBounds)?;
-    transpose_tile::<ROTATE90>(src_tile, src.pitch, dst_tile, dst.pitch)
+    // Destination row `v` reads source column `w - 1 - v` (90) or `v` (270); destination
+    // column `u` reads source row `u` (90) or `h - 1 - u` (270).
+    let (first_row, first_col) = if ROTATE90 {
+        (0, src.w.checked_sub(band + rows).ok_or(Error::OutOfBounds)?)
+    } else {
+        (src.h.checked_sub(cols).ok_or(Error::OutOfBounds)?, band)
+    };
+    let src_range = block_range(src.pitch, (first_row, first_col), (cols, rows))?;
+    let dst_range = block_range(dst.pitch, (band, 0), (rows, cols))?;
+    let src_block = src.bytes.get(src_range).ok_or(Error::OutOfBounds)?;
+    let dst_block = dst.bytes.get_mut(dst_range).ok_or(Error::OutOfBounds)?;
+    transpose_tiles::<ROTATE90>(
+        src_block,
+        src.pitch,
+        dst_block,
+        dst.pitch,
+        (rows / TILE, cols / TILE),
+    )
 }
 
-/// Bytes of `TILE` rows of `TILE` pixels starting at pixel `(x, y)`:
-/// `(TILE - 1) * pitch + TILE * 4` bytes, the last row unpadded.
-fn tile_range(pitch: usize, y: usize, x: usize) -> Result<core::ops::Range<usize>> {
+/// Bytes of `rows` rows of `cols` pixels starting at pixel `(x, y)`:
+/// `(rows - 1) * pitch + cols * 4` bytes, the last row unpadded.
+fn block_range(
+    pitch: usize,
+    (y, x): (usize, usize),
+    (rows, cols): (usize, usize),
+) -> Result<core::ops::Range<usize>> {
     let start = offset(pitch, y, x)?;
-    let end = pitch
-        .checked_mul(TILE - 1)
-        .and_then(|len| len.checked_add(TILE * PX))
-        .and_then(|len| len.checked_add(start))
-        .ok_or(Error::OutOfBounds)?;
+    let len = block_len(pitch, rows, cols).ok_or(Error::OutOfBounds)?;
+    let end = start.checked_add(len).ok_or(Error::OutOfBounds)?;
     Ok(start..end)
 }
 
-/// Transposes one tile. `src` holds `TILE` source rows `src_pitch` apart starting at the
-/// tile's top-left pixel, `dst` likewise for the destination. With `S(r, c)` the pixel at row
-/// `r`, column `c` of `src` and `D(i, j)` that of `dst`:
+/// `(rows - 1) * pitch + cols * 4`, or `None` for zero rows or on overflow.
+fn block_len(pitch: usize, rows: usize, cols: usize) -> Option<usize> {
+    pitch
+        .checked_mul(rows.checked_sub(1)?)?
+        .checked_add(cols.checked_mul(PX)?)
+}
+
+/// Where the tile in tile row `ti`, tile column `tj` of a block of `tiles_h` x `tiles_w`
+/// destination tiles reads: the (row, column) of its top-left source pixel, in the source
+/// block that [`band_tiles`] slices out (`tiles_w * TILE` rows of `tiles_h * TILE` pixels).
+/// With `S(r, c)` the pixel at row `r`, column `c` of the tile's source and `D(i, j)` that of
+/// its destination:
 /// - 90 degrees: `D(i, j) = S(j, TILE - 1 - i)`;
 /// - 270 degrees: `D(i, j) = S(TILE - 1 - j, i)`.
+const fn tile_source<const ROTATE90: bool>(
+    (tiles_h, tiles_w): (usize, usize),
+    (ti, tj): (usize, usize),
+) -> (usize, usize) {
+    if ROTATE90 {
+        (tj * TILE, (tiles_h - 1 - ti) * TILE)
+    } else {
+        ((tiles_w - 1 - tj) * TILE, ti * TILE)
+    }
+}
+
+/// Transposes a block of `tiles_h` x `tiles_w` whole destination tiles. `src` holds
+/// `tiles_w * TILE` source rows of `tiles_h * TILE` pixels, `src_pitch` apart; `dst` holds
+/// `tiles_h * TILE` destination rows of `tiles_w * TILE` pixels. Tile mapping: see
+/// [`tile_source`].
+#[cfg(any(not(target_arch = "x86_64"), test))]
+fn transpose_tiles_portable<const ROTATE90: bool>(
+    src: &[u8],
+    src_pitch: usize,
+    dst: &mut [u8],
+    dst_pitch: usize,
+    (tiles_h, tiles_w): (usize, usize),
+) -> Result<()> {
+    for tj in 0..tiles_w {
+        for ti in 0..tiles_h {
+            let at = tile_source::<ROTATE90>((tiles_h, tiles_w), (ti, tj));
+            let s = block_range(src_pitch, at, (TILE, TILE))?;
+            let d = block_range(dst_pitch, (ti * TILE, tj * TILE), (TILE, TILE))?;
+            let s = src.get(s).ok_or(Error::OutOfBounds)?;
+            let d = dst.get_mut(d).ok_or(Error::OutOfBounds)?;
+            transpose_tile_portable::<ROTATE90>(s, src_pitch, d, dst_pitch)?;
+        }
+    }
+    Ok(())
+}
+
+/// Transposes one tile: `src` holds `TILE` source rows `src_pitch` apart starting at the
+/// tile's top-left pixel, `dst` likewise for the destination; mapping as in [`tile_source`].
 #[cfg(any(not(target_arch = "x86_64"), test))]
 fn transpose_tile_portable<const ROTATE90: bool>(
     src: &[u8],
@@ -263,32 +345,33 @@ fn transpose_tile_portable<const ROTATE90: bool>(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-use transpose_tile_portable as transpose_tile;
+use transpose_tiles_portable as transpose_tiles;
 
-/// Transposes one tile; see the portable version for the mapping. x86_64 variant: 4x4 blocks
-/// of 32-bit pixels go through SSE2 registers, four 16-byte loads, eight unpacks and four
-/// 16-byte stores per 16 pixels.
+/// Transposes a block of whole tiles; see the portable version for the layout. x86_64
+/// variant: the block's bounds are checked once, then the SSE2 kernel walks its tiles.
 #[cfg(target_arch = "x86_64")]
-fn transpose_tile<const ROTATE90: bool>(
+fn transpose_tiles<const ROTATE90: bool>(
     src: &[u8],
     src_pitch: usize,
     dst: &mut [u8],
     dst_pitch: usize,
+    (tiles_h, tiles_w): (usize, usize),
 ) -> Result<()> {
-    let span = |pitch: usize| {
-        pitch
-            .checked_mul(TILE - 1)
-            .and_then(|len| len.checked_add(TILE * PX))
-    };
-    let src_ok = span(src_pitch).is_some_and(|need| src.len() >= need);
-    let dst_ok = span(dst_pitch).is_some_and(|need| dst.len() >= need);
-    if !src_ok || !dst_ok || src_pitch < TILE * PX || dst_pitch < TILE * PX {
+    let rows = tiles_h.checked_mul(TILE).ok_or(Error::OutOfBounds)?;
+    let cols = tiles_w.checked_mul(TILE).ok_or(Error::OutOfBounds)?;
+    let src_ok = block_len(src_pitch, cols, rows).is_some_and(|need| src.len() >= need);
+    let dst_ok = block_len(dst_pitch, rows, cols).is_some_and(|need| dst.len() >= need);
+    if !src_ok || !dst_ok || src_pitch > isize::MAX as usize {
         return Err(Error::OutOfBounds);
     }
-    // SAFETY: both slices were just checked to hold `TILE` rows of `TILE * 4` bytes at their
-    // pitch (the contract of `sse2::transpose_tile`), and the function needs only SSE2, which
-    // every x86_64 processor implements (it is part of the x86_64 baseline).
-    unsafe { sse2::transpose_tile::<ROTATE90>(src, src_pitch, dst, dst_pitch) };
+    // SAFETY: `src` was just checked to hold `tiles_w * TILE` rows of `tiles_h * TILE` pixels
+    // at `src_pitch` (which fits an `isize`), and `dst` `tiles_h * TILE` rows of
+    // `tiles_w * TILE` pixels at `dst_pitch`: the contract of `sse2::transpose_tiles`. The
+    // function needs only SSE2, which every x86_64 processor implements (it is part of the
+    // x86_64 baseline).
+    unsafe {
+        sse2::transpose_tiles::<ROTATE90>(src, src_pitch, dst, dst_pitch, (tiles_h, tiles_w))
+    };
     Ok(())
 }
 
@@ -300,32 +383,125 @@ mod sse2 {
         _mm_unpackhi_epi64, _mm_unpacklo_epi32, _mm_unpacklo_epi64, _MM_HINT_T0,
     };
 
-    use super::{PX, TILE};
+    use super::{tile_source, PX, TILE};
 
+    /// How many tile columns ahead [`prefetch_dest`] reaches.
+    const DEST_AHEAD: usize = 3;
+
+    /// Blocks at most this many tiles wide (64 destination columns: a 64x64 dirty rect) are
+    /// walked tile row by tile row; wider ones tile column by tile column.
+    const ROW_ORDER_MAX_TILES: usize = 4;
+
+    /// Transposes the tiles of a block. A wide block (a band of a large rect) is walked tile
+    /// column by tile column: each reads `TILE` source rows over the band's width and writes a
+    /// strip of every destination row of the band, with the next column's source rows and
+    /// the destination lines a few columns ahead prefetched. A narrow block (a small dirty
+    /// rect, where a few columns ahead is already past its end) is walked tile row by tile
+    /// row: each writes `TILE` whole destination rows and prefetches the source of the next
+    /// tile row. Each order measured best on its own shape and worst on the other's.
+    ///
     /// # Safety
     ///
-    /// `src.len() >= (TILE - 1) * src_pitch + TILE * 4` and likewise for `dst`, with both
-    /// pitches at least `TILE * 4` (so rows do not overlap); the processor supports SSE2.
+    /// With `rows = tiles_h * TILE` and `cols = tiles_w * TILE` (no overflow):
+    /// `src.len() >= (cols - 1) * src_pitch + rows * 4`, `src_pitch <= isize::MAX`,
+    /// `dst.len() >= (rows - 1) * dst_pitch + cols * 4`; the processor supports SSE2.
     #[target_feature(enable = "sse2")]
-    pub(super) unsafe fn transpose_tile<const ROTATE90: bool>(
+    pub(super) unsafe fn transpose_tiles<const ROTATE90: bool>(
         src: &[u8],
         src_pitch: usize,
         dst: &mut [u8],
         dst_pitch: usize,
+        tiles: (usize, usize),
     ) {
+        let (tiles_h, tiles_w) = tiles;
         let src = src.as_ptr();
         let dst = dst.as_mut_ptr();
-        // The next tile of the band reads the TILE source rows after these (below them for 90
-        // degrees, above for 270); ask for them now. A prefetch is a hint that never faults,
-        // so the address may lie past the slice, and `wrapping_offset` computes it without
-        // claiming otherwise.
-        for r in 0..TILE {
-            let ahead = if ROTATE90 {
-                (TILE + r) as isize
+        let block = Block {
+            src,
+            src_pitch,
+            dst,
+            dst_pitch,
+            tiles,
+        };
+        if tiles_w <= ROW_ORDER_MAX_TILES {
+            for ti in 0..tiles_h {
+                for tj in 0..tiles_w {
+                    // SAFETY: `ti < tiles_h`, `tj < tiles_w`, and `block` describes the
+                    // caller's slices (caller contract).
+                    unsafe { block.tile::<ROTATE90, true>(ti, tj) };
+                }
+            }
+        } else {
+            for tj in 0..tiles_w {
+                for ti in 0..tiles_h {
+                    // SAFETY: as above.
+                    unsafe { block.tile::<ROTATE90, false>(ti, tj) };
+                }
+            }
+        }
+    }
+
+    /// The block [`transpose_tiles`] works on, as pointers.
+    struct Block {
+        src: *const u8,
+        src_pitch: usize,
+        dst: *mut u8,
+        dst_pitch: usize,
+        tiles: (usize, usize),
+    }
+
+    impl Block {
+        /// Prefetches for the tiles ahead in the walk (`ROW_ORDER` as in [`transpose_tiles`])
+        /// and transposes tile `(ti, tj)`.
+        ///
+        /// # Safety
+        ///
+        /// The block's pointers and sizes meet the contract of [`transpose_tiles`];
+        /// `ti < tiles_h`, `tj < tiles_w`.
+        #[target_feature(enable = "sse2")]
+        #[inline]
+        unsafe fn tile<const ROTATE90: bool, const ROW_ORDER: bool>(&self, ti: usize, tj: usize) {
+            let (r0, c0) = tile_source::<ROTATE90>(self.tiles, (ti, tj));
+            // SAFETY: the tile's source rows `r0..r0 + TILE` lie below `tiles_w * TILE` and
+            // its columns `c0..c0 + TILE` below `tiles_h * TILE`, so every byte the tile
+            // reads at `r * src_pitch + c * 4` from here lies inside the source (contract),
+            // and so does the tile's first byte.
+            let s = unsafe { self.src.add(r0 * self.src_pitch + c0 * PX) };
+            // SAFETY: likewise for destination rows `ti * TILE..` (below `tiles_h * TILE`)
+            // and columns `tj * TILE..` (below `tiles_w * TILE`).
+            let d = unsafe { self.dst.add(ti * TILE * self.dst_pitch + tj * TILE * PX) };
+            if ROW_ORDER {
+                prefetch_next_row::<ROTATE90>(s, self.src_pitch);
             } else {
-                -(1 + r as isize)
-            };
-            let p = src.wrapping_offset(ahead.wrapping_mul(src_pitch as isize));
+                prefetch_next_column::<ROTATE90>(s, self.src_pitch);
+                if tj + DEST_AHEAD < self.tiles.1 {
+                    prefetch_dest(d.wrapping_add(DEST_AHEAD * TILE * PX), self.dst_pitch);
+                }
+            }
+            // SAFETY: `s` and `d` start whole tiles inside the source and destination
+            // (above), which the caller's slices cover, the destination uniquely.
+            unsafe { transpose_tile::<ROTATE90>(s, self.src_pitch, d, self.dst_pitch) };
+        }
+    }
+
+    /// The next tile row reads the same source rows as this tile, `TILE` columns further left
+    /// for 90 degrees and right for 270; ask for them now (see [`prefetch_next_column`] on
+    /// why any address will do).
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn prefetch_next_row<const ROTATE90: bool>(tile: *const u8, src_pitch: usize) {
+        let side = if ROTATE90 {
+            -((TILE * PX) as isize)
+        } else {
+            (TILE * PX) as isize
+        };
+        for r in 0..TILE {
+            // `src_pitch <= isize::MAX` (caller contract of `transpose_tiles`).
+            let p = tile.wrapping_offset(
+                (r as isize)
+                    .wrapping_mul(src_pitch as isize)
+                    .wrapping_add(side),
+            );
             // SAFETY: a prefetch never faults, whatever the address. (Rust 1.91 and earlier
             // declare `_mm_prefetch` unsafe; the block keeps the crate building with them, down
             // to its `rust-version`.)
@@ -334,6 +510,65 @@ mod sse2 {
                 _mm_prefetch::<_MM_HINT_T0>(p.cast())
             };
         }
+    }
+
+    /// The next tile column reads the `TILE` source rows after this tile's (below them for
+    /// 90 degrees, above for 270) at the same columns; ask for them now. A prefetch is a hint
+    /// that never faults, so the address may lie outside the block, and `wrapping_offset`
+    /// computes it without claiming otherwise.
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn prefetch_next_column<const ROTATE90: bool>(tile: *const u8, src_pitch: usize) {
+        for r in 0..TILE {
+            let ahead = if ROTATE90 {
+                (TILE + r) as isize
+            } else {
+                -(1 + r as isize)
+            };
+            // `src_pitch <= isize::MAX` (caller contract of `transpose_tiles`).
+            let p = tile.wrapping_offset(ahead.wrapping_mul(src_pitch as isize));
+            // SAFETY: a prefetch never faults, whatever the address. (Rust 1.91 and earlier
+            // declare `_mm_prefetch` unsafe; the block keeps the crate building with them, down
+            // to its `rust-version`.)
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p.cast())
+            };
+        }
+    }
+
+    /// The tile `DEST_AHEAD` tile columns further right writes these destination rows;
+    /// fetch its lines now. Without it each tile's 64 stores miss the cache, fill the store
+    /// buffer and stall the loads of the next tiles: reads and writes then take turns instead
+    /// of overlapping. (One column ahead is too close to help, three measured best.)
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn prefetch_dest(tile: *mut u8, dst_pitch: usize) {
+        for r in 0..TILE {
+            let p = tile.wrapping_add(r.wrapping_mul(dst_pitch));
+            // SAFETY: a prefetch never faults, whatever the address (see `prefetch_next_column`).
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p.cast_const().cast())
+            };
+        }
+    }
+
+    /// One tile, mapping as in [`tile_source`]: 4x4 blocks of 32-bit pixels go through SSE2
+    /// registers, four 16-byte loads, eight unpacks and four 16-byte stores per 16 pixels.
+    ///
+    /// # Safety
+    ///
+    /// `src` and `dst` address `TILE` rows of `TILE * 4` readable (`src`) and writable,
+    /// unaliased (`dst`) bytes, `src_pitch` and `dst_pitch` apart.
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    unsafe fn transpose_tile<const ROTATE90: bool>(
+        src: *const u8,
+        src_pitch: usize,
+        dst: *mut u8,
+        dst_pitch: usize,
+    ) {
         for bi in 0..TILE / 4 {
             // Source columns c0..c0 + 4 become destination rows 4 * bi..4 * bi + 4.
             let c0 = if ROTATE90 { TILE - 4 - 4 * bi } else { 4 * bi };
@@ -342,9 +577,9 @@ mod sse2 {
                     let j = 4 * bj + jj;
                     let r = if ROTATE90 { j } else { TILE - 1 - j };
                     // SAFETY: `r < TILE` and `c0 + 4 <= TILE`, so the 16 bytes at
-                    // `r * src_pitch + c0 * 4` lie inside the `src` slice (caller contract).
+                    // `r * src_pitch + c0 * 4` lie inside the tile (caller contract).
                     let p = unsafe { src.add(r * src_pitch + c0 * PX) };
-                    // SAFETY: `p` addresses 16 bytes inside `src` (above); `loadu` has no
+                    // SAFETY: `p` addresses 16 readable bytes (above); `loadu` has no
                     // alignment requirement.
                     unsafe { _mm_loadu_si128(p.cast()) }
                 };
@@ -353,11 +588,10 @@ mod sse2 {
                     let i = 4 * bi + ii;
                     let m = if ROTATE90 { 3 - ii } else { ii };
                     // SAFETY: `i < TILE` and `4 * bj + 4 <= TILE`, so the 16 bytes at
-                    // `i * dst_pitch + 4 * bj * 4` lie inside the `dst` slice (caller
-                    // contract).
+                    // `i * dst_pitch + 4 * bj * 4` lie inside the tile (caller contract).
                     let p = unsafe { dst.add(i * dst_pitch + 4 * bj * PX) };
-                    // SAFETY: `p` addresses 16 bytes inside `dst` (above), which we hold
-                    // uniquely; `storeu` has no alignment requirement.
+                    // SAFETY: `p` addresses 16 writable bytes nothing else refers to
+                    // (above); `storeu` has no alignment requirement.
                     unsafe { _mm_storeu_si128(p.cast(), cols[m]) };
                 }
             }
@@ -366,6 +600,7 @@ mod sse2 {
 
     /// 4x4 transpose of 32-bit lanes: output `m` holds lane `m` of each input, in input order.
     #[target_feature(enable = "sse2")]
+    #[inline]
     fn transpose4([a, b, c, d]: [__m128i; 4]) -> [__m128i; 4] {
         let ab_lo = _mm_unpacklo_epi32(a, b); // a0 b0 a1 b1
         let cd_lo = _mm_unpacklo_epi32(c, d); // c0 d0 c1 d1
@@ -409,46 +644,65 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    /// The portable tile kernel (used off x86_64) and the one this build uses agree.
+    /// The portable block kernel (used off x86_64) and the one this build uses agree, on
+    /// blocks narrow and wide enough for both walk orders of the SSE2 kernel, with pitches
+    /// that are not multiples of 64 and a last row without padding.
     #[test]
     fn portable_and_native_tile_transposes_agree() {
-        let (sp, dp) = (TILE * PX + 12, TILE * PX + 4);
-        let src: Vec<u8> = (0..sp * TILE).map(|i| (i * 13 + 7) as u8).collect();
-        for rotate90 in [false, true] {
-            let mut native = vec![0u8; dp * TILE];
-            let mut portable = vec![0u8; dp * TILE];
-            if rotate90 {
-                transpose_tile::<true>(&src, sp, &mut native, dp).unwrap();
-                transpose_tile_portable::<true>(&src, sp, &mut portable, dp).unwrap();
-            } else {
-                transpose_tile::<false>(&src, sp, &mut native, dp).unwrap();
-                transpose_tile_portable::<false>(&src, sp, &mut portable, dp).unwrap();
+        for (tiles_h, tiles_w) in [(1, 1), (1, 3), (3, 1), (2, 3), (3, 4), (2, 5), (1, 7)] {
+            let (rows, cols) = (tiles_h * TILE, tiles_w * TILE);
+            let (sp, dp) = (rows * PX + 12, cols * PX + 4);
+            let src_len = block_len(sp, cols, rows).unwrap();
+            let dst_len = block_len(dp, rows, cols).unwrap();
+            let src: Vec<u8> = (0..src_len).map(|i| (i * 13 + 7) as u8).collect();
+            for rotate90 in [false, true] {
+                let mut native = vec![0u8; dst_len];
+                let mut portable = vec![0u8; dst_len];
+                let tiles = (tiles_h, tiles_w);
+                if rotate90 {
+                    transpose_tiles::<true>(&src, sp, &mut native, dp, tiles).unwrap();
+                    transpose_tiles_portable::<true>(&src, sp, &mut portable, dp, tiles).unwrap();
+                } else {
+                    transpose_tiles::<false>(&src, sp, &mut native, dp, tiles).unwrap();
+                    transpose_tiles_portable::<false>(&src, sp, &mut portable, dp, tiles).unwrap();
+                }
+                assert_eq!(native, portable);
+                // D(0, 1) is S(1, rows - 1) for 90 degrees and S(cols - 2, 0) for 270.
+                let (r, c) = if rotate90 {
+                    (1, rows - 1)
+                } else {
+                    (cols - 2, 0)
+                };
+                assert_eq!(
+                    native[PX..2 * PX],
+                    src[r * sp + c * PX..r * sp + c * PX + PX]
+                );
             }
-            assert_eq!(native, portable);
-            // D(0, 1) is S(1, TILE - 1) for 90 degrees and S(TILE - 2, 0) for 270.
-            let (r, c) = if rotate90 {
-                (1, TILE - 1)
-            } else {
-                (TILE - 2, 0)
-            };
-            assert_eq!(
-                native[PX..2 * PX],
-                src[r * sp + c * PX..r * sp + c * PX + PX]
-            );
         }
     }
 
     #[test]
     fn tile_kernels_reject_short_slices() {
-        let src = vec![0u8; TILE * TILE * PX - 1];
-        let mut dst = vec![0u8; TILE * TILE * PX];
-        let pitch = TILE * PX;
+        let pitch = 2 * TILE * PX;
+        let need = block_len(pitch, 2 * TILE, 2 * TILE).unwrap();
+        let src = vec![0u8; need - 1];
+        let mut dst = vec![0u8; need];
         assert_eq!(
-            transpose_tile::<true>(&src, pitch, &mut dst, pitch),
+            transpose_tiles::<true>(&src, pitch, &mut dst, pitch, (2, 2)),
             Err(Error::OutOfBounds)
         );
         assert_eq!(
-            transpose_tile_portable::<true>(&src, pitch, &mut dst, pitch),
+            transpose_tiles_portable::<true>(&src, pitch, &mut dst, pitch, (2, 2)),
+            Err(Error::OutOfBounds)
+        );
+        let src = vec![0u8; need];
+        let mut dst = vec![0u8; need - 1];
+        assert_eq!(
+            transpose_tiles::<false>(&src, pitch, &mut dst, pitch, (2, 2)),
+            Err(Error::OutOfBounds)
+        );
+        assert_eq!(
+            transpose_tiles_portable::<false>(&src, pitch, &mut dst, pitch, (2, 2)),
             Err(Error::OutOfBounds)
         );
     }
