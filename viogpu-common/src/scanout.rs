@@ -21,7 +21,7 @@
 use alloc::vec::Vec;
 
 use crate::framebuffer::{AllocPolicy, FramebufferBacking};
-use crate::gpu::{GpuDevice, Notify, Platform, WaitMode};
+use crate::gpu::{detach_confirmed, GpuDevice, Notify, Platform, WaitMode};
 use crate::hal::Hal;
 use crate::protocol::{Format, Rect};
 use crate::resource_id::ResourceIdAllocator;
@@ -591,12 +591,10 @@ fn undo<H: Hal, P: Platform, N: Notify>(
     fb: Framebuffer<H>,
     built: Built,
 ) -> core::result::Result<(), (Framebuffer<H>, Built)> {
-    if built >= Built::Attached {
-        match gpu.detach_backing(fb.resource_id, WaitMode::Wait) {
-            // An error answer means the host has no backing for it (any more).
-            Ok(()) | Err(Error::DeviceError(_)) => {}
-            Err(_) => return Err((fb, Built::Attached)),
-        }
+    if built >= Built::Attached
+        && !detach_confirmed(&gpu.detach_backing(fb.resource_id, WaitMode::Wait))
+    {
+        return Err((fb, Built::Attached));
     }
     if built >= Built::Created {
         match gpu.resource_unref(fb.resource_id, WaitMode::Wait) {
