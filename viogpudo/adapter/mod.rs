@@ -298,6 +298,10 @@ impl SourceGeometry {
 pub struct PointerState {
     /// The hardware cursor, when it is on and its resource was made.
     cursor: Option<Cursor>,
+    /// A cursor whose image the host may still have attached (the device did not confirm the
+    /// undo of a failed creation): never used again, freed by the next confirmed device
+    /// reset (or leaked with the framebuffers if none comes).
+    retired_cursor: Option<Cursor>,
     /// Each source as the pointer sees it.
     sources: [SourceGeometry; MAX_SCANOUTS],
     /// The hardware while the device takes cursor commands (started, powered, not handed
@@ -309,8 +313,17 @@ impl PointerState {
     const fn new() -> Self {
         Self {
             cursor: None,
+            retired_cursor: None,
             sources: [SourceGeometry::NONE; MAX_SCANOUTS],
             hw: None,
+        }
+    }
+
+    /// Keeps `cursor`, whose image the host may still read, until a confirmed reset. A
+    /// cursor retired before it is leaked: it has waited for a reset that did not come.
+    fn retire_cursor(&mut self, cursor: Option<Cursor>) {
+        if let Some(older) = core::mem::replace(&mut self.retired_cursor, cursor) {
+            core::mem::forget(older);
         }
     }
 
@@ -527,6 +540,7 @@ impl Adapter {
             lifecycle::Device::On(hw) | lifecycle::Device::Off { hw, .. } => hw,
             lifecycle::Device::Stopped | lifecycle::Device::HandedOff => {
                 pointer.cursor = None;
+                pointer.retired_cursor = None;
                 self.isr_window.retract();
                 return;
             }
@@ -557,6 +571,7 @@ impl Adapter {
             }
             state.heads.clear();
             pointer.cursor = None;
+            pointer.retired_cursor = None;
             state.ids.clear();
             drop(hw);
         } else {
@@ -585,6 +600,7 @@ impl Adapter {
             core::mem::forget(head);
         }
         core::mem::forget(pointer.cursor.take());
+        core::mem::forget(pointer.retired_cursor.take());
         state.ids.clear();
     }
 

@@ -140,6 +140,7 @@ impl Adapter {
         if let Some(c) = pointer.cursor.as_mut() {
             c.forget_after_reset(&mut state.ids);
         }
+        pointer.retired_cursor = None;
     }
 
     /// The core's restart over the kept rings, then framebuffers (in the committed modes)
@@ -217,8 +218,9 @@ impl Adapter {
             if let Err(failure) = c.restore(&hw.gpu, ids) {
                 crate::trace!("power-up: cursor not restored: {}", failure.error);
                 if failure.backing_in_use {
-                    // The host may still use the image memory: the cursor is never freed.
-                    core::mem::forget(pointer.cursor.take());
+                    // The host may still use the image memory: kept until a confirmed reset.
+                    let stuck = pointer.cursor.take();
+                    pointer.retire_cursor(stuck);
                 }
             }
         }

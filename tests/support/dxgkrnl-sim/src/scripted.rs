@@ -422,7 +422,8 @@ pub fn run_device_script(data: &[u8]) -> ScriptSummary {
     assert_eq!(
         run.sim.machine().dma_allocated_bytes(),
         dma_before,
-        "DMA memory left after StopDevice and RemoveDevice"
+        "DMA memory left after StopDevice and RemoveDevice; the driver's trace:\n{}",
+        run.sim.trace_lines().join("\n")
     );
     assert!(run.sim.live_mappings().is_empty(), "mappings left");
     assert_eq!(run.sim.errors(), Vec::<String>::new(), "callback misuse");
