@@ -473,17 +473,26 @@ impl<H: Hal> Scanout<H> {
         fb.resource_id = resource_id;
         let (width, height) = (fb.backing.width(), fb.backing.height());
         let mut built = Built::Nothing;
+        // As in `build_framebuffer`: only an error answer says a step did not happen (a
+        // timeout or a broken answer may come after the host did it).
+        let happened = |r: &Result<()>| !matches!(r, Err(Error::DeviceError(_)));
         let result = (|| {
-            gpu.resource_create_2d(
+            let r = gpu.resource_create_2d(
                 resource_id,
                 FRAMEBUFFER_FORMAT,
                 width,
                 height,
                 WaitMode::Wait,
-            )?;
-            built = Built::Created;
-            gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
-            built = Built::Attached;
+            );
+            if happened(&r) {
+                built = Built::Created;
+            }
+            r?;
+            let r = gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait);
+            if happened(&r) {
+                built = Built::Attached;
+            }
+            r?;
             let rect = fb.full_rect();
             gpu.transfer_to_host_2d(resource_id, rect, 0, WaitMode::Wait)?;
             gpu.set_scanout(self.index, resource_id, rect, WaitMode::Wait)?;

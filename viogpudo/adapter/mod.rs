@@ -724,11 +724,15 @@ impl Adapter {
         }
         self.recover_if_ring_broken(&mut state);
         if self.display_stale.swap(false, Ordering::AcqRel) {
-            if let Err(status) = start::read_displays(&mut state) {
-                crate::trace!("display info refresh failed: {status:#x}");
-                self.display_stale.store(true, Ordering::Release);
+            match start::read_displays(&mut state) {
+                Ok(()) => self.update_connected_mask(&state),
+                Err(status) => {
+                    // The connections stay as last indicated to the OS (the DPC's), not as
+                    // the stale display info says.
+                    crate::trace!("display info refresh failed: {status:#x}");
+                    self.display_stale.store(true, Ordering::Release);
+                }
             }
-            self.update_connected_mask(&state);
         }
     }
 

@@ -18,6 +18,14 @@
 //! - no register access outside a mapping, no callback misuse, no broken Windows rule.
 //!
 //! The clock is virtual, so a command the device never answers times out at once.
+//!
+//! [`run_os_script`] (module `os`) is the other side: a healthy device, and present and VidPN
+//! arguments written by the input, judged against an independent reading of the DDI rules
+//! and a reference picture.
+
+mod os;
+
+pub use os::{run_os_script, OsScriptSummary};
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -75,16 +83,16 @@ const ERRORS: [ResponseType; 6] = [
 ];
 
 /// Reads the input: numbers from its bytes, zeros once it is used up.
-struct Input<'a> {
-    data: &'a [u8],
+pub(crate) struct Input<'a> {
+    pub(crate) data: &'a [u8],
 }
 
 impl Input<'_> {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
-    fn u8(&mut self) -> u8 {
+    pub(crate) fn u8(&mut self) -> u8 {
         match self.data.split_first() {
             Some((&b, rest)) => {
                 self.data = rest;
@@ -94,11 +102,11 @@ impl Input<'_> {
         }
     }
 
-    fn u16(&mut self) -> u16 {
+    pub(crate) fn u16(&mut self) -> u16 {
         u16::from_le_bytes([self.u8(), self.u8()])
     }
 
-    fn u32(&mut self) -> u32 {
+    pub(crate) fn u32(&mut self) -> u32 {
         u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
     }
 
@@ -110,7 +118,7 @@ impl Input<'_> {
     }
 
     /// One of `items`, chosen by the next byte.
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[usize::from(self.u8()) % items.len()]
     }
 }
@@ -137,14 +145,14 @@ fn lock(gpu: &Mutex<GpuBackend>) -> MutexGuard<'_, GpuBackend> {
 }
 
 /// The machine of one scripted run.
-struct Run {
-    sim: Sim<ModelMachine>,
+pub(crate) struct Run {
+    pub(crate) sim: Sim<ModelMachine>,
     gpu: Arc<Mutex<GpuBackend>>,
     scanouts: u32,
 }
 
 impl Run {
-    fn new(displays: &[PreferredDisplay]) -> Self {
+    pub(crate) fn new(displays: &[PreferredDisplay]) -> Self {
         let scanouts = displays.len() as u32;
         let gpu = Arc::new(Mutex::new(GpuBackend::new(GpuConfig {
             num_scanouts: scanouts,
@@ -170,7 +178,7 @@ impl Run {
         Self { sim, gpu, scanouts }
     }
 
-    fn gpu(&self) -> MutexGuard<'_, GpuBackend> {
+    pub(crate) fn gpu(&self) -> MutexGuard<'_, GpuBackend> {
         lock(&self.gpu)
     }
 
@@ -325,13 +333,27 @@ impl Run {
         }
     }
 
+    /// The rules checked once the adapter is removed: no mapping left, no callback misuse,
+    /// no broken Windows rule.
+    pub(crate) fn check_os_rules(&self) {
+        assert!(self.sim.live_mappings().is_empty(), "mappings left");
+        assert_eq!(self.sim.errors(), Vec::<String>::new(), "callback misuse");
+        assert_eq!(self.sim.unexpected_calls(), Vec::<&str>::new());
+        let violations = self.sim.take_violations();
+        assert!(
+            violations.is_empty(),
+            "Windows rules broken: {violations:#?}"
+        );
+    }
+
     /// The invariants that hold at any moment.
-    fn check_device_rules(&self) {
+    pub(crate) fn check_device_rules(&self) {
         let machine = self.sim.machine();
         assert_eq!(
             machine.device_memory_freed(),
             0,
-            "memory freed while the device could still use it"
+            "memory freed while the device could still use it; the driver's trace:\n{}",
+            self.sim.trace_lines().join("\n")
         );
         assert_eq!(
             self.gpu().reused_while_held(),
@@ -425,13 +447,6 @@ pub fn run_device_script(data: &[u8]) -> ScriptSummary {
         "DMA memory left after StopDevice and RemoveDevice; the driver's trace:\n{}",
         run.sim.trace_lines().join("\n")
     );
-    assert!(run.sim.live_mappings().is_empty(), "mappings left");
-    assert_eq!(run.sim.errors(), Vec::<String>::new(), "callback misuse");
-    assert_eq!(run.sim.unexpected_calls(), Vec::<&str>::new());
-    let violations = run.sim.take_violations();
-    assert!(
-        violations.is_empty(),
-        "Windows rules broken: {violations:#?}"
-    );
+    run.check_os_rules();
     summary
 }
