@@ -107,3 +107,18 @@ fn a_broken_answer_to_a_reattach_still_detaches_before_freeing() {
     ]);
     assert!(summary.started);
 }
+
+/// Found by the `device` fuzz target, the same rule at power-up: a display-change event
+/// told the OS that child 1 lost its monitor, then a recovery reset re-read the displays,
+/// the read failed (the device holds every control completion), and the power-up recomputed
+/// the connections from the stale display info (connected), so an enforced commit with a
+/// path to target 1 succeeded. Now a failed read at power-up keeps the connections last
+/// indicated, too.
+#[test]
+fn a_failed_display_read_at_power_up_keeps_the_connections_last_indicated() {
+    let summary = run_device_script(&[
+        5, 54, 1, 1, 3, 5, 4, 0, 2, 0, 129, 255, 255, 6, 255, 90, 255, 133, 2, 75, 1, 1, 5, 4, 0,
+        2, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 196, 252, 252, 252, 114,
+    ]);
+    assert!(summary.started);
+}

@@ -173,11 +173,15 @@ impl Adapter {
         state.device = Device::On(Shared::clone(&hw));
         // This read covers any display change seen while powered down.
         self.display_stale.store(false, Ordering::Release);
-        if let Err(status) = start::read_displays(state) {
-            crate::trace!("power-up: display info failed: {status:#x}");
-            self.display_stale.store(true, Ordering::Release);
+        match start::read_displays(state) {
+            Ok(()) => self.update_connected_mask(state),
+            Err(status) => {
+                // The connections stay as last indicated to the OS, not as the stale display
+                // info says (see `refresh_displays_if_stale`).
+                crate::trace!("power-up: display info failed: {status:#x}");
+                self.display_stale.store(true, Ordering::Release);
+            }
         }
-        self.update_connected_mask(state);
         let State { heads, ids, .. } = state;
         for head in heads.iter_mut() {
             let index = head.scanout.index();

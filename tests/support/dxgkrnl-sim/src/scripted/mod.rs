@@ -342,7 +342,8 @@ impl Run {
         let violations = self.sim.take_violations();
         assert!(
             violations.is_empty(),
-            "Windows rules broken: {violations:#?}"
+            "Windows rules broken: {violations:#?}; the driver's trace:\n{}",
+            self.sim.trace_lines().join("\n")
         );
     }
 
