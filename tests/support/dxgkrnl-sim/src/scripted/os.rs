@@ -5,7 +5,8 @@
 //!
 //! Every present is judged by an independent reading of the DDI's rules (known source with a
 //! committed mode, 4 bytes per pixel, a pitch of at least a row that the surface's readable
-//! pages cover, a non-null surface, rectangles inside the surface, move sources inside too):
+//! pages cover, a non-null surface, rectangles not inverted and, unless empty, inside the
+//! surface, move sources too):
 //! - bad input must fail and leave every screen as it was;
 //! - good input must succeed, and every screen pixel must equal a reference computed here:
 //!   the dirty rectangles show the surface, pixels outside the dirty and move rectangles keep
@@ -135,7 +136,15 @@ impl OsRun {
         crate::rect(left as i32, top as i32, right as i32, bottom as i32)
     }
 
+    /// The DDI's rule for a rectangle of a `w` x `h` surface: not inverted, and inside unless
+    /// it is empty (an empty one names no pixel, wherever it is).
     fn inside(r: &RECT, w: u32, h: u32) -> bool {
+        if r.right < r.left || r.bottom < r.top {
+            return false;
+        }
+        if r.right == r.left || r.bottom == r.top {
+            return true;
+        }
         0 <= r.left
             && r.left <= r.right
             && i64::from(r.right) <= i64::from(w)
@@ -302,14 +311,24 @@ impl OsRun {
                 }
             }
         }
+        // The surface as the driver must read it: rows `pitch` bytes apart (which need not
+        // be how the pattern was laid out).
+        let pixel = |x: i32, y: i32| {
+            let at = y as usize * pitch as usize + x as usize * 4;
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+                & 0x00FF_FFFF
+        };
         for r in &dirty {
             for y in r.top..r.bottom {
                 for x in r.left..r.right {
-                    expected[y as usize * stride + x as usize] = pattern(seed, x as u32, y as u32);
+                    expected[y as usize * stride + x as usize] = pixel(x, y);
                 }
             }
         }
-        self.assert_screens("after a good present");
+        self.assert_screens(&format!(
+            "after a good present (pitch {pitch}, rotate {}, dirty {dirty:?}, moves {moves:?})",
+            args.Flags.rotate()
+        ));
     }
 
     fn vidpn_step(&mut self, input: &mut Input, summary: &mut OsScriptSummary) {
