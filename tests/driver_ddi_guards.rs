@@ -150,3 +150,91 @@ fn null_contexts_and_arguments_are_refused_and_change_nothing() {
     assert_shows(&rig.screen(0), &next, D3DKMDT_VPPR_IDENTITY);
     rig.assert_clean();
 }
+
+/// The DDIs with nothing to do for a virtual display-only device answer what their pages
+/// document for that case, through the table DriverEntry hands dxgkrnl, and change nothing:
+/// no VGA I/O requests, ACPI events acknowledged with no flags, no interfaces, no palette
+/// (32-bit modes only), no debug data, the OS's default container id
+/// (STATUS_MONITOR_NO_DESCRIPTOR), no runtime power components or private requests.
+#[test]
+fn the_ddis_with_nothing_to_do_answer_as_documented() {
+    let mut rig = Rig::booted(&[(1024, 768)]);
+    let surface = Surface::pattern(1024, 768, 5);
+    rig.sim.present_full(0, &surface).unwrap();
+    let dma = rig.sim.machine().dma_allocated_bytes();
+    let ctx = rig.sim.context();
+    let init = viogpudo::entry::initialization_data();
+    let mut acpi_flags = 0xFFFF_FFFFu32;
+    let mut written = 7usize;
+    // SAFETY: the driver's own DDIs, with its live context and locals that outlive each call.
+    let answers = unsafe {
+        [
+            (
+                "DispatchIoRequest",
+                init.DxgkDdiDispatchIoRequest.unwrap()(ctx, 0, null_mut()),
+                STATUS_NOT_SUPPORTED,
+            ),
+            (
+                "NotifyAcpiEvent",
+                init.DxgkDdiNotifyAcpiEvent.unwrap()(
+                    ctx,
+                    DXGK_EVENT_TYPE(1),
+                    0,
+                    null_mut(),
+                    &mut acpi_flags,
+                ),
+                STATUS_SUCCESS,
+            ),
+            (
+                "QueryInterface",
+                init.DxgkDdiQueryInterface.unwrap()(ctx, null_mut()),
+                STATUS_NOT_SUPPORTED,
+            ),
+            (
+                "SetPalette",
+                init.DxgkDdiSetPalette.unwrap()(ctx, null()),
+                STATUS_NOT_SUPPORTED,
+            ),
+            (
+                "CollectDbgInfo",
+                init.DxgkDdiCollectDbgInfo.unwrap()(ctx, null()),
+                STATUS_SUCCESS,
+            ),
+            (
+                "GetChildContainerId",
+                init.DxgkDdiGetChildContainerId.unwrap()(ctx, 0, null_mut()),
+                STATUS_MONITOR_NO_DESCRIPTOR,
+            ),
+            (
+                "SetPowerComponentFState",
+                init.DxgkDdiSetPowerComponentFState.unwrap()(ctx, 0, 0),
+                STATUS_SUCCESS,
+            ),
+            (
+                "PowerRuntimeControlRequest",
+                init.DxgkDdiPowerRuntimeControlRequest.unwrap()(
+                    ctx,
+                    null(),
+                    null_mut(),
+                    0,
+                    null_mut(),
+                    0,
+                    &mut written,
+                ),
+                STATUS_NOT_SUPPORTED,
+            ),
+        ]
+    };
+    for (ddi, status, documented) in answers {
+        assert_eq!(status, documented, "{ddi}");
+    }
+    assert_eq!(acpi_flags, 0, "no ACPI action asked of the OS");
+    // SAFETY: as above; these return nothing.
+    unsafe {
+        init.DxgkDdiControlEtwLogging.unwrap()(1, 0, 0);
+        init.DxgkDdiResetDevice.unwrap()(ctx);
+    }
+    assert_shows(&rig.screen(0), &surface, D3DKMDT_VPPR_IDENTITY);
+    assert_eq!(rig.sim.machine().dma_allocated_bytes(), dma);
+    rig.assert_clean();
+}

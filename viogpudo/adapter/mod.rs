@@ -440,7 +440,8 @@ impl Adapter {
         }
     }
 
-    /// The physical device object given to AddDevice.
+    /// The physical device object given to AddDevice (for the DMA adapter of the IOMMU
+    /// follow-up, see the README's Known gaps).
     pub fn pdo(&self) -> *mut DEVICE_OBJECT {
         self.pdo
     }
@@ -479,11 +480,6 @@ impl Adapter {
         self.removed.load(Ordering::Acquire)
     }
 
-    /// True after the bugcheck screen took over.
-    pub fn in_bugcheck(&self) -> bool {
-        self.bugcheck.load(Ordering::Acquire)
-    }
-
     /// Number of VidPN sources (= targets = children); 0 before StartDevice.
     pub fn num_sources(&self) -> u32 {
         self.num_sources.load(Ordering::Acquire)
@@ -497,11 +493,6 @@ impl Adapter {
     /// The dxgkrnl interface copied at StartDevice.
     pub fn dxgk(&self) -> Option<DXGKRNL_INTERFACE> {
         self.state.lock().dxgk
-    }
-
-    /// Whether pointer caps are reported.
-    pub fn hardware_cursor(&self) -> bool {
-        self.hardware_cursor
     }
 
     /// Runs `f` on the started hardware, for the ISR and the DPC (never blocks).
