@@ -980,3 +980,100 @@ fn the_command_queue_keeps_every_buffer_until_the_device_gives_it_back_or_is_res
         "its answer is still its own"
     );
 }
+
+/// More of the command queue's edges: a request larger than a pool buffer gets a dedicated
+/// DMA buffer, freed with its answer; abandoning a finished request frees it at once, and its
+/// ticket is stale afterwards (taking or abandoning it again changes nothing); an abandoned
+/// request the device completes with a length too short for a response header counts as an
+/// error answer; a used entry naming a descriptor no request owns is a ring fault.
+#[test]
+fn the_command_queue_frees_dedicated_and_abandoned_buffers_and_flags_unknown_ids() {
+    use viogpu_common::command::{Allocation, POOL_BUFFER_SIZE};
+    use viogpu_common::gpu::Notify;
+    use viogpu_common::protocol::CtrlHeader;
+    let bed = Testbed::new();
+    let hdr = CtrlHeader::command(CommandType::GET_DISPLAY_INFO);
+    let submit = |bed: &Testbed, parts: &[&[u8]]| {
+        let ticket = bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+            let t = cq.submit(parts, 24, Allocation::Allowed).unwrap();
+            cq.publish();
+            t
+        });
+        bed.gpu.notifier().notify(CONTROL_QUEUE);
+        ticket
+    };
+    let dma_idle = bed.dma_bytes();
+
+    // Larger than a pool buffer: a dedicated buffer while in flight, freed with the answer.
+    let mut big = vec![0u8; POOL_BUFFER_SIZE];
+    big[..hdr.as_bytes().len()].copy_from_slice(hdr.as_bytes());
+    bed.backend.lock().hold_completions(true);
+    let t = submit(&bed, &[&big[..]]);
+    let dedicated = bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.dedicated_bytes());
+    assert!(dedicated > POOL_BUFFER_SIZE, "{dedicated}");
+    assert!(bed.dma_bytes() > dma_idle);
+    bed.backend.lock().hold_completions(false);
+    bed.release_held(CONTROL_QUEUE);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        cq.process_used();
+        let mut out = [0u8; 24];
+        assert!(matches!(cq.take_response(t, &mut out), Some(Ok(_))));
+        assert_eq!(cq.dedicated_bytes(), 0);
+    });
+    assert_eq!(bed.dma_bytes(), dma_idle);
+
+    // Abandoning a finished request frees it now; the ticket is stale afterwards.
+    let t = submit(&bed, &[hdr.as_bytes()]);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        cq.process_used();
+        cq.abandon(t);
+        assert_eq!((cq.in_flight(), cq.abandoned()), (0, 0));
+        cq.abandon(t);
+        let mut out = [0u8; 24];
+        assert_eq!(
+            cq.take_response(t, &mut out),
+            Some(Err(Error::InvalidArgument))
+        );
+    });
+
+    // An abandoned request's ticket gives nothing; its late answer, too short for a header,
+    // counts as an error answer when the buffer is reclaimed.
+    bed.backend.lock().hold_completions(true);
+    let t = submit(&bed, &[hdr.as_bytes()]);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        cq.abandon(t);
+        let mut out = [0u8; 24];
+        assert_eq!(
+            cq.take_response(t, &mut out),
+            Some(Err(Error::InvalidArgument))
+        );
+    });
+    bed.backend
+        .lock()
+        .corrupt_next_response(Corruption::UsedLength(2));
+    bed.backend.lock().hold_completions(false);
+    bed.release_held(CONTROL_QUEUE);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        let stats = cq.process_used();
+        assert_eq!(
+            (stats.reclaimed, stats.error_responses),
+            (1, 1),
+            "{stats:?}"
+        );
+    });
+
+    // A used entry naming a descriptor no request owns: a ring fault; the real request
+    // stays with the device (its waiter would time out).
+    bed.backend
+        .lock()
+        .corrupt_next_response(Corruption::WrongUsedId(
+            virtio_gpu_model::testbed::CONTROL_QUEUE_SIZE - 1,
+        ));
+    let _lost = submit(&bed, &[hdr.as_bytes()]);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        let stats = cq.process_used();
+        assert_eq!(stats.device_faults, 1, "{stats:?}");
+        assert!(matches!(cq.ring_fault(), Some(Error::BadUsedId { .. })));
+        assert_eq!(cq.in_flight(), 1);
+    });
+}
