@@ -308,6 +308,36 @@ fn a_commit_whose_second_switch_the_device_refuses_switches_the_first_source_bac
     t.assert_commit_works();
 }
 
+/// The README's known gap, pinned down: the device refuses the second switch and then the
+/// switch back of the first too. The commit fails, the refused rollback is traced, nothing
+/// leaks, and the next commit brings both sources to the new modes with their pictures.
+#[test]
+fn a_rollback_the_device_also_refuses_is_traced_and_the_next_commit_recovers() {
+    let mut t = TwoSources::new();
+    // SET_SCANOUTs 2 to 4: source 1's switch, source 1's picture put back, source 0's
+    // switch back.
+    for n in [2, 3, 4] {
+        t.rig.gpu().fail_nth(
+            n,
+            CommandType::SET_SCANOUT,
+            ResponseType::ERR_INVALID_PARAMETER,
+        );
+    }
+    let status = commit_status(t.commit_both());
+    assert_eq!(status, STATUS_DEVICE_HARDWARE_ERROR);
+    assert!(
+        t.rig
+            .sim
+            .trace_lines()
+            .iter()
+            .any(|l| l.contains("scanout 0: switching back failed")),
+        "{:?}",
+        t.rig.sim.trace_lines()
+    );
+    assert_eq!(t.rig.gpu().resource_count(), t.resources);
+    t.assert_commit_works();
+}
+
 #[test]
 fn a_commit_that_turns_a_source_off_is_undone_when_the_device_refuses_it() {
     let mut t = TwoSources::new();
