@@ -735,15 +735,6 @@ impl Adapter {
             .get(target as usize)
             .map(|h| h.modes)
     }
-
-    /// The framebuffer size shown on `source`, if any.
-    pub fn framebuffer_size(&self, source: u32) -> Option<(u32, u32)> {
-        self.state
-            .lock()
-            .heads
-            .get(source as usize)
-            .and_then(|h| h.scanout.mode())
-    }
 }
 
 /// What a commit does to a scanout.
