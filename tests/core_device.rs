@@ -904,3 +904,227 @@ fn a_finished_request_keeps_its_answer_when_its_descriptor_is_reused() {
         assert_eq!(got, Some(Ok(resp_len)));
     }
 }
+
+/// The command queue's ownership rules at their edges (`command::CommandQueue`): requests it
+/// refuses post nothing; a ticket gives its answer once; an abandoned request is freed when
+/// the device gives it back (late, with an error answer counted) or at a device reset, never
+/// before; a waiter's request that a reset took answers `DeviceNeedsReset`; a used entry for a
+/// request already finished is a ring fault that wedges the queue.
+#[test]
+fn the_command_queue_keeps_every_buffer_until_the_device_gives_it_back_or_is_reset() {
+    use viogpu_common::command::{Allocation, POOL_BUFFER_SIZE};
+    use viogpu_common::gpu::Notify;
+    use viogpu_common::protocol::{CtrlHeader, RespDisplayInfo};
+    let bed = Testbed::new();
+    let hdr = CtrlHeader::command(CommandType::GET_DISPLAY_INFO);
+    let resp_len = core::mem::size_of::<RespDisplayInfo>();
+    let submit = |bed: &Testbed, parts: &[&[u8]], len: usize, allocation: Allocation| {
+        let ticket = bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+            let t = cq.submit(parts, len, allocation);
+            cq.publish();
+            t
+        });
+        bed.gpu.notifier().notify(CONTROL_QUEUE);
+        ticket
+    };
+    let in_flight = |bed: &Testbed| bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.in_flight());
+    let take = |bed: &Testbed, t| {
+        let mut a = <RespDisplayInfo as zerocopy::FromZeros>::new_zeroed();
+        bed.gpu
+            .with_queue(CONTROL_QUEUE, |cq| cq.take_response(t, a.as_mut_bytes()))
+    };
+
+    // Refused requests post nothing.
+    let big = vec![0u8; POOL_BUFFER_SIZE];
+    for (parts, len, allocation, error) in [
+        (
+            &[][..],
+            resp_len,
+            Allocation::Allowed,
+            Error::InvalidArgument,
+        ),
+        (
+            &[hdr.as_bytes()][..],
+            0,
+            Allocation::Allowed,
+            Error::InvalidArgument,
+        ),
+        // Larger than a pool buffer, where allocating is not allowed (bugcheck paths).
+        (
+            &[&big[..]][..],
+            resp_len,
+            Allocation::Forbidden,
+            Error::NoMemory,
+        ),
+    ] {
+        assert_eq!(submit(&bed, parts, len, allocation).unwrap_err(), error);
+        assert_eq!(in_flight(&bed), 0);
+    }
+
+    // An answer is taken once; the ticket is stale afterwards.
+    let t = submit(&bed, &[hdr.as_bytes()], resp_len, Allocation::Allowed).unwrap();
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.process_used());
+    assert_eq!(take(&bed, t), Some(Ok(resp_len)));
+    assert_eq!(take(&bed, t), Some(Err(Error::InvalidArgument)));
+
+    // A request the device holds: no answer yet, and abandoning it keeps its buffer.
+    bed.backend.lock().hold_completions(true);
+    let waiting = submit(&bed, &[hdr.as_bytes()], resp_len, Allocation::Allowed).unwrap();
+    assert_eq!(take(&bed, waiting), None);
+    let abandoned = submit(&bed, &[hdr.as_bytes()], resp_len, Allocation::Allowed).unwrap();
+    bed.gpu
+        .with_queue(CONTROL_QUEUE, |cq| cq.abandon(abandoned));
+    assert_eq!(bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.abandoned()), 1);
+    assert_eq!(in_flight(&bed), 2, "both still with the device");
+    assert_eq!(bed.backend.lock().held_count(), 2);
+
+    // The device answers late, the abandoned one with an error: reclaimed, error counted.
+    bed.backend
+        .lock()
+        .corrupt_next_response(Corruption::ResponseType(0x1200));
+    bed.backend
+        .lock()
+        .corrupt_next_response(Corruption::ResponseType(ResponseType::ERR_UNSPEC.0));
+    bed.backend.lock().hold_completions(false);
+    bed.release_held(CONTROL_QUEUE);
+    let stats = bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.process_used());
+    assert_eq!((stats.completed, stats.reclaimed), (1, 1));
+    assert_eq!(stats.error_responses, 1);
+    assert_eq!(bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.abandoned()), 0);
+    assert_eq!(take(&bed, waiting), Some(Ok(resp_len)));
+
+    // Across a device reset: held requests come back, a waiter's with DeviceNeedsReset, an
+    // abandoned one freed.
+    bed.backend.lock().hold_completions(true);
+    let held = submit(&bed, &[hdr.as_bytes()], resp_len, Allocation::Allowed).unwrap();
+    let given_up = submit(&bed, &[hdr.as_bytes()], resp_len, Allocation::Allowed).unwrap();
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.abandon(given_up));
+    bed.transport.lock().unwrap().reset().unwrap();
+    assert_eq!(bed.backend.lock().held_count(), 0, "the device let go");
+    bed.gpu
+        .with_queue(CONTROL_QUEUE, |cq| cq.reset_after_device_reset());
+    assert_eq!(take(&bed, held), Some(Err(Error::DeviceNeedsReset)));
+    assert_eq!(bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.abandoned()), 0);
+    assert_eq!(in_flight(&bed), 0);
+
+    // On a fresh device: a used entry for a request already finished (answered, not taken
+    // yet) is a ring fault, the queue is wedged and refuses new requests until a reset.
+    let bed = Testbed::new();
+    let done = submit(&bed, &[hdr.as_bytes()], resp_len, Allocation::Allowed).unwrap();
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.process_used());
+    bed.backend
+        .lock()
+        .corrupt_next_response(Corruption::DuplicateUsed);
+    submit(&bed, &[hdr.as_bytes()], resp_len, Allocation::Allowed).unwrap();
+    let stats = bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.process_used());
+    assert!(stats.device_faults >= 1, "{stats:?}");
+    assert!(bed
+        .gpu
+        .with_queue(CONTROL_QUEUE, |cq| cq.ring_fault().is_some()));
+    assert_eq!(
+        submit(&bed, &[hdr.as_bytes()], resp_len, Allocation::Allowed).unwrap_err(),
+        Error::BadUsedIndex
+    );
+    assert_eq!(
+        take(&bed, done),
+        Some(Ok(resp_len)),
+        "its answer is still its own"
+    );
+}
+
+/// More of the command queue's edges: a request larger than a pool buffer gets a dedicated
+/// DMA buffer, freed with its answer; abandoning a finished request frees it at once, and its
+/// ticket is stale afterwards (taking or abandoning it again changes nothing); an abandoned
+/// request the device completes with a length too short for a response header counts as an
+/// error answer; a used entry naming a descriptor no request owns is a ring fault.
+#[test]
+fn the_command_queue_frees_dedicated_and_abandoned_buffers_and_flags_unknown_ids() {
+    use viogpu_common::command::{Allocation, POOL_BUFFER_SIZE};
+    use viogpu_common::gpu::Notify;
+    use viogpu_common::protocol::CtrlHeader;
+    let bed = Testbed::new();
+    let hdr = CtrlHeader::command(CommandType::GET_DISPLAY_INFO);
+    let submit = |bed: &Testbed, parts: &[&[u8]]| {
+        let ticket = bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+            let t = cq.submit(parts, 24, Allocation::Allowed).unwrap();
+            cq.publish();
+            t
+        });
+        bed.gpu.notifier().notify(CONTROL_QUEUE);
+        ticket
+    };
+    let dma_idle = bed.dma_bytes();
+
+    // Larger than a pool buffer: a dedicated buffer while in flight, freed with the answer.
+    let mut big = vec![0u8; POOL_BUFFER_SIZE];
+    big[..hdr.as_bytes().len()].copy_from_slice(hdr.as_bytes());
+    bed.backend.lock().hold_completions(true);
+    let t = submit(&bed, &[&big[..]]);
+    let dedicated = bed.gpu.with_queue(CONTROL_QUEUE, |cq| cq.dedicated_bytes());
+    assert!(dedicated > POOL_BUFFER_SIZE, "{dedicated}");
+    assert!(bed.dma_bytes() > dma_idle);
+    bed.backend.lock().hold_completions(false);
+    bed.release_held(CONTROL_QUEUE);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        cq.process_used();
+        let mut out = [0u8; 24];
+        assert!(matches!(cq.take_response(t, &mut out), Some(Ok(_))));
+        assert_eq!(cq.dedicated_bytes(), 0);
+    });
+    assert_eq!(bed.dma_bytes(), dma_idle);
+
+    // Abandoning a finished request frees it now; the ticket is stale afterwards.
+    let t = submit(&bed, &[hdr.as_bytes()]);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        cq.process_used();
+        cq.abandon(t);
+        assert_eq!((cq.in_flight(), cq.abandoned()), (0, 0));
+        cq.abandon(t);
+        let mut out = [0u8; 24];
+        assert_eq!(
+            cq.take_response(t, &mut out),
+            Some(Err(Error::InvalidArgument))
+        );
+    });
+
+    // An abandoned request's ticket gives nothing; its late answer, too short for a header,
+    // counts as an error answer when the buffer is reclaimed.
+    bed.backend.lock().hold_completions(true);
+    let t = submit(&bed, &[hdr.as_bytes()]);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        cq.abandon(t);
+        let mut out = [0u8; 24];
+        assert_eq!(
+            cq.take_response(t, &mut out),
+            Some(Err(Error::InvalidArgument))
+        );
+    });
+    bed.backend
+        .lock()
+        .corrupt_next_response(Corruption::UsedLength(2));
+    bed.backend.lock().hold_completions(false);
+    bed.release_held(CONTROL_QUEUE);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        let stats = cq.process_used();
+        assert_eq!(
+            (stats.reclaimed, stats.error_responses),
+            (1, 1),
+            "{stats:?}"
+        );
+    });
+
+    // A used entry naming a descriptor no request owns: a ring fault; the real request
+    // stays with the device (its waiter would time out).
+    bed.backend
+        .lock()
+        .corrupt_next_response(Corruption::WrongUsedId(
+            virtio_gpu_model::testbed::CONTROL_QUEUE_SIZE - 1,
+        ));
+    let _lost = submit(&bed, &[hdr.as_bytes()]);
+    bed.gpu.with_queue(CONTROL_QUEUE, |cq| {
+        let stats = cq.process_used();
+        assert_eq!(stats.device_faults, 1, "{stats:?}");
+        assert!(matches!(cq.ring_fault(), Some(Error::BadUsedId { .. })));
+        assert_eq!(cq.in_flight(), 1);
+    });
+}

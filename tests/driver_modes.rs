@@ -324,6 +324,29 @@ fn a_new_mode_whose_scanout_switch_the_device_refuses_keeps_the_old_picture_unti
     t.assert_commit_works();
 }
 
+/// The README's known gap, pinned down: the device refuses to turn source 1 off and then to
+/// show its picture again (source 0's switch to its new mode sent nothing yet: that waits for
+/// its first picture, so undoing it sends nothing either). The commit fails, nothing leaks, and
+/// the next commit brings both sources to the new modes with their pictures.
+#[test]
+fn a_rollback_the_device_also_refuses_fails_the_commit_and_the_next_commit_recovers() {
+    let mut t = TwoSources::new();
+    // SET_SCANOUTs 1 and 2: source 1 turned off, source 1's picture put back.
+    for n in [1, 2] {
+        t.rig.gpu().fail_nth(
+            n,
+            CommandType::SET_SCANOUT,
+            ResponseType::ERR_INVALID_PARAMETER,
+        );
+    }
+    let result = t.rig.sim.set_modes(&[(0, Some((1920, 1080))), (1, None)]);
+    assert_eq!(commit_status(result), STATUS_DEVICE_HARDWARE_ERROR);
+    assert_eq!(t.rig.gpu().resource_count(), t.resources);
+    // Source 0 never left its old picture.
+    assert_shows(&t.rig.screen(0), &t.surfaces[0], D3DKMDT_VPPR_IDENTITY);
+    t.assert_commit_works();
+}
+
 #[test]
 fn a_commit_that_turns_a_source_off_is_undone_when_the_device_refuses_it() {
     let mut t = TwoSources::new();

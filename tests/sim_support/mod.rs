@@ -33,6 +33,10 @@ impl QueueHandler for GpuHandler {
     fn reset(&mut self) {
         lock(&self.0).reset();
     }
+
+    fn holds_memory(&self, start: u64, end: u64) -> bool {
+        lock(&self.0).holds_memory(start, end)
+    }
 }
 
 fn lock(gpu: &Mutex<GpuBackend>) -> MutexGuard<'_, GpuBackend> {
@@ -254,7 +258,12 @@ impl Rig {
         assert_eq!(
             self.sim.machine().device_memory_freed(),
             0,
-            "ring memory freed while the device had it enabled"
+            "memory freed while the device could still use it (a ring, a request, a backing)"
+        );
+        assert_eq!(
+            self.gpu().reused_while_held(),
+            0,
+            "a request made available again while the device held it"
         );
     }
 }

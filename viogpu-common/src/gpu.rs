@@ -29,7 +29,7 @@ use crate::hal::Hal;
 use crate::protocol::{
     parse_response, CommandType, CtrlHeader, CursorPos, GetEdid, MemEntry, Rect,
     ResourceAttachBacking, ResourceCreate2d, ResourceDetachBacking, ResourceFlush, ResourceUnref,
-    RespDisplayInfo, RespEdid, Response, SetScanout, TransferToHost2d, UpdateCursor,
+    RespDisplayInfo, RespEdid, Response, ResponseType, SetScanout, TransferToHost2d, UpdateCursor,
 };
 use crate::{Error, Result};
 
@@ -515,7 +515,8 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
     }
 
     /// VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING. When this returns Ok, the host no longer
-    /// touches the backing memory.
+    /// touches the backing memory; see [`detach_confirmed`] for the error answers that
+    /// confirm it too.
     pub fn detach_backing(&self, resource_id: u32, mode: WaitMode) -> Result<()> {
         let req = ResourceDetachBacking {
             hdr: CtrlHeader::command(CommandType::RESOURCE_DETACH_BACKING),
@@ -613,5 +614,22 @@ pub fn flush_request(resource_id: u32, r: Rect) -> ResourceFlush {
         r,
         resource_id,
         padding: 0,
+    }
+}
+
+/// Whether the answer to a `RESOURCE_DETACH_BACKING` means the host no longer holds the
+/// backing: OK, or one of the errors QEMU answers when there is nothing to detach
+/// (`ERR_INVALID_RESOURCE_ID`: no such resource; `ERR_UNSPEC`: a resource without backing).
+/// Any other error (out of memory, an invalid parameter, a code no device should send) says
+/// the detach did not happen, so the host may still read the pages: they must not be freed
+/// before a device reset. A wait that ended without an answer confirms nothing either.
+pub fn detach_confirmed(result: &Result<()>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(Error::DeviceError(t)) => {
+            let t = ResponseType(*t);
+            t == ResponseType::ERR_INVALID_RESOURCE_ID || t == ResponseType::ERR_UNSPEC
+        }
+        Err(_) => false,
     }
 }

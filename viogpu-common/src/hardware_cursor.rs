@@ -28,7 +28,7 @@ use alloc::vec::Vec;
 use crate::blit::Rotation;
 use crate::cursor::CURSOR_SIZE;
 use crate::cursor::{convert_pointer, rotate_cursor, HotSpot, PointerShape, CURSOR_BYTES};
-use crate::gpu::{GpuDevice, Notify, Platform, WaitMode};
+use crate::gpu::{detach_confirmed, GpuDevice, Notify, Platform, WaitMode};
 use crate::hal::{DmaBuffer, Hal};
 use crate::protocol::{CursorPos, Format, Rect};
 use crate::resource_id::ResourceIdAllocator;
@@ -199,7 +199,7 @@ impl<H: Hal> HardwareCursor<H> {
         };
         // An error answer to an undo step means the host has nothing (left) to undo.
         let confirmed = |r: Result<()>| matches!(r, Ok(()) | Err(Error::DeviceError(_)));
-        if attached && !confirmed(gpu.detach_backing(id, WaitMode::Wait)) {
+        if attached && !detach_confirmed(&gpu.detach_backing(id, WaitMode::Wait)) {
             return Err(failure(true));
         }
         if created && !confirmed(gpu.resource_unref(id, WaitMode::Wait)) {

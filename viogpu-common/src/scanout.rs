@@ -31,7 +31,7 @@ use alloc::vec::Vec;
 
 use crate::blit::{Rect as BlitRect, Rotation, Surface};
 use crate::framebuffer::{AllocPolicy, FramebufferBacking};
-use crate::gpu::{GpuDevice, Notify, Platform, WaitMode};
+use crate::gpu::{detach_confirmed, GpuDevice, Notify, Platform, WaitMode};
 use crate::hal::Hal;
 use crate::present::{self, MoveRect, PresentStats};
 use crate::protocol::{Format, Rect};
@@ -613,17 +613,26 @@ impl<H: Hal> Scanout<H> {
         fb.resource_id = resource_id;
         let (width, height) = (fb.backing.width(), fb.backing.height());
         let mut built = Built::Nothing;
+        // As in `build_framebuffer`: only an error answer says a step did not happen (a
+        // timeout or a broken answer may come after the host did it).
+        let happened = |r: &Result<()>| !matches!(r, Err(Error::DeviceError(_)));
         let result = (|| {
-            gpu.resource_create_2d(
+            let r = gpu.resource_create_2d(
                 resource_id,
                 FRAMEBUFFER_FORMAT,
                 width,
                 height,
                 WaitMode::Wait,
-            )?;
-            built = Built::Created;
-            gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
-            built = Built::Attached;
+            );
+            if happened(&r) {
+                built = Built::Created;
+            }
+            r?;
+            let r = gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait);
+            if happened(&r) {
+                built = Built::Attached;
+            }
+            r?;
             let rect = fb.full_rect();
             gpu.transfer_to_host_2d(resource_id, rect, 0, WaitMode::Wait)?;
             gpu.set_scanout(self.index, resource_id, rect, WaitMode::Wait)?;
@@ -748,12 +757,10 @@ fn undo<H: Hal, P: Platform, N: Notify>(
     fb: Framebuffer<H>,
     built: Built,
 ) -> core::result::Result<(), (Framebuffer<H>, Built)> {
-    if built >= Built::Attached {
-        match gpu.detach_backing(fb.resource_id, WaitMode::Wait) {
-            // An error answer means the host has no backing for it (any more).
-            Ok(()) | Err(Error::DeviceError(_)) => {}
-            Err(_) => return Err((fb, Built::Attached)),
-        }
+    if built >= Built::Attached
+        && !detach_confirmed(&gpu.detach_backing(fb.resource_id, WaitMode::Wait))
+    {
+        return Err((fb, Built::Attached));
     }
     if built >= Built::Created {
         match gpu.resource_unref(fb.resource_id, WaitMode::Wait) {

@@ -113,6 +113,7 @@ impl Adapter {
         };
         let was = self.connected_mask.load(Ordering::Acquire);
         let forced = self.forced_mask.load(Ordering::Acquire);
+        let mut indicated = 0u32;
         for child in 0..self.num_sources().min(u32::BITS) {
             let bit = 1u32 << child;
             let connected = match &answer {
@@ -125,8 +126,12 @@ impl Adapter {
             }
             if connected {
                 dxgk::indicate_connection(&dxgk_if, child, true);
+                indicated |= bit;
             }
         }
+        // What the OS now believes: a commit's connectivity check must agree with it even if
+        // the re-read of the displays at PASSIVE_LEVEL fails.
+        self.connected_mask.store(indicated, Ordering::Release);
     }
 }
 

@@ -140,6 +140,7 @@ impl Adapter {
         if let Some(c) = pointer.cursor.as_mut() {
             c.forget_after_reset(&mut state.ids);
         }
+        pointer.retired_cursor = None;
     }
 
     /// The core's restart over the kept rings, then framebuffers (in the committed modes)
@@ -172,11 +173,15 @@ impl Adapter {
         state.device = Device::On(Shared::clone(&hw));
         // This read covers any display change seen while powered down.
         self.display_stale.store(false, Ordering::Release);
-        if let Err(status) = start::read_displays(state) {
-            crate::trace!("power-up: display info failed: {status:#x}");
-            self.display_stale.store(true, Ordering::Release);
+        match start::read_displays(state) {
+            Ok(()) => self.update_connected_mask(state),
+            Err(status) => {
+                // The connections stay as last indicated to the OS, not as the stale display
+                // info says (see `refresh_displays_if_stale`).
+                crate::trace!("power-up: display info failed: {status:#x}");
+                self.display_stale.store(true, Ordering::Release);
+            }
         }
-        self.update_connected_mask(state);
         let State { heads, ids, .. } = state;
         for head in heads.iter_mut() {
             let index = head.scanout.index();
@@ -217,8 +222,9 @@ impl Adapter {
             if let Err(failure) = c.restore(&hw.gpu, ids) {
                 crate::trace!("power-up: cursor not restored: {}", failure.error);
                 if failure.backing_in_use {
-                    // The host may still use the image memory: the cursor is never freed.
-                    core::mem::forget(pointer.cursor.take());
+                    // The host may still use the image memory: kept until a confirmed reset.
+                    let stuck = pointer.cursor.take();
+                    pointer.retire_cursor(stuck);
                 }
             }
         }

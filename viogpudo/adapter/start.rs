@@ -30,7 +30,7 @@ use viogpu_common::transport::{
 
 use super::{
     dxgk, resources, Adapter, BarMapping, Cursor, DdiResult, Hardware, Head, IntoDdi, Notifier,
-    State, Transport, BLACK,
+    PointerState, State, Transport, BLACK,
 };
 use crate::ddi::*;
 use crate::os;
@@ -304,7 +304,7 @@ impl Adapter {
         {
             let mut pointer = self.pointer.lock();
             if self.hardware_cursor {
-                pointer.cursor = create_cursor(state);
+                pointer.cursor = create_cursor(state, &mut pointer);
             }
             pointer.follow_heads(&state.heads);
             pointer.hw = Some(hw);
@@ -446,7 +446,7 @@ fn set_preferred_mode(
 
 /// The hardware cursor with its host resource made; `None` (the OS draws the pointer) when
 /// it cannot be had.
-fn create_cursor(state: &mut State) -> Option<Cursor> {
+fn create_cursor(state: &mut State, pointer: &mut PointerState) -> Option<Cursor> {
     let hw = state.device.powered()?;
     let mut cursor = match Cursor::new(hw.gpu.hal()) {
         Ok(cursor) => cursor,
@@ -460,8 +460,8 @@ fn create_cursor(state: &mut State) -> Option<Cursor> {
         Err(failure) => {
             crate::trace!("no hardware cursor: {}", failure.error);
             if failure.backing_in_use {
-                // The host may still have the image memory attached: it is never freed.
-                core::mem::forget(cursor);
+                // The host may still have the image memory attached: kept until a reset.
+                pointer.retire_cursor(Some(cursor));
             }
             None
         }

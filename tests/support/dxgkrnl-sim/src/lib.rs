@@ -32,6 +32,7 @@ mod callbacks;
 mod env;
 pub mod machine;
 pub mod resources;
+pub mod scripted;
 mod sim;
 mod sync;
 pub mod user_memory;

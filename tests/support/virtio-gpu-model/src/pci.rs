@@ -216,6 +216,13 @@ pub trait QueueHandler: Send {
 
     /// The driver reset the device; forget everything the device holds.
     fn reset(&mut self) {}
+
+    /// True if the device still uses guest memory in `start..end` (buffers of requests it
+    /// has not completed, pages attached to its resources): freeing it would be a driver bug.
+    /// The default device keeps nothing.
+    fn holds_memory(&self, _start: u64, _end: u64) -> bool {
+        false
+    }
 }
 
 /// The handler used until one is installed: leaves every buffer alone.
@@ -380,6 +387,13 @@ impl VirtioGpuPci {
         work: impl FnOnce(&mut dyn QueueHandler, &mut Queue, &GuestMemoryMmap),
     ) {
         self.lock().service(q, work);
+    }
+
+    /// Whether the device behind the queues still uses guest memory in `start..end` (see
+    /// [`QueueHandler::holds_memory`]); a reset device uses none.
+    pub fn holds_memory(&self, start: u64, end: u64) -> bool {
+        let state = self.lock();
+        state.status != 0 && state.handler.holds_memory(start, end)
     }
 
     /// Installs the device behind the queues.

@@ -46,6 +46,10 @@ impl QueueHandler for SharedBackend {
     fn reset(&mut self) {
         self.lock().reset();
     }
+
+    fn holds_memory(&self, start: u64, end: u64) -> bool {
+        self.lock().holds_memory(start, end)
+    }
 }
 
 /// A virtual monotonic clock; waiting advances it, unless it is frozen (as the kernel's

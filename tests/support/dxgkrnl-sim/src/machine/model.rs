@@ -90,7 +90,7 @@ pub struct ModelMachine {
     started: Option<std::time::Instant>,
     stray_accesses: AtomicU64,
     dropped_interrupts: AtomicU64,
-    /// Frees of memory holding a ring the device had enabled (see [`Machine::dma_free`]).
+    /// Frees of memory the device could still use (see [`ModelMachine::device_memory_freed`]).
     device_memory_freed: AtomicU64,
     /// The device was pulled out ([`ModelMachine::surprise_remove`]).
     removed: AtomicBool,
@@ -164,8 +164,9 @@ impl ModelMachine {
         self.dropped_interrupts.load(Ordering::Relaxed)
     }
 
-    /// Frees of DMA memory that held a ring of a queue the device still had enabled (device
-    /// status not reset): the device could have written into freed memory. Each one is a
+    /// Frees of DMA memory the device could still use (device status not reset): a ring of a
+    /// queue it has enabled, a buffer of a request it has not completed, pages attached to one
+    /// of its resources. The device could have read or written freed memory. Each one is a
     /// driver bug.
     pub fn device_memory_freed(&self) -> u64 {
         self.device_memory_freed.load(Ordering::Relaxed)
@@ -187,13 +188,18 @@ impl ModelMachine {
         self.removed.load(Ordering::SeqCst)
     }
 
-    /// True if `region` holds the start of a ring of a queue the device has enabled.
-    fn holds_live_ring(&self, region: &DmaRegion) -> bool {
+    /// True if the device may still use `region`: it holds the start of a ring of a queue the
+    /// device has enabled, or memory the device's GPU side still uses (a request it has not
+    /// completed, a resource's backing; see `QueueHandler::holds_memory`).
+    fn device_uses(&self, region: &DmaRegion) -> bool {
         if self.is_removed() || self.device.status() == 0 {
             return false;
         }
         let start = region.phys;
         let end = start.saturating_add(region.len as u64);
+        if self.device.holds_memory(start, end) {
+            return true;
+        }
         (0..2u16).any(|q| {
             self.device
                 .with_queue(q, |queue| {
@@ -418,7 +424,7 @@ impl Machine for ModelMachine {
     }
 
     unsafe fn dma_free(&self, region: DmaRegion) {
-        if self.holds_live_ring(&region) {
+        if self.device_uses(&region) {
             self.device_memory_freed.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: the caller keeps Hal::dma_free's contract (same as ours).

@@ -28,6 +28,10 @@ pub(crate) struct Request {
     pub(crate) bytes: Vec<u8>,
     /// The device-writable buffers, in chain order.
     pub(crate) writable: Vec<(GuestAddress, u32)>,
+    /// Every guest range the chain names (readable and writable buffers; the caller adds an
+    /// indirect table), as `start..end`: memory the device uses until it completes the
+    /// request.
+    pub(crate) ranges: Vec<std::ops::Range<u64>>,
 }
 
 impl Request {
@@ -41,7 +45,10 @@ impl Request {
         let mut bytes = Vec::new();
         let mut writable = Vec::new();
         let mut readable_ok = true;
+        let mut ranges = Vec::new();
         for desc in chain {
+            let start = desc.addr().0;
+            ranges.push(start..start.saturating_add(u64::from(desc.len())));
             if desc.is_write_only() {
                 writable.push((desc.addr(), desc.len()));
                 continue;
@@ -61,6 +68,7 @@ impl Request {
             head,
             bytes,
             writable,
+            ranges,
         }
     }
 }

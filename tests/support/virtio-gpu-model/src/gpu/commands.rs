@@ -220,11 +220,13 @@ impl GpuBackend {
             (display.width, display.height)
         };
         let generated = edid::generate(width, height);
-        let block = match self.faults.edid {
-            Some(fault) => fault.apply(&generated),
-            None => generated.to_vec(),
+        let mut block = match (&self.faults.edid_blob, self.faults.edid) {
+            (Some(blob), _) => blob.clone(),
+            (None, Some(fault)) => fault.apply(&generated),
+            (None, None) => generated.to_vec(),
         };
         let mut resp = RespEdid::new_zeroed();
+        block.truncate(resp.edid.len());
         resp.hdr = CtrlHeader::response(ResponseType::OK_EDID);
         resp.size = block.len() as u32;
         resp.edid[..block.len()].copy_from_slice(&block);

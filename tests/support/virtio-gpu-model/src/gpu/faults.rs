@@ -9,7 +9,13 @@
 //! - a *corruption* breaks the used-ring entry (or the response) of the next control-queue
 //!   completion;
 //! - an *EDID fault* makes every `GET_EDID` answer an EDID that fails its own checks (a bad
-//!   base-block checksum, or an extension block with a bad checksum) until it is disarmed.
+//!   base-block checksum, or an extension block with a bad checksum) until it is disarmed;
+//!   an *EDID blob* makes it answer any bytes at all (a fuzzer's).
+//!
+//! The backend also watches the driver's side of the contract: a request whose head
+//! descriptor or buffers are still held by the device must not be made available again
+//! ([`GpuBackend::reused_while_held`](super::GpuBackend::reused_while_held)), and memory the
+//! device still uses must not be freed ([`GpuBackend::holds_memory`](super::GpuBackend::holds_memory)).
 
 use std::collections::VecDeque;
 
@@ -33,6 +39,14 @@ pub enum Corruption {
     ResponseType(u32),
     /// The request is put into the used ring twice.
     DuplicateUsed,
+    /// The four response bytes at `offset` (when the response has them) are replaced by
+    /// `value`, little endian: a header field, a display-info rectangle, an EDID size.
+    ResponseWord {
+        /// Byte offset in the response.
+        offset: u16,
+        /// The value written there.
+        value: u32,
+    },
 }
 
 /// How `GET_EDID` answers are broken while an EDID fault is armed.
@@ -88,6 +102,17 @@ pub(crate) struct HeldCompletion {
     pub(crate) head: u16,
     pub(crate) writable: Vec<(GuestAddress, u32)>,
     pub(crate) response: Vec<u8>,
+    /// Every guest range the request uses (buffers and indirect table) until it completes.
+    pub(crate) ranges: Vec<std::ops::Range<u64>>,
+}
+
+impl HeldCompletion {
+    /// True if the request uses any byte of `range`.
+    pub(crate) fn overlaps(&self, range: &std::ops::Range<u64>) -> bool {
+        self.ranges
+            .iter()
+            .any(|r| r.start < range.end && range.start < r.end)
+    }
 }
 
 /// One armed failure: let `skip` more commands of `command` through, then fail one.
@@ -108,6 +133,9 @@ pub(crate) struct Faults {
     corruptions: VecDeque<Corruption>,
     /// Armed EDID fault: every GET_EDID answer is broken this way.
     pub(crate) edid: Option<EdidFault>,
+    /// Armed EDID blob: every GET_EDID answer carries these bytes (cut to the response's
+    /// 1024) instead of the generated EDID.
+    pub(crate) edid_blob: Option<Vec<u8>>,
 }
 
 impl Faults {

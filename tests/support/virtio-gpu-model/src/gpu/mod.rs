@@ -158,6 +158,8 @@ pub struct GpuBackend {
     /// QEMU's `enable` of the virtio display: set by the first SET_SCANOUT of a resource,
     /// cleared by a device reset. While clear, a virtio-vga shows its VGA on scanout 0.
     virtio_display: bool,
+    /// Requests made available again while the device still held them (a driver bug).
+    reused_while_held: u64,
 }
 
 impl GpuBackend {
@@ -178,6 +180,7 @@ impl GpuBackend {
             flushes: VecDeque::new(),
             faults: Faults::default(),
             virtio_display: false,
+            reused_while_held: 0,
         }
     }
 
@@ -233,7 +236,17 @@ impl GpuBackend {
     fn drain(&mut self, queue_index: u16, queue: &mut Queue, mem: &GuestMemoryMmap<()>) -> bool {
         let mut completed = false;
         while let Some(chain) = queue.pop_descriptor_chain(mem) {
-            let request = Request::read(chain, mem);
+            let indirect = indirect_table(queue, mem, chain.head_index());
+            let mut request = Request::read(chain, mem);
+            request.ranges.extend(indirect);
+            // The driver gave the device a head, or memory, that a request the device has not
+            // completed still uses.
+            if self.faults.held.iter().any(|h| {
+                (h.queue_index == queue_index && h.head == request.head)
+                    || request.ranges.iter().any(|r| h.overlaps(r))
+            }) {
+                self.reused_while_held += 1;
+            }
             let response = match queue_index {
                 CONTROL_QUEUE => self.execute_control(mem, &request.bytes),
                 CURSOR_QUEUE => {
@@ -248,6 +261,7 @@ impl GpuBackend {
                     head: request.head,
                     writable: request.writable,
                     response,
+                    ranges: request.ranges,
                 });
                 continue;
             }
@@ -286,11 +300,17 @@ impl GpuBackend {
         {
             first.copy_from_slice(&ty.to_le_bytes());
         }
+        if let Some(Corruption::ResponseWord { offset, value }) = corruption {
+            let at = usize::from(offset);
+            if let Some(word) = response.get_mut(at..at + 4) {
+                word.copy_from_slice(&value.to_le_bytes());
+            }
+        }
         let written = write_response(mem, writable, &response);
         // A failing add_used means the used ring is outside guest memory; the driver's
         // queue is broken and there is nobody to tell.
         match corruption {
-            None | Some(Corruption::ResponseType(_)) => {
+            None | Some(Corruption::ResponseType(_)) | Some(Corruption::ResponseWord { .. }) => {
                 let _ = queue.add_used(mem, head, written);
             }
             Some(Corruption::UsedLength(len)) => {
@@ -310,6 +330,11 @@ impl GpuBackend {
                 if queue.add_used(mem, head, written).is_ok() {
                     rewrite_last_used_id(queue, mem, u32::from(id));
                 }
+                // A held request the lie names was given back, as far as the driver can
+                // tell: the device no longer claims it (nor completes it later).
+                self.faults
+                    .held
+                    .retain(|h| !(h.queue_index == queue_index && h.head == id));
             }
         }
     }
@@ -432,9 +457,34 @@ impl GpuBackend {
         self.faults.edid = fault;
     }
 
+    /// Makes every `GET_EDID` answer carry `blob` (cut to 1024 bytes, its length as the size)
+    /// instead of the generated EDID; `None`: the generated one again. Takes precedence over
+    /// [`set_edid_fault`](Self::set_edid_fault).
+    pub fn set_edid_blob(&mut self, blob: Option<Vec<u8>>) {
+        self.faults.edid_blob = blob;
+    }
+
     /// Disarms every failure and corruption, stops holding and forgets held requests.
     pub fn clear_faults(&mut self) {
         self.faults.clear();
+    }
+
+    // --- the driver's side of the contract ---
+
+    /// True if the device still uses guest memory in `start..end`: a buffer or indirect
+    /// table of a request it took and has not completed, or the backing pages attached to one
+    /// of its resources. Freeing such memory is a driver bug (the device may still read or
+    /// write it); after a device reset the device uses nothing.
+    pub fn holds_memory(&self, start: u64, end: u64) -> bool {
+        let range = start..end;
+        self.faults.held.iter().any(|h| h.overlaps(&range))
+            || self.resources.values().any(|r| r.backing_overlaps(&range))
+    }
+
+    /// Requests the driver made available while the device still held their head descriptor
+    /// or one of their buffers (not completed yet): each one is a driver bug.
+    pub fn reused_while_held(&self) -> u64 {
+        self.reused_while_held
     }
 
     // --- inspection ---
@@ -536,6 +586,22 @@ fn rewrite_last_used_id(queue: &Queue, mem: &GuestMemoryMmap<()>, id: u32) {
     let slot = u64::from(queue.next_used().wrapping_sub(1) % size);
     let elem = queue.used_ring().wrapping_add(4 + slot * 8);
     let _ = mem.store(id.to_le(), GuestAddress(elem), Ordering::Release);
+}
+
+/// The indirect descriptor table of the chain at `head`, if its head descriptor is one
+/// (virtio-queue walks such a table without naming it).
+fn indirect_table(
+    queue: &Queue,
+    mem: &GuestMemoryMmap<()>,
+    head: u16,
+) -> Option<std::ops::Range<u64>> {
+    /// VIRTQ_DESC_F_INDIRECT.
+    const INDIRECT: u16 = 4;
+    let desc = queue.desc_table().checked_add(u64::from(head) * 16)?;
+    let addr: u64 = mem.read_obj(GuestAddress(desc)).ok()?;
+    let len: u32 = mem.read_obj(GuestAddress(desc + 8)).ok()?;
+    let flags: u16 = mem.read_obj(GuestAddress(desc + 12)).ok()?;
+    (flags & INDIRECT != 0).then(|| addr..addr.saturating_add(u64::from(len)))
 }
 
 /// Appends to a bounded log.

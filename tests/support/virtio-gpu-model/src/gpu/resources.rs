@@ -141,6 +141,16 @@ impl Resource {
         }
     }
 
+    /// True if an attached backing page lies in `range` (guest physical addresses).
+    pub(crate) fn backing_overlaps(&self, range: &std::ops::Range<u64>) -> bool {
+        self.backing.as_ref().is_some_and(|b| {
+            b.entries().iter().any(|e| {
+                let (addr, len) = (e.addr, u64::from(e.length));
+                addr < range.end && range.start < addr.saturating_add(len)
+            })
+        })
+    }
+
     /// The public view of this resource.
     pub(crate) fn info(&self) -> ResourceInfo {
         ResourceInfo {

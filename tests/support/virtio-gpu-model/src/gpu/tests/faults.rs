@@ -282,3 +282,53 @@ fn clear_faults_disarms_everything() {
     h.gpu.clear_faults();
     assert_eq!(h.command(&create_req(1)), ResponseType::OK_NODATA);
 }
+
+/// What the device reports it still uses (the check behind `device_memory_freed`): the
+/// backing attached to a resource until it is detached, and the buffers and indirect table
+/// of a request it holds until it completes it; a held request's head made available again
+/// is counted as reused.
+#[test]
+fn the_device_reports_the_memory_it_still_uses_and_reuse_while_held() {
+    let mut h = Harness::default();
+    h.create(1, 16, 16);
+    let backing = h.attach_new(1, 1024);
+    assert!(h.gpu.holds_memory(backing + 1000, backing + 1001));
+    assert!(!h.gpu.holds_memory(backing + 1024, backing + 4096));
+    let detach = viogpu_common::protocol::ResourceDetachBacking::new(1);
+    assert_eq!(h.command(&detach), ResponseType::OK_NODATA);
+    assert!(!h.gpu.holds_memory(backing, backing + 1024), "detached");
+
+    h.gpu.hold_completions(true);
+    let hdr = CtrlHeader::command(CommandType::GET_DISPLAY_INFO);
+    let sub = h.submit(
+        CONTROL_QUEUE,
+        &[Seg::Out(hdr.as_bytes().to_vec()), Seg::In(64)],
+        true,
+    );
+    h.process(CONTROL_QUEUE);
+    let (response, _) = sub.ins[0];
+    assert!(h.gpu.holds_memory(response, response + 64), "a held buffer");
+    let table = {
+        let raw = h.read(RING_BASE[0] + 16 * u64::from(sub.head), 8);
+        u64::from_le_bytes(raw.try_into().unwrap())
+    };
+    assert!(h.gpu.holds_memory(table, table + 1), "its indirect table");
+    assert_eq!(h.gpu.reused_while_held(), 0);
+
+    // The driver makes the same head available again before the device gave it back.
+    let ring = &mut h.rings[CONTROL_QUEUE as usize];
+    let slot = ring.avail + 4 + 2 * u64::from(ring.avail_idx % QUEUE_SIZE);
+    ring.avail_idx = ring.avail_idx.wrapping_add(1);
+    let (avail, idx) = (ring.avail, ring.avail_idx);
+    h.write(slot, &sub.head.to_le_bytes());
+    h.write(avail + 2, &idx.to_le_bytes());
+    h.process(CONTROL_QUEUE);
+    assert_eq!(h.gpu.reused_while_held(), 1);
+
+    // Completed (and after a reset): nothing is in use any more.
+    h.gpu.hold_completions(false);
+    h.release(CONTROL_QUEUE);
+    assert!(!h.gpu.holds_memory(response, response + 64));
+    h.gpu.reset();
+    assert!(!h.gpu.holds_memory(0, u64::MAX));
+}

@@ -1,0 +1,124 @@
+//! Scripted device-fault scenarios (`dxgkrnl_sim::scripted`, the `device` fuzz target's
+//! scenario) replayed in the normal test suite: the seed inputs of the fuzz target, and every
+//! input the fuzzer found failing, with the driver fix that made it pass.
+#![allow(clippy::unwrap_used)]
+
+use dxgkrnl_sim::scripted::{run_device_script, run_os_script};
+
+/// The driver scenarios' heap (allocations above DISPATCH_LEVEL are violations).
+#[global_allocator]
+static HEAP: viogpudo::os::hosted::irql::IrqlCheckedAllocator =
+    viogpudo::os::hosted::irql::IrqlCheckedAllocator;
+
+/// Every seed of the `device` fuzz target keeps every invariant.
+#[test]
+fn the_device_fuzz_seeds_keep_every_invariant() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/device");
+    let mut seeds: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    seeds.sort();
+    assert!(!seeds.is_empty(), "no seeds in {dir}");
+    for seed in seeds {
+        let summary = run_device_script(&std::fs::read(&seed).unwrap());
+        eprintln!("seed {}: {summary:?}", seed.display());
+    }
+}
+
+/// Found by the `device` fuzz target: a device that refuses a RESOURCE_DETACH_BACKING with
+/// ERR_OUT_OF_MEMORY still has the framebuffer's pages attached, but the driver read every
+/// error answer to an undo step as "nothing to undo" and freed the pages at the next mode
+/// change (the model counted memory freed while the device could still use it). Now only OK
+/// and QEMU's "nothing to detach" answers (`gpu::detach_confirmed`) free the backing; after
+/// any other answer the framebuffer is kept until the device is reset.
+#[test]
+fn a_refused_detach_keeps_the_backing_until_the_device_is_reset() {
+    // Two scanouts (1024x768, 640x480); armed before the boot: the first RESOURCE_UNREF fails
+    // with ERR_UNSPEC, the first DETACH_BACKING with ERR_OUT_OF_MEMORY; then the OS re-reads
+    // child 0.
+    let summary = run_device_script(&[5, 2, 0, 0, 0, 255, 0, 0, 0, 5, 127, 133]);
+    assert!(summary.started);
+}
+
+/// Found by the `device` fuzz target: after a device that broke the virtqueue protocol was
+/// reset and brought back, the cursor's re-creation failed with an answer longer than its
+/// buffer, so the driver could not tell whether the host kept the cursor image attached and
+/// leaked it for good (`mem::forget`): 16 KiB of DMA memory stayed after StopDevice and
+/// RemoveDevice, although the device was reset by then. Now such a cursor is kept aside and
+/// freed by the next confirmed reset (the power-up's, or the stop's).
+#[test]
+fn a_cursor_the_host_may_still_use_is_freed_by_the_next_reset() {
+    let summary = run_device_script(&[
+        0, 2, 128, 0, 1, 129, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+        24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46,
+        61, 62, 63, 64, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98,
+        99, 100, 101, 102, 108, 109, 111, 112, 133, 30, 3, 116, 117, 118, 119, 120, 121, 122, 123,
+        124, 125, 126, 127, 128, 129, 130, 131, 132, 133, 30, 3,
+    ]);
+    assert!(summary.started);
+}
+
+/// Every seed of the `present` fuzz target (the OS side) keeps every invariant.
+#[test]
+fn the_present_fuzz_seeds_keep_every_invariant() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/present");
+    let mut seeds: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    seeds.sort();
+    assert!(!seeds.is_empty(), "no seeds in {dir}");
+    for seed in seeds {
+        let summary = run_os_script(&std::fs::read(&seed).unwrap());
+        eprintln!("seed {}: {summary:?}", seed.display());
+    }
+}
+
+/// Found by the `device` fuzz target: a display-change event made the DPC tell the OS that
+/// child 1 lost its monitor, then the re-read of the displays at PASSIVE_LEVEL failed (the
+/// device answered GET_DISPLAY_INFO with a bare OK_NODATA) and the driver went back to its
+/// stale display info, which said connected: the next CommitVidPn with D3DKMDT_MCC_ENFORCE
+/// and a path to target 1 succeeded, where the OS's rule (and the simulator) requires
+/// STATUS_GRAPHICS_INVALID_VIDPN_TOPOLOGY for a target reported without a monitor. Now the
+/// connections the driver checks are the ones it last indicated, until a re-read succeeds.
+#[test]
+fn a_failed_display_reread_keeps_the_connections_last_indicated() {
+    // Two scanouts with broken EDIDs; display 1 unplugged (event); the next GET_DISPLAY_INFO
+    // answered with a bare OK_NODATA; a mode change on source 0.
+    let summary = run_device_script(&[
+        5, 54, 1, 224, 224, 224, 224, 85, 85, 3, 0, 0, 0, 0, 5, 196, 0, 0, 0, 1,
+    ]);
+    assert!(summary.started);
+}
+
+/// Found by the `device` fuzz target: after a recovery reset, re-creating a framebuffer's
+/// host resource took an ATTACH_BACKING that failed with a broken answer (more bytes than
+/// the response buffer holds) as "not attached", because only a successful step counted; the
+/// undo then skipped the detach and freed the framebuffer while the host still had it as
+/// backing. Now, as when a framebuffer is first built, only an error answer means a step did
+/// not happen.
+#[test]
+fn a_broken_answer_to_a_reattach_still_detaches_before_freeing() {
+    let summary = run_device_script(&[
+        1, 0, 0, 0, 32, 5, 255, 3, 0, 0, 87, 0, 0, 0, 0, 3, 0, 1, 4, 128, 1, 0, 5, 1, 6, 2, 1, 3,
+        0, 0, 0, 0, 5, 1, 2, 1, 6, 255, 127, 255, 255, 1, 112, 5, 24, 0, 0, 0, 5, 1, 2, 1, 6, 255,
+        127, 255, 255, 1, 5, 24, 0, 255, 255, 255, 127, 133, 1, 255, 255, 127, 133, 1,
+    ]);
+    assert!(summary.started);
+}
+
+/// Found by the `device` fuzz target, the same rule at power-up: a display-change event
+/// told the OS that child 1 lost its monitor, then a recovery reset re-read the displays,
+/// the read failed (the device holds every control completion), and the power-up recomputed
+/// the connections from the stale display info (connected), so an enforced commit with a
+/// path to target 1 succeeded. Now a failed read at power-up keeps the connections last
+/// indicated, too.
+#[test]
+fn a_failed_display_read_at_power_up_keeps_the_connections_last_indicated() {
+    let summary = run_device_script(&[
+        5, 54, 1, 1, 3, 5, 4, 0, 2, 0, 129, 255, 255, 6, 255, 90, 255, 133, 2, 75, 1, 1, 5, 4, 0,
+        2, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 196, 252, 252, 252, 114,
+    ]);
+    assert!(summary.started);
+}
