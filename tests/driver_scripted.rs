@@ -122,3 +122,83 @@ fn a_failed_display_read_at_power_up_keeps_the_connections_last_indicated() {
     ]);
     assert!(summary.started);
 }
+
+/// Found by the `device` fuzz target: after a failed re-read of the displays, QueryChildStatus
+/// still answered from the stale display info while a commit's connectivity check used the
+/// connections last indicated, so the OS could be told "no monitor" for a target whose
+/// enforced commit the driver then accepted. Both now give the same answer.
+#[test]
+fn query_child_status_and_the_commit_check_agree_after_a_failed_reread() {
+    let summary = run_device_script(&[
+        5, 2, 252, 254, 0, 24, 0, 21, 85, 85, 85, 3, 112, 144, 143, 159, 143, 252, 0,
+    ]);
+    assert!(summary.started);
+}
+
+/// Found by the `device` fuzz target, after the connection fixes above: a DPC whose display
+/// probe a recovery reset had lost indicated every child connected (so that the OS asks
+/// again) and also took that as the connections the commit check uses; the OS, told by
+/// QueryChildStatus a moment before that target 1 has no monitor, then got an enforced commit
+/// to it accepted. Without an answer from the device the DPC now leaves the connections as
+/// they were.
+#[test]
+fn a_lost_display_probe_does_not_mark_every_child_connected() {
+    run_device_script(&[
+        133, 48, 0, 0, 0, 63, 0, 0, 154, 0, 0, 0, 129, 0, 3, 203, 248, 128, 128, 128, 128, 128,
+        128, 128, 128, 0, 0, 4, 26, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+        128, 128, 128, 128, 128, 123, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 5, 2,
+        1, 1, 224, 224, 224, 224, 224, 224, 224, 224, 224, 215, 224, 224, 224, 224, 224, 224, 224,
+        224, 224, 215, 215, 5, 2, 207, 0, 5, 1, 2, 9, 6, 255, 255, 255, 255, 1, 5, 24, 0, 0, 0, 0,
+        0, 0, 0, 0, 3, 0, 2, 207, 0, 5, 1, 2, 9, 6, 255, 255, 255, 255, 1, 5, 24, 0, 0, 0, 0, 0, 0,
+        64, 0, 3, 0, 1, 4, 128, 1, 0, 5, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+        128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 247, 255, 0, 32, 0, 0, 126, 255, 1,
+        5, 24, 0, 255, 255, 255, 127, 0, 154, 0, 0, 0, 1, 6, 2, 1, 255, 255, 255, 255, 1, 4, 128,
+        1, 0, 5, 1, 6, 2, 1, 2, 9, 6, 255, 215, 215, 215, 215, 215, 255, 255, 255, 1, 5, 24, 0, 0,
+        0, 129, 0, 3, 203, 255, 255, 255, 127, 133, 0, 0, 0, 0, 0, 0, 0, 0, 3, 1, 133, 48, 0, 154,
+        5, 24, 0, 247, 255, 255, 127, 133, 0, 2, 207, 1,
+    ]);
+}
+
+/// Found by the `device` fuzz target at the end of its last run, not analysed yet (README,
+/// Known gaps): the model counts memory freed while the device could still use it (a
+/// resource's backing or a request it holds). Kept as a failing input until it is fixed.
+#[test]
+#[ignore = "open: memory freed while the device may still use it (device fuzz input, not analysed)"]
+fn open_finding_memory_freed_while_the_device_may_use_it_1() {
+    run_device_script(&[
+        5, 2, 1, 1, 3, 0, 0, 1, 2, 1, 6, 255, 255, 255, 255, 1, 5, 24, 133, 2, 1, 1, 75, 5, 5, 2,
+        1, 1, 75, 5, 4, 0, 255, 0, 2, 0, 248, 203, 0, 129, 247, 3, 0, 255, 0, 0, 0, 0, 246, 0, 0,
+        3, 0, 0, 3, 0, 1, 4, 91, 91, 5, 2, 1, 1, 75, 5, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 17,
+        0, 0, 0, 255, 3, 0, 0, 0, 0, 0, 0, 0, 3, 0, 1, 4, 128, 1, 0, 3, 0, 0, 0, 5, 1, 6, 15, 0, 0,
+        0, 2, 1, 255, 255, 255, 255, 1, 5, 24, 0, 21, 85, 85, 85, 3, 0, 0, 0, 0, 5, 1, 2, 1, 6,
+        255, 255, 255, 255, 1, 5, 24, 0, 255, 255, 255, 127, 133, 1, 196, 196, 196, 196, 196, 196,
+        196, 196, 196, 196, 196, 196, 196, 196, 196, 196, 196, 196, 196, 196, 196, 196, 196, 36,
+        196, 196, 254, 255, 255, 255, 255, 255, 255, 7, 4, 0, 2, 0, 129, 0, 3, 203, 248, 247, 255,
+        0, 0, 0, 0, 0, 246, 0, 0, 3, 255, 255, 127, 133, 1, 0, 0, 3, 0, 1, 4, 91, 91, 91, 91, 91,
+        42, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91,
+    ]);
+}
+
+/// As above, a second input of the same kind.
+#[test]
+#[ignore = "open: memory freed while the device may still use it (device fuzz input, not analysed)"]
+fn open_finding_memory_freed_while_the_device_may_use_it_2() {
+    run_device_script(&[
+        133, 2, 1, 1, 75, 0, 3, 1, 0, 0, 0, 0, 0, 0, 8, 64, 246, 0, 0, 255, 127, 133, 1, 33, 33,
+        33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 39, 0, 6, 0, 248,
+        247, 255, 246, 0, 0, 238, 238, 238, 238, 238, 238, 234, 238, 238, 238, 238, 238, 238, 238,
+        238, 238, 255, 1, 246, 255, 255, 255, 5, 24, 0, 253, 255, 4, 0, 0, 0, 0, 0, 0, 0, 255, 127,
+        133, 0, 6, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 238, 238, 238, 238, 238, 238,
+        238, 238, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 3, 39, 0, 6, 0, 248, 247, 255, 246, 0, 0, 238, 238, 238, 238, 238, 238, 234, 238, 238,
+        238, 238, 238, 238, 238, 238, 238, 255, 1, 246, 255, 255, 255, 5, 24, 0, 253, 255, 4, 0, 0,
+        0, 0, 0, 0, 0, 255, 127, 133, 0, 6, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 238,
+        238, 238, 238, 238, 238, 238, 238, 238, 238, 238, 238, 238, 238, 238, 238, 238, 238, 238,
+        238, 238, 238, 238, 238, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 245, 0, 0, 0, 0, 0, 0, 255, 255, 1, 255, 255, 255, 5, 24, 0, 255, 255, 255, 127,
+        133, 1, 255, 255, 255, 5, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 250, 255, 133, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 33, 1,
+    ]);
+}

@@ -13,6 +13,7 @@ use core::sync::atomic::Ordering;
 
 use super::{Adapter, DdiResult, Head, State};
 use crate::ddi::*;
+use crate::vidpn::VidPnHost;
 
 /// The child descriptor of scanout `index`, as KMDOD reports its outputs.
 pub fn child_descriptor(index: u32) -> DXGK_CHILD_DESCRIPTOR {
@@ -114,14 +115,10 @@ impl Adapter {
         }
         if status.Type == StatusConnection {
             {
-                self.refresh_displays_if_stale();
-                let state = self.state.lock();
-                let index = status.ChildUid as usize;
-                let connected = state
-                    .heads
-                    .get(index)
-                    .is_some_and(|h| is_connected(index, h));
-                status.set_hot_plug_connected(connected);
+                // The same answer a commit's connectivity check gets: the connections last
+                // indicated or read (a failed re-read keeps them, see
+                // `refresh_displays_if_stale`), not stale display info.
+                status.set_hot_plug_connected(self.target_connected(status.ChildUid));
                 Ok(())
             }
         } else if status.Type == StatusRotation {

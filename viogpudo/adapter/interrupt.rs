@@ -129,9 +129,13 @@ impl Adapter {
                 indicated |= bit;
             }
         }
-        // What the OS now believes: a commit's connectivity check must agree with it even if
-        // the re-read of the displays at PASSIVE_LEVEL fails.
-        self.connected_mask.store(indicated, Ordering::Release);
+        // What the OS now believes, when the device answered: a commit's connectivity check
+        // must agree with it even if the re-read of the displays at PASSIVE_LEVEL fails.
+        // Without an answer the "connected" indications only make the OS ask; the
+        // connections stay as they were until a read succeeds.
+        if answer.is_ok() {
+            self.connected_mask.store(indicated, Ordering::Release);
+        }
     }
 }
 

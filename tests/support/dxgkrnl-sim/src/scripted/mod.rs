@@ -286,7 +286,13 @@ impl Run {
     /// One OS step: a DDI sequence; whether it succeeded. Failures are the driver's answer;
     /// only a broken contract is an error.
     fn os_step(&mut self, op: u8, input: &mut Input) -> Result<bool, SimError> {
-        let source = u32::from(input.u8()) % self.scanouts;
+        // The sources the driver reported at StartDevice (the device's num_scanouts then,
+        // which a device step may have changed from the displays configured).
+        let sources = self.sim.source_count();
+        if sources == 0 {
+            return Ok(false);
+        }
+        let source = u32::from(input.u8()) % sources;
         let result = match op % 7 {
             0 => {
                 let (w, h) = input.pick(&SIZES[..5]);
