@@ -159,12 +159,13 @@ fn a_lost_display_probe_does_not_mark_every_child_connected() {
     ]);
 }
 
-/// Found by the `device` fuzz target at the end of its last run, not analysed yet (README,
-/// Known gaps): the model counts memory freed while the device could still use it (a
-/// resource's backing or a request it holds). Kept as a failing input until it is fixed.
+/// Found by the `device` fuzz target: a device that attaches a framebuffer's pages but answers
+/// the ATTACH_BACKING with an error (here at the power-up after a recovery reset). The driver
+/// took the error for "not attached" and freed the pages without a DETACH_BACKING while the
+/// device still had them. Now an attach counts as done whatever the answer, and the undo
+/// detaches before it frees.
 #[test]
-#[ignore = "open: memory freed while the device may still use it (device fuzz input, not analysed)"]
-fn open_finding_memory_freed_while_the_device_may_use_it_1() {
+fn an_attach_answered_with_an_error_is_still_detached_before_its_pages_are_freed() {
     run_device_script(&[
         5, 2, 1, 1, 3, 0, 0, 1, 2, 1, 6, 255, 255, 255, 255, 1, 5, 24, 133, 2, 1, 1, 75, 5, 5, 2,
         1, 1, 75, 5, 4, 0, 255, 0, 2, 0, 248, 203, 0, 129, 247, 3, 0, 255, 0, 0, 0, 0, 246, 0, 0,
@@ -179,10 +180,9 @@ fn open_finding_memory_freed_while_the_device_may_use_it_1() {
     ]);
 }
 
-/// As above, a second input of the same kind.
+/// As above, a second input of the same kind (a mode change's new framebuffer).
 #[test]
-#[ignore = "open: memory freed while the device may still use it (device fuzz input, not analysed)"]
-fn open_finding_memory_freed_while_the_device_may_use_it_2() {
+fn an_attach_answered_with_an_error_is_still_detached_before_its_pages_are_freed_2() {
     run_device_script(&[
         133, 2, 1, 1, 75, 0, 3, 1, 0, 0, 0, 0, 0, 0, 8, 64, 246, 0, 0, 255, 127, 133, 1, 33, 33,
         33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 0, 0, 0, 0, 0, 0, 0, 0,

@@ -628,11 +628,10 @@ impl<H: Hal> Scanout<H> {
                 built = Built::Created;
             }
             r?;
-            let r = gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait);
-            if happened(&r) {
-                built = Built::Attached;
-            }
-            r?;
+            // Whatever the answer, the pages may be attached (an untrusted device can do the
+            // step and answer an error): the undo detaches before it frees them.
+            built = Built::Attached;
+            gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
             let rect = fb.full_rect();
             gpu.transfer_to_host_2d(resource_id, rect, 0, WaitMode::Wait)?;
             gpu.set_scanout(self.index, resource_id, rect, WaitMode::Wait)?;
@@ -730,11 +729,10 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
             built = Built::Created;
         }
         r?;
-        let r = gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait);
-        if happened(&r) {
-            built = Built::Attached;
-        }
-        r?;
+        // Whatever the answer, the pages may be attached (an untrusted device can do the step
+        // and answer an error): the undo detaches before it frees them.
+        built = Built::Attached;
+        gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
         if send == SendPixels::Now {
             gpu.transfer_to_host_2d(resource_id, fb.full_rect(), 0, WaitMode::Wait)?;
         }
