@@ -507,11 +507,8 @@ impl<H: Hal> Scanout<H> {
         if fb.sent || fb.resource_id == 0 {
             return Ok(());
         }
-        let rect = fb.full_rect();
-        gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
-        gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait)?;
-        fb.sent = true;
-        let flushed = gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait);
+        send_and_show(gpu, self.index, fb)?;
+        let flushed = gpu.resource_flush(fb.resource_id, fb.full_rect(), WaitMode::Wait);
         if let Some(old) = self.outgoing.take() {
             self.teardown(gpu, ids, old, Built::Attached);
         }
@@ -609,38 +606,13 @@ impl<H: Hal> Scanout<H> {
             self.current = Some(fb);
             return Ok(());
         }
-        let resource_id = ids.alloc()?;
-        fb.resource_id = resource_id;
-        let (width, height) = (fb.backing.width(), fb.backing.height());
+        fb.resource_id = ids.alloc()?;
         let mut built = Built::Nothing;
-        // As in `build_framebuffer`: only an error answer says a step did not happen (a
-        // timeout or a broken answer may come after the host did it).
-        let happened = |r: &Result<()>| !matches!(r, Err(Error::DeviceError(_)));
-        let result = (|| {
-            let r = gpu.resource_create_2d(
-                resource_id,
-                FRAMEBUFFER_FORMAT,
-                width,
-                height,
-                WaitMode::Wait,
-            );
-            if happened(&r) {
-                built = Built::Created;
-            }
-            r?;
-            // Whatever the answer, the pages may be attached (an untrusted device can do the
-            // step and answer an error): the undo detaches before it frees them.
-            built = Built::Attached;
-            gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
-            let rect = fb.full_rect();
-            gpu.transfer_to_host_2d(resource_id, rect, 0, WaitMode::Wait)?;
-            gpu.set_scanout(self.index, resource_id, rect, WaitMode::Wait)?;
-            let _ = gpu.resource_flush(resource_id, rect, WaitMode::Wait);
-            Ok(())
-        })();
+        let result = create_on_host(gpu, &fb, &mut built)
+            .and_then(|()| send_and_show(gpu, self.index, &mut fb));
         match result {
             Ok(()) => {
-                fb.sent = true;
+                let _ = gpu.resource_flush(fb.resource_id, fb.full_rect(), WaitMode::Wait);
                 self.current = Some(fb);
                 Ok(())
             }
@@ -714,30 +686,12 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     };
     init(&mut fb.backing);
     let mut built = Built::Nothing;
-    // A command the device did not answer may still be carried out later: only a definite
-    // error answer means the step did not happen.
-    let happened = |r: &Result<()>| !matches!(r, Err(Error::DeviceError(_)));
-    let result = (|| {
-        let r = gpu.resource_create_2d(
-            resource_id,
-            FRAMEBUFFER_FORMAT,
-            width,
-            height,
-            WaitMode::Wait,
-        );
-        if happened(&r) {
-            built = Built::Created;
-        }
-        r?;
-        // Whatever the answer, the pages may be attached (an untrusted device can do the step
-        // and answer an error): the undo detaches before it frees them.
-        built = Built::Attached;
-        gpu.attach_backing(resource_id, fb.backing.entries(), WaitMode::Wait)?;
+    let result = create_on_host(gpu, &fb, &mut built).and_then(|()| {
         if send == SendPixels::Now {
             gpu.transfer_to_host_2d(resource_id, fb.full_rect(), 0, WaitMode::Wait)?;
         }
         Ok(())
-    })();
+    });
     match result {
         Ok(()) => {
             fb.sent = send == SendPixels::Now;
@@ -745,6 +699,48 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
         }
         Err(e) => Err((e, undo(gpu, ids, fb, built).err())),
     }
+}
+
+/// The host resource of `fb` (its `resource_id`, its size) with `fb`'s memory attached as
+/// backing. `built` records each step that may have happened, for [`undo`]: a command the
+/// device did not answer may still be carried out later, so only a definite error answer
+/// means RESOURCE_CREATE_2D did not happen; and an attach counts whatever the answer (an
+/// untrusted device can attach the pages and answer an error), so the undo detaches before it
+/// frees them.
+fn create_on_host<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    fb: &Framebuffer<H>,
+    built: &mut Built,
+) -> Result<()> {
+    let (width, height) = (fb.backing.width(), fb.backing.height());
+    let r = gpu.resource_create_2d(
+        fb.resource_id,
+        FRAMEBUFFER_FORMAT,
+        width,
+        height,
+        WaitMode::Wait,
+    );
+    if !matches!(r, Err(Error::DeviceError(_))) {
+        *built = Built::Created;
+    }
+    r?;
+    *built = Built::Attached;
+    gpu.attach_backing(fb.resource_id, fb.backing.entries(), WaitMode::Wait)
+}
+
+/// Sends all of `fb` to the host, then points scanout `index` at it (in that order: the host
+/// never shows a resource without the guest's pixels); `fb` counts as sent from then on. The
+/// caller flushes.
+fn send_and_show<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    index: u32,
+    fb: &mut Framebuffer<H>,
+) -> Result<()> {
+    let rect = fb.full_rect();
+    gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
+    gpu.set_scanout(index, fb.resource_id, rect, WaitMode::Wait)?;
+    fb.sent = true;
+    Ok(())
 }
 
 /// Undoes the steps of `built` in reverse. Returns the framebuffer back, with what is left to
