@@ -10,34 +10,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use dxgkrnl_sim::{ModelMachine, ModelMachineConfig, Sim, SimOptions, Surface};
 use viogpudo::ddi::*;
 use virtio_gpu_model::gpu::{GpuBackend, GpuConfig, Image, PreferredDisplay};
-use virtio_gpu_model::pci::{ModelConfig, QueueHandler};
+use virtio_gpu_model::pci::ModelConfig;
+use virtio_gpu_model::testbed::SharedBackend;
 use virtio_gpu_model::EVENT_DISPLAY;
-use virtio_queue::Queue;
-use vm_memory::GuestMemoryMmap;
 
 /// Every driver scenario runs on the heap the Windows build has, with its IRQL rule checked
 /// (allocations above DISPATCH_LEVEL are violations, reported by the simulator).
 #[global_allocator]
 static HEAP: viogpudo::os::hosted::irql::IrqlCheckedAllocator =
     viogpudo::os::hosted::irql::IrqlCheckedAllocator;
-
-/// The PCI shell's queue handler over a shared [`GpuBackend`]. The shell decides about
-/// interrupts itself, so this uses `consume_queue` (see its docs).
-struct GpuHandler(Arc<Mutex<GpuBackend>>);
-
-impl QueueHandler for GpuHandler {
-    fn queue_notify(&mut self, q: u16, queue: &mut Queue, mem: &GuestMemoryMmap) {
-        lock(&self.0).consume_queue(q, queue, mem);
-    }
-
-    fn reset(&mut self) {
-        lock(&self.0).reset();
-    }
-
-    fn holds_memory(&self, start: u64, end: u64) -> bool {
-        lock(&self.0).holds_memory(start, end)
-    }
-}
 
 fn lock(gpu: &Mutex<GpuBackend>) -> MutexGuard<'_, GpuBackend> {
     gpu.lock().unwrap_or_else(PoisonError::into_inner)
@@ -192,7 +173,7 @@ impl Rig {
         } else {
             config
         };
-        let machine = ModelMachine::new(config, Box::new(GpuHandler(Arc::clone(&gpu)))).unwrap();
+        let machine = ModelMachine::new(config, Box::new(SharedBackend(Arc::clone(&gpu)))).unwrap();
         let options = SimOptions {
             registry: registry.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
             post_display,

@@ -32,10 +32,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use viogpu_common::protocol::{CommandType, ResponseType};
 use viogpudo::ddi::*;
 use virtio_gpu_model::gpu::{GpuBackend, GpuConfig, PreferredDisplay};
-use virtio_gpu_model::pci::{ModelConfig, QueueHandler};
+use virtio_gpu_model::pci::ModelConfig;
+use virtio_gpu_model::testbed::SharedBackend;
 use virtio_gpu_model::{Corruption, EdidFault, EVENT_DISPLAY};
-use virtio_queue::Queue;
-use vm_memory::GuestMemoryMmap;
 
 use crate::{
     Machine, ModelMachine, ModelMachineConfig, PointerShape, Sim, SimError, SimOptions, Surface,
@@ -123,23 +122,6 @@ impl Input<'_> {
     }
 }
 
-/// The PCI shell's queue handler over a shared [`GpuBackend`].
-struct Handler(Arc<Mutex<GpuBackend>>);
-
-impl QueueHandler for Handler {
-    fn queue_notify(&mut self, q: u16, queue: &mut Queue, mem: &GuestMemoryMmap) {
-        lock(&self.0).consume_queue(q, queue, mem);
-    }
-
-    fn reset(&mut self) {
-        lock(&self.0).reset();
-    }
-
-    fn holds_memory(&self, start: u64, end: u64) -> bool {
-        lock(&self.0).holds_memory(start, end)
-    }
-}
-
 fn lock(gpu: &Mutex<GpuBackend>) -> MutexGuard<'_, GpuBackend> {
     gpu.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -167,7 +149,7 @@ impl Run {
             },
             ..ModelMachineConfig::default()
         };
-        let machine = ModelMachine::new(config, Box::new(Handler(Arc::clone(&gpu))))
+        let machine = ModelMachine::new(config, Box::new(SharedBackend(Arc::clone(&gpu))))
             .unwrap_or_else(|e| panic!("scripted machine: {e}"));
         let sim = Sim::load_with(
             viogpudo::entry::initialization_data(),
