@@ -14,7 +14,6 @@ use viogpu_agent::driver::{EscapeDriver, EscapeTransport};
 use viogpu_agent::follow::{Action, CurrentMode, DisplayConfig, Follower, Rotation, Size};
 use viogpu_agent::settings::Settings;
 use viogpu_agent::Error;
-use viogpu_common::blit;
 use viogpudo::ddi::{
     StatusConnection, D3DKMDT_VIDPN_PRESENT_PATH_ROTATION, D3DKMDT_VPPR_ROTATE180,
     D3DKMDT_VPPR_ROTATE270, D3DKMDT_VPPR_ROTATE90,
@@ -52,15 +51,6 @@ fn agent_rotation(r: D3DKMDT_VIDPN_PRESENT_PATH_ROTATION) -> Rotation {
         D3DKMDT_VPPR_ROTATE180 => Rotation::Rotate180,
         D3DKMDT_VPPR_ROTATE270 => Rotation::Rotate270,
         _ => Rotation::Identity,
-    }
-}
-
-fn blit_rotation(r: Rotation) -> blit::Rotation {
-    match r {
-        Rotation::Identity => blit::Rotation::Identity,
-        Rotation::Rotate90 => blit::Rotation::Rotate90,
-        Rotation::Rotate180 => blit::Rotation::Rotate180,
-        Rotation::Rotate270 => blit::Rotation::Rotate270,
     }
 }
 
@@ -117,7 +107,7 @@ impl DisplayConfig for Displays<'_, '_> {
     ) -> viogpu_agent::Result<()> {
         self.0.answer_indications()?;
         let mut session = self.0.session.borrow_mut();
-        let path = path_rotation(blit_rotation(rotation));
+        let path = path_rotation(rotation);
         match session
             .sim
             .set_mode_rotated(scanout, desktop.width, desktop.height, path)
@@ -126,7 +116,7 @@ impl DisplayConfig for Displays<'_, '_> {
                 // What the OS shows after the mode change: a black desktop (the commit
                 // presented it already).
                 let mut black = Desktop::filled(desktop.width, desktop.height, 0);
-                black.rotation = blit_rotation(rotation);
+                black.rotation = rotation;
                 if let Some(slot) = session.desktops.get_mut(scanout as usize) {
                     *slot = Some(black);
                 }
