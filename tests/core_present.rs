@@ -54,6 +54,7 @@ impl Screen {
             max_chunk: 16 << 10,
             min_chunk: 4 << 10,
             max_entries: 4096,
+            whole_pages: false,
         };
         let mut scanout = Scanout::new(0, policy);
         let (fw, fh) = rotation.framebuffer_size(W, H);

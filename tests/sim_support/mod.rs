@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dxgkrnl_sim::{ModelMachine, ModelMachineConfig, Sim, SimOptions, Surface};
+use viogpu_common::transport::Features;
 use viogpudo::ddi::*;
 use virtio_gpu_model::gpu::{GpuBackend, GpuConfig, Image, PreferredDisplay};
 use virtio_gpu_model::pci::ModelConfig;
@@ -93,6 +94,23 @@ impl Rig {
         .unwrap()
     }
 
+    /// [`load`](Self::load) on a device offering `VIRTIO_GPU_F_RESOURCE_BLOB` (QEMU's
+    /// `blob=true`): the driver's framebuffers are guest-memory blobs the host reads in place.
+    pub fn load_blob(displays: &[(u32, u32)]) -> Self {
+        let init = viogpudo::entry::initialization_data();
+        let device = ModelConfig::default().with_blob();
+        Self::try_load_on_device(
+            init,
+            device,
+            displays,
+            &[],
+            false,
+            false,
+            Default::default(),
+        )
+        .unwrap()
+    }
+
     /// [`try_load_init`](Self::try_load_init) that must succeed.
     pub fn load_init(init: KMDDOD_INITIALIZATION_DATA, displays: &[(u32, u32)]) -> Self {
         Self::try_load_init(init, displays).unwrap()
@@ -154,6 +172,7 @@ impl Rig {
                     _ => PreferredDisplay::enabled(w, h),
                 })
                 .collect(),
+            blob: device.device_features & Features::GPU_RESOURCE_BLOB.bits() != 0,
             ..GpuConfig::default()
         };
         let gpu = Arc::new(Mutex::new(GpuBackend::new(gpu_config)));

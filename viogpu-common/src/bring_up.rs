@@ -109,7 +109,8 @@ pub struct Started<H: Hal> {
 }
 
 impl<H: Hal> Started<H> {
-    /// The device layer over the started queues.
+    /// The device layer over the started queues (using blob framebuffers when
+    /// `VIRTIO_GPU_F_RESOURCE_BLOB` was negotiated).
     pub fn into_device<P: Platform, N: Notify>(
         self,
         hal: H,
@@ -118,6 +119,7 @@ impl<H: Hal> Started<H> {
     ) -> GpuDevice<H, P, N> {
         let [control, cursor] = self.queues;
         GpuDevice::new(hal, platform, notify, control, cursor)
+            .with_blob(self.features.contains(Features::GPU_RESOURCE_BLOB))
     }
 }
 

@@ -27,9 +27,10 @@ use zerocopy::IntoBytes;
 use crate::command::{Allocation, CommandQueue, Completions, Ticket};
 use crate::hal::Hal;
 use crate::protocol::{
-    parse_response, CommandType, CtrlHeader, CursorPos, GetEdid, MemEntry, Rect,
-    ResourceAttachBacking, ResourceCreate2d, ResourceDetachBacking, ResourceFlush, ResourceUnref,
-    RespDisplayInfo, RespEdid, Response, ResponseType, SetScanout, TransferToHost2d, UpdateCursor,
+    parse_response, CommandType, CtrlHeader, CursorPos, Format, GetEdid, MemEntry, Rect,
+    ResourceAttachBacking, ResourceCreate2d, ResourceCreateBlob, ResourceDetachBacking,
+    ResourceFlush, ResourceUnref, RespDisplayInfo, RespEdid, Response, ResponseType, SetScanout,
+    SetScanoutBlob, TransferToHost2d, UpdateCursor,
 };
 use crate::{Error, Result};
 
@@ -113,6 +114,9 @@ pub struct GpuDevice<H: Hal, P: Platform, N: Notify> {
     control: spin::Mutex<CommandQueue<H>>,
     cursor: spin::Mutex<CommandQueue<H>>,
     timeout_us: AtomicU64,
+    /// Whether `VIRTIO_GPU_F_RESOURCE_BLOB` was negotiated: framebuffers are then guest-memory
+    /// blobs the host reads in place (see [`crate::scanout`]).
+    blob: bool,
     /// Error counters.
     pub stats: DeviceStats,
 }
@@ -133,8 +137,21 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
             control: spin::Mutex::new(control),
             cursor: spin::Mutex::new(cursor),
             timeout_us: AtomicU64::new(DEFAULT_TIMEOUT_US),
+            blob: false,
             stats: DeviceStats::default(),
         }
+    }
+
+    /// The same device layer, with blob resources used for framebuffers when `blob` (the
+    /// device offered `VIRTIO_GPU_F_RESOURCE_BLOB` and the driver accepted it).
+    pub fn with_blob(mut self, blob: bool) -> Self {
+        self.blob = blob;
+        self
+    }
+
+    /// Whether framebuffers are guest-memory blobs (`VIRTIO_GPU_F_RESOURCE_BLOB` negotiated).
+    pub fn blob_resources(&self) -> bool {
+        self.blob
     }
 
     /// The DMA memory of the device.
@@ -501,17 +518,38 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         entries: impl Iterator<Item = (u64, u32)>,
         mode: WaitMode,
     ) -> Result<()> {
-        let mut list: Vec<u8> = Vec::new();
-        let mut nr_entries = 0u32;
-        for (addr, length) in entries {
-            let e = MemEntry::new(addr, length);
-            list.try_reserve(e.as_bytes().len())
-                .map_err(|_| Error::NoMemory)?;
-            crate::fallible::try_extend_from_slice(&mut list, e.as_bytes())?;
-            nr_entries = nr_entries.checked_add(1).ok_or(Error::InvalidArgument)?;
-        }
+        let (list, nr_entries) = mem_entries(entries)?;
         let req = ResourceAttachBacking::new(resource_id, nr_entries);
         self.nodata(&[req.as_bytes(), &list], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB of guest memory: a resource of `size` bytes made
+    /// of the given (address, length) entries, which the host reads in place from then on
+    /// (the entries are attached by the creation, and detached as any backing).
+    pub fn resource_create_blob(
+        &self,
+        resource_id: u32,
+        entries: impl Iterator<Item = (u64, u32)>,
+        size: u64,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let (list, nr_entries) = mem_entries(entries)?;
+        let req = ResourceCreateBlob::guest(resource_id, nr_entries, size);
+        self.nodata(&[req.as_bytes(), &list], mode)
+    }
+
+    /// VIRTIO_GPU_CMD_SET_SCANOUT_BLOB: scanout `scanout_id` shows `r` of blob `resource_id`,
+    /// read as a `size` picture in `format` with `stride` bytes per row from offset 0.
+    pub fn set_scanout_blob(
+        &self,
+        scanout_id: u32,
+        resource_id: u32,
+        (format, size, stride): (Format, (u32, u32), u32),
+        r: Rect,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let req = SetScanoutBlob::new(scanout_id, resource_id, format, size, stride, r);
+        self.nodata(&[req.as_bytes()], mode)
     }
 
     /// VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING. When this returns Ok, the host no longer
@@ -594,6 +632,21 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
         };
         self.send_batch(CURSOR_QUEUE, core::iter::once(req.as_bytes()), mode)
     }
+}
+
+/// The wire bytes of (address, length) entries as `virtio_gpu_mem_entry` items, and their
+/// count (allocated fallibly: the list of a large framebuffer is kilobytes).
+fn mem_entries(entries: impl Iterator<Item = (u64, u32)>) -> Result<(Vec<u8>, u32)> {
+    let mut list: Vec<u8> = Vec::new();
+    let mut nr_entries = 0u32;
+    for (addr, length) in entries {
+        let e = MemEntry::new(addr, length);
+        list.try_reserve(e.as_bytes().len())
+            .map_err(|_| Error::NoMemory)?;
+        crate::fallible::try_extend_from_slice(&mut list, e.as_bytes())?;
+        nr_entries = nr_entries.checked_add(1).ok_or(Error::InvalidArgument)?;
+    }
+    Ok((list, nr_entries))
 }
 
 /// A TRANSFER_TO_HOST_2D request.

@@ -6,6 +6,9 @@
 //! per region of the transfer plan, all in one notification. The C++ driver sent the bounding
 //! box of all dirty rects, which for two small rects in opposite corners is the whole screen.
 //!
+//! A blob framebuffer (see [`crate::scanout`]) is read by the host in place: its regions are
+//! only flushed, never transferred.
+//!
 //! The framebuffer is kept as bands of whole rows (see [`crate::framebuffer`]); a rect that
 //! crosses a band boundary is split at it. Everything is validated before the first pixel is
 //! written, so a bad rect from the OS changes nothing.
@@ -170,7 +173,8 @@ pub fn present<H: Hal, P: Platform, N: Notify>(
 }
 
 /// Sends framebuffer regions to the host: the transfer plan's transfers, each followed by a
-/// flush of the same rect.
+/// flush of the same rect. A blob framebuffer, which the host reads in place, gets the plan's
+/// flushes alone.
 pub fn send_regions<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
     fb: &Framebuffer<H>,
@@ -187,27 +191,26 @@ pub fn send_regions<H: Hal, P: Platform, N: Notify>(
         &mut transfers,
     )?;
     let resource_id = fb.resource_id();
+    let blob = fb.is_blob();
     let mut commands = Vec::new();
     commands
         .try_reserve_exact(transfers.len())
         .map_err(|_| Error::NoMemory)?;
     for t in &transfers {
         let r = protocol::Rect::new(t.x, t.y, t.width, t.height);
-        crate::fallible::try_push(
-            &mut commands,
-            (
-                transfer_request(resource_id, r, t.offset),
-                flush_request(resource_id, r),
-            ),
-        )?;
+        let transfer = (!blob).then(|| transfer_request(resource_id, r, t.offset));
+        crate::fallible::try_push(&mut commands, (transfer, flush_request(resource_id, r)))?;
     }
-    let requests = commands
-        .iter()
-        .flat_map(|(t, f)| [t.as_bytes(), f.as_bytes()]);
+    let requests = commands.iter().flat_map(|(t, f)| {
+        let transfer = t.as_ref().map(|t| t.as_bytes());
+        transfer.into_iter().chain([f.as_bytes()])
+    });
     gpu.send_batch(crate::gpu::CONTROL_QUEUE, requests, mode)?;
+    let sent = if blob { &[][..] } else { &transfers[..] };
     Ok(PresentStats {
         rects: regions.len(),
-        transfers: transfers.len(),
-        bytes: transfers.iter().map(Transfer::bytes).sum(),
+        transfers: sent.len(),
+        bytes: sent.iter().map(Transfer::bytes).sum(),
     })
 }
+

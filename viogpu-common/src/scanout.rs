@@ -22,6 +22,15 @@
 //! virtio spec leaves a new resource's contents undefined). Every other way of showing the
 //! framebuffer ([`Scanout::paint`], [`Scanout::reveal`]) sends it whole first too.
 //!
+//! **Blob framebuffers.** When the device offers `VIRTIO_GPU_F_RESOURCE_BLOB`, a framebuffer
+//! is a guest-memory blob (RESOURCE_CREATE_BLOB with the backing's pages, SET_SCANOUT_BLOB
+//! with its layout): the host reads the pixels in place, so nothing is ever transferred and a
+//! present is the copy plus a RESOURCE_FLUSH. Its memory is allocated in whole pages per
+//! chunk (hosts map a blob page by page); when that memory cannot be found, that framebuffer
+//! is an ordinary 2D resource instead, so a blob device never loses a mode the 2D path could
+//! show. The protocol above is the same for both kinds: only how a framebuffer is created,
+//! shown and sent differs ([`create_on_host`], [`show_on`], [`send_and_show`]).
+//!
 //! The C++ driver lost the display after a large mode and then a smaller one because it reused
 //! memory while an asynchronous detach was still pending, and reused a resource id at once.
 //! Here the detach is waited for; if the device does not confirm it, the old framebuffer is
@@ -56,6 +65,9 @@ pub struct Framebuffer<H: Hal> {
     /// The host resource received the backing's pixels (at least once) and the scanout may
     /// show it; false from a VidPN mode change until the first picture.
     sent: bool,
+    /// A guest-memory blob the host reads in place (module docs), not a 2D resource with a
+    /// host copy.
+    blob: bool,
 }
 
 impl<H: Hal> Framebuffer<H> {
@@ -78,6 +90,12 @@ impl<H: Hal> Framebuffer<H> {
     /// the scanout is not pointed at it.
     pub fn is_sent(&self) -> bool {
         self.sent
+    }
+
+    /// Whether the host reads this framebuffer in place (a blob resource): its pixels are
+    /// never transferred, a flush is enough.
+    pub fn is_blob(&self) -> bool {
+        self.blob
     }
 
     /// The whole framebuffer as a virtio-gpu rectangle.
@@ -324,13 +342,7 @@ impl<H: Hal> Scanout<H> {
         if !switched {
             return Ok(());
         }
-        let on_host = self.on_host();
-        match on_host {
-            Some(old) => {
-                gpu.set_scanout(self.index, old.resource_id, old.full_rect(), WaitMode::Wait)
-            }
-            None => gpu.set_scanout(self.index, 0, EMPTY_RECT, WaitMode::Wait),
-        }
+        show_on(gpu, self.index, self.on_host(), WaitMode::Wait)
     }
 
     /// The framebuffer the host shows (or showed before a pending switch turned the scanout
@@ -413,7 +425,7 @@ impl<H: Hal> Scanout<H> {
         // One without its pixels is pointed at by its first picture (module docs).
         if fb.sent {
             let rect = fb.full_rect();
-            if let Err(e) = gpu.set_scanout(self.index, fb.resource_id, rect, WaitMode::Wait) {
+            if let Err(e) = show_on(gpu, self.index, Some(&fb), WaitMode::Wait) {
                 // The scanout may or may not have switched; put the old one back on screen
                 // before tearing the new one down.
                 self.show_again(gpu, self.on_host());
@@ -433,12 +445,7 @@ impl<H: Hal> Scanout<H> {
         gpu: &GpuDevice<H, P, N>,
         old: Option<&Framebuffer<H>>,
     ) {
-        let _ = match old {
-            Some(old) => {
-                gpu.set_scanout(self.index, old.resource_id, old.full_rect(), WaitMode::Wait)
-            }
-            None => gpu.set_scanout(self.index, 0, EMPTY_RECT, WaitMode::Wait),
-        };
+        let _ = show_on(gpu, self.index, old, WaitMode::Wait);
     }
 
     /// Fills the current framebuffer with one `bgrx` colour and sends all of it to the host
@@ -458,7 +465,9 @@ impl<H: Hal> Scanout<H> {
             return self.reveal(gpu, ids);
         }
         let rect = fb.full_rect();
-        gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
+        if !fb.blob {
+            gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
+        }
         gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait)
     }
 
@@ -483,11 +492,14 @@ impl<H: Hal> Scanout<H> {
         }
         let written =
             present::copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, rotation)?;
-        let bytes = u64::from(fb.backing.width()) * u64::from(fb.backing.height()) * 4;
+        let bytes = match fb.blob {
+            true => 0,
+            false => u64::from(fb.backing.width()) * u64::from(fb.backing.height()) * 4,
+        };
         self.reveal(gpu, ids)?;
         Ok(PresentStats {
             rects: written.len(),
-            transfers: 1,
+            transfers: usize::from(bytes != 0),
             bytes,
         })
     }
@@ -672,8 +684,8 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     init: impl FnOnce(&mut FramebufferBacking<H>),
 ) -> core::result::Result<Framebuffer<H>, (Error, Option<Stuck<H>>)> {
     let resource_id = ids.alloc().map_err(|e| (e, None))?;
-    let backing = match FramebufferBacking::allocate(gpu.hal(), width, height, policy) {
-        Ok(b) => b,
+    let (backing, blob) = match allocate_backing(gpu, (width, height), policy) {
+        Ok(allocated) => allocated,
         Err(e) => {
             let _ = ids.free(resource_id);
             return Err((e, None));
@@ -683,11 +695,12 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
         resource_id,
         backing,
         sent: false,
+        blob,
     };
     init(&mut fb.backing);
     let mut built = Built::Nothing;
     let result = create_on_host(gpu, &fb, &mut built).and_then(|()| {
-        if send == SendPixels::Now {
+        if send == SendPixels::Now && !fb.blob {
             gpu.transfer_to_host_2d(resource_id, fb.full_rect(), 0, WaitMode::Wait)?;
         }
         Ok(())
@@ -701,17 +714,42 @@ fn build_framebuffer<H: Hal, P: Platform, N: Notify>(
     }
 }
 
+/// The memory of a new framebuffer, and whether it becomes a blob: on a blob device it is
+/// allocated in whole pages per chunk, and if that fails (larger minimum chunks), as a 2D
+/// resource's (module docs).
+fn allocate_backing<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    (width, height): (u32, u32),
+    policy: &AllocPolicy,
+) -> Result<(FramebufferBacking<H>, bool)> {
+    if gpu.blob_resources() {
+        let whole_pages = policy.in_whole_pages();
+        if let Ok(backing) = FramebufferBacking::allocate(gpu.hal(), width, height, &whole_pages) {
+            if backing.blob_entries().is_some() {
+                return Ok((backing, true));
+            }
+        }
+    }
+    FramebufferBacking::allocate(gpu.hal(), width, height, policy).map(|b| (b, false))
+}
+
 /// The host resource of `fb` (its `resource_id`, its size) with `fb`'s memory attached as
-/// backing. `built` records each step that may have happened, for [`undo`]: a command the
-/// device did not answer may still be carried out later, so only a definite error answer
-/// means RESOURCE_CREATE_2D did not happen; and an attach counts whatever the answer (an
-/// untrusted device can attach the pages and answer an error), so the undo detaches before it
-/// frees them.
+/// backing: RESOURCE_CREATE_2D + ATTACH_BACKING, or for a blob RESOURCE_CREATE_BLOB, which
+/// attaches the pages itself. `built` records each step that may have happened, for [`undo`]:
+/// a command the device did not answer may still be carried out later, so only a definite
+/// error answer means the creation did not happen; and an attach counts whatever the answer
+/// (an untrusted device can attach the pages and answer an error), so the undo detaches
+/// before it frees them.
 fn create_on_host<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
     fb: &Framebuffer<H>,
     built: &mut Built,
 ) -> Result<()> {
+    if fb.blob {
+        let (entries, size) = fb.backing.blob_entries().ok_or(Error::InvalidArgument)?;
+        *built = Built::Attached;
+        return gpu.resource_create_blob(fb.resource_id, entries, size, WaitMode::Wait);
+    }
     let (width, height) = (fb.backing.width(), fb.backing.height());
     let r = gpu.resource_create_2d(
         fb.resource_id,
@@ -729,18 +767,92 @@ fn create_on_host<H: Hal, P: Platform, N: Notify>(
 }
 
 /// Sends all of `fb` to the host, then points scanout `index` at it (in that order: the host
-/// never shows a resource without the guest's pixels); `fb` counts as sent from then on. The
-/// caller flushes.
+/// never shows a resource without the guest's pixels); `fb` counts as sent from then on. A
+/// blob has nothing to send. The caller flushes.
 fn send_and_show<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
     index: u32,
     fb: &mut Framebuffer<H>,
 ) -> Result<()> {
-    let rect = fb.full_rect();
-    gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
-    gpu.set_scanout(index, fb.resource_id, rect, WaitMode::Wait)?;
+    if !fb.blob {
+        gpu.transfer_to_host_2d(fb.resource_id, fb.full_rect(), 0, WaitMode::Wait)?;
+    }
+    show_on(gpu, index, Some(fb), WaitMode::Wait)?;
     fb.sent = true;
     Ok(())
+}
+
+/// Points scanout `index` at the whole of `fb`, or turns it off for `None`.
+fn show_on<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    index: u32,
+    fb: Option<&Framebuffer<H>>,
+    mode: WaitMode,
+) -> Result<()> {
+    let Some(fb) = fb else {
+        return gpu.set_scanout(index, 0, EMPTY_RECT, mode);
+    };
+    let b = &fb.backing;
+    let shown = ShownFramebuffer {
+        resource_id: fb.resource_id,
+        size: (b.width(), b.height()),
+        pitch: b.pitch(),
+        blob: fb.blob,
+    };
+    shown.show_on(gpu, index, mode)
+}
+
+/// What the host needs to show a framebuffer: for a reader that has no [`Framebuffer`] (the
+/// bugcheck screen works from a published copy of these values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShownFramebuffer {
+    /// The host resource.
+    pub resource_id: u32,
+    /// Width and height in pixels.
+    pub size: (u32, u32),
+    /// Bytes per row of the guest memory.
+    pub pitch: u32,
+    /// A blob the host reads in place (see [`Framebuffer::is_blob`]).
+    pub blob: bool,
+}
+
+impl ShownFramebuffer {
+    /// The whole framebuffer as a virtio-gpu rectangle.
+    pub fn full_rect(&self) -> Rect {
+        Rect::new(0, 0, self.size.0, self.size.1)
+    }
+
+    /// Points scanout `index` at the whole framebuffer: SET_SCANOUT, or for a blob
+    /// SET_SCANOUT_BLOB with its layout (format, size, pitch, offset 0).
+    pub fn show_on<H: Hal, P: Platform, N: Notify>(
+        &self,
+        gpu: &GpuDevice<H, P, N>,
+        index: u32,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let rect = self.full_rect();
+        if self.blob {
+            let layout = (FRAMEBUFFER_FORMAT, self.size, self.pitch);
+            gpu.set_scanout_blob(index, self.resource_id, layout, rect, mode)
+        } else {
+            gpu.set_scanout(index, self.resource_id, rect, mode)
+        }
+    }
+
+    /// Sends `rect` (at backing byte `offset`) to the host and flushes it: a transfer and a
+    /// flush, or for a blob the flush alone.
+    pub fn send_and_flush<H: Hal, P: Platform, N: Notify>(
+        &self,
+        gpu: &GpuDevice<H, P, N>,
+        rect: Rect,
+        offset: u64,
+        mode: WaitMode,
+    ) -> Result<()> {
+        if !self.blob {
+            gpu.transfer_to_host_2d(self.resource_id, rect, offset, mode)?;
+        }
+        gpu.resource_flush(self.resource_id, rect, mode)
+    }
 }
 
 /// Undoes the steps of `built` in reverse. Returns the framebuffer back, with what is left to

@@ -104,12 +104,15 @@ impl Adapter {
     /// (the core's scanout module): one that came just before the bugcheck would otherwise
     /// leave the host showing the old one, and parts of the new resource never sent.
     fn show_whole(&self, on: u32, screen: &Screen) {
-        let rect = GpuRect::new(0, 0, screen.width, screen.height);
-        let id = screen.resource_id;
+        let shown = screen.shown();
+        let rect = shown.full_rect();
         self.with_published_hw(|hw| {
-            let _ = hw.gpu.transfer_to_host_2d(id, rect, 0, WaitMode::Polled);
-            let _ = hw.gpu.set_scanout(on, id, rect, WaitMode::Polled);
-            let _ = hw.gpu.resource_flush(id, rect, WaitMode::Polled);
+            if !shown.blob {
+                let id = shown.resource_id;
+                let _ = hw.gpu.transfer_to_host_2d(id, rect, 0, WaitMode::Polled);
+            }
+            let _ = shown.show_on(&hw.gpu, on, WaitMode::Polled);
+            let _ = hw.gpu.resource_flush(shown.resource_id, rect, WaitMode::Polled);
         });
     }
 
@@ -157,12 +160,10 @@ impl Adapter {
         }
         let rect = GpuRect::new(x, y, w, h);
         let offset = u64::from(y) * u64::from(screen.pitch) + u64::from(x) * 4;
-        let id = screen.resource_id;
         self.with_published_hw(|hw| {
-            let _ = hw
-                .gpu
-                .transfer_to_host_2d(id, rect, offset, WaitMode::Polled);
-            let _ = hw.gpu.resource_flush(id, rect, WaitMode::Polled);
+            let _ = screen
+                .shown()
+                .send_and_flush(&hw.gpu, rect, offset, WaitMode::Polled);
         });
     }
 }

@@ -18,7 +18,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use viogpu_common::protocol::VIRTIO_GPU_MAX_SCANOUTS as MAX_SCANOUTS;
-use viogpu_common::scanout::Framebuffer;
+use viogpu_common::scanout::{Framebuffer, ShownFramebuffer};
 
 use super::Head;
 use crate::os;
@@ -36,6 +36,8 @@ struct Entry {
     width: AtomicU32,
     height: AtomicU32,
     pitch: AtomicU32,
+    /// 1 for a blob the host reads in place (no transfers).
+    blob: AtomicU32,
     band_count: AtomicU32,
     band_base: [AtomicUsize; MAX_BANDS],
     band_first_row: [AtomicU32; MAX_BANDS],
@@ -50,6 +52,7 @@ impl Entry {
             width: AtomicU32::new(0),
             height: AtomicU32::new(0),
             pitch: AtomicU32::new(0),
+            blob: AtomicU32::new(0),
             band_count: AtomicU32::new(0),
             band_base: [const { AtomicUsize::new(0) }; MAX_BANDS],
             band_first_row: [const { AtomicU32::new(0) }; MAX_BANDS],
@@ -77,11 +80,23 @@ pub struct Screen {
     pub height: u32,
     /// Bytes per row.
     pub pitch: u32,
+    /// A blob the host reads in place: nothing to transfer, a flush shows new pixels.
+    pub blob: bool,
     bands: [(usize, u32, u32); MAX_BANDS],
     band_count: usize,
 }
 
 impl Screen {
+    /// What the host needs to show this framebuffer.
+    pub fn shown(&self) -> ShownFramebuffer {
+        ShownFramebuffer {
+            resource_id: self.resource_id,
+            size: (self.width, self.height),
+            pitch: self.pitch,
+            blob: self.blob,
+        }
+    }
+
     /// Where row `y` starts, if the framebuffer has that row.
     pub fn row(&self, y: u32) -> Option<NonNull<u8>> {
         let bands = self.bands.get(..self.band_count)?;
@@ -151,6 +166,7 @@ impl Screens {
             e.width.store(backing.width(), Ordering::Relaxed);
             e.height.store(backing.height(), Ordering::Relaxed);
             e.pitch.store(backing.pitch(), Ordering::Relaxed);
+            e.blob.store(u32::from(fb.is_blob()), Ordering::Relaxed);
             e.resource_id.store(fb.resource_id(), Ordering::Relaxed);
         });
     }
@@ -175,6 +191,7 @@ impl Screens {
             width: e.width.load(Ordering::Relaxed),
             height: e.height.load(Ordering::Relaxed),
             pitch: e.pitch.load(Ordering::Relaxed),
+            blob: e.blob.load(Ordering::Relaxed) != 0,
             bands: [(0, 0, 0); MAX_BANDS],
             band_count: (e.band_count.load(Ordering::Relaxed) as usize).min(MAX_BANDS),
         };

@@ -35,6 +35,9 @@ pub(super) struct Geometry {
     pub(super) min_chunk: usize,
     /// First chunk size tried: `max_chunk` in whole pages, at least `min_chunk`.
     pub(super) max_chunk: usize,
+    /// Every chunk but the last holds a multiple of this many rows: 1, or with
+    /// [`AllocPolicy::whole_pages`] the fewest rows that fill whole pages.
+    row_quantum: u32,
 }
 
 impl Geometry {
@@ -51,20 +54,36 @@ impl Geometry {
         let row_bytes = usize::try_from(pitch).map_err(|_| Error::ModeTooLarge)?;
         // The whole framebuffer must be addressable; with MAX_DIMENSION it is at most 1 GiB.
         u32::try_from(u64::from(pitch) * u64::from(height)).map_err(|_| Error::ModeTooLarge)?;
-        let min_chunk = round_up_pages(policy.min_chunk).max(round_up_pages(row_bytes));
+        // PAGE_SIZE is a power of two: gcd(row_bytes, PAGE_SIZE) is the largest power of two
+        // dividing both, and that many bytes of rows end on a page boundary every
+        // PAGE_SIZE / gcd rows.
+        let row_quantum = if policy.whole_pages {
+            let gcd = 1usize << row_bytes.trailing_zeros().min(PAGE_SIZE.trailing_zeros());
+            u32::try_from(PAGE_SIZE / gcd).map_err(|_| Error::ModeTooLarge)?
+        } else {
+            1
+        };
+        let quantum_bytes = row_bytes
+            .checked_mul(row_quantum as usize)
+            .ok_or(Error::ModeTooLarge)?;
+        let min_chunk = round_up_pages(policy.min_chunk).max(round_up_pages(quantum_bytes));
         let max_chunk = round_down_pages(policy.max_chunk).max(min_chunk);
         Ok(Self {
             pitch,
             row_bytes,
             min_chunk,
             max_chunk,
+            row_quantum,
         })
     }
 
-    /// Rows in a chunk of `chunk_size` bytes (at least 1 for sizes from `min_chunk` up).
+    /// Rows in a chunk of `chunk_size` bytes: a multiple of the row quantum, at least one
+    /// quantum (sizes from `min_chunk` up hold one).
     fn rows_per_chunk(&self, chunk_size: usize) -> u32 {
         let rows = chunk_size.checked_div(self.row_bytes).unwrap_or(0);
-        u32::try_from(rows).unwrap_or(u32::MAX).max(1)
+        let rows = u32::try_from(rows).unwrap_or(u32::MAX);
+        let q = self.row_quantum.max(1);
+        (rows - rows % q).max(q)
     }
 
     /// Chunks of `chunk_size` bytes needed for `rows` rows.

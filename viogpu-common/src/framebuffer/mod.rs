@@ -56,6 +56,14 @@ pub struct AllocPolicy {
     /// allocation fails, an 8K mode still fits at 64 KiB chunks (2160 entries), and the entry
     /// array (16 bytes per entry, 64 KiB) stays a quarter of [`QEMU_MAX_MEM_ENTRIES`].
     pub max_entries: usize,
+    /// Every chunk but the last holds exactly a whole number of pages of rows, so the chunks
+    /// given to the host as whole pages ([`FramebufferBacking::blob_entries`]) concatenate to
+    /// the framebuffer with no gap: what a blob resource needs, since hosts map a blob's
+    /// pages, not byte ranges (QEMU's udmabuf refuses entries that are not whole pages).
+    /// It costs larger minimum chunks: a row count that is a multiple of
+    /// `4096 / gcd(pitch, 4096)` (8 rows at 1920 wide, up to 1024 for an odd width).
+    /// Default false.
+    pub whole_pages: bool,
 }
 
 impl AllocPolicy {
@@ -64,7 +72,16 @@ impl AllocPolicy {
         max_chunk: 16 << 20,
         min_chunk: 64 << 10,
         max_entries: 4096,
+        whole_pages: false,
     };
+
+    /// This policy with chunks of whole pages (see [`whole_pages`](Self::whole_pages)).
+    pub const fn in_whole_pages(self) -> Self {
+        Self {
+            whole_pages: true,
+            ..self
+        }
+    }
 
     /// A policy that allows only one physically contiguous chunk of `bytes` (rounded up to
     /// whole pages): for a framebuffer someone else reads linearly through its first byte's
@@ -76,6 +93,7 @@ impl AllocPolicy {
             max_chunk: bytes,
             min_chunk: bytes,
             max_entries: 1,
+            whole_pages: false,
         }
     }
 
@@ -220,6 +238,28 @@ impl<H: Hal> FramebufferBacking<H> {
         self.chunks.iter().map(|c| (c.buf.phys(), c.len))
     }
 
+    /// The mem entries of a blob resource over this framebuffer: [`entries`](Self::entries)
+    /// with each length rounded up to whole pages (within the chunk's memory), and the blob's
+    /// size, their sum. `None` unless the concatenation of the rounded entries is still the
+    /// framebuffer, row `y` at `y * pitch`: every entry but the last must already be whole
+    /// pages (one chunk always qualifies; more need [`AllocPolicy::whole_pages`]).
+    pub fn blob_entries(&self) -> Option<(impl Iterator<Item = (u64, u32)> + '_, u64)> {
+        let last = self.chunks.len().checked_sub(1)?;
+        let mut size = 0u64;
+        for (index, chunk) in self.chunks.iter().enumerate() {
+            let whole = blob_entry_len(chunk);
+            if index != last && whole != chunk.len {
+                return None;
+            }
+            size = size.checked_add(u64::from(whole))?;
+        }
+        let entries = self
+            .chunks
+            .iter()
+            .map(|c| (c.buf.phys(), blob_entry_len(c)));
+        Some((entries, size))
+    }
+
     /// The bands, in row order (one per entry).
     pub fn bands(&self) -> impl Iterator<Item = Band> + '_ {
         self.chunks.iter().map(|c| Band {
@@ -329,6 +369,13 @@ impl<H: Hal> FramebufferBacking<H> {
             }
         }
     }
+}
+
+/// A chunk's length rounded up to whole pages, never past its memory (which the platform
+/// hands out in whole pages).
+fn blob_entry_len<H: Hal>(chunk: &Chunk<H>) -> u32 {
+    let pages = (chunk.len as usize).div_ceil(crate::hal::PAGE_SIZE) * crate::hal::PAGE_SIZE;
+    u32::try_from(pages.min(chunk.buf.len())).unwrap_or(chunk.len)
 }
 
 impl<H: Hal> core::fmt::Debug for FramebufferBacking<H> {

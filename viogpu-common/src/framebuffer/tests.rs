@@ -20,6 +20,7 @@ fn policy(max_chunk: usize, min_chunk: usize, max_entries: usize) -> AllocPolicy
         max_chunk,
         min_chunk,
         max_entries,
+        whole_pages: false,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The virtio-gpu wire protocol (virtio 1.2 §5.7), 2D and cursor subset: request and
+//! The virtio-gpu wire protocol (virtio 1.2 §5.7), 2D, guest-blob and cursor subset: request and
 //! response structures, command/response/format codes, feature bits, the device config
 //! layout, and the one checked way to read a response the device wrote.
 //!
@@ -8,8 +8,10 @@
 //! keeps field access plain. A big-endian build is refused at compile time below rather than
 //! silently speaking the wrong byte order.
 //!
-//! 3D commands (contexts, capsets, blobs) are not modelled beyond their codes.
+//! Guest-memory blob resources and their scanout command are in `blob`; 3D commands
+//! (contexts, capsets, host blobs) are not modelled beyond their codes.
 
+mod blob;
 mod codes;
 mod wire;
 
@@ -20,6 +22,10 @@ use zerocopy::{FromBytes, Immutable, KnownLayout};
 use crate::modes::MAX_DIMENSION;
 use crate::{Error, Result};
 
+pub use blob::{
+    ResourceCreateBlob, SetScanoutBlob, BLOB_FLAG_USE_MAPPABLE, BLOB_FLAG_USE_SHAREABLE,
+    BLOB_MEM_GUEST,
+};
 pub use codes::{CommandType, Format, ResponseType};
 pub use wire::{
     CtrlHeader, CursorPos, DisplayOne, GetEdid, GpuConfig, MemEntry, Rect, ResourceAttachBacking,

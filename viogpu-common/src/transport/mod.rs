@@ -49,7 +49,8 @@ bitflags::bitflags! {
         const GPU_EDID = 1 << 1;
         /// virtio-gpu: resources can carry UUIDs.
         const GPU_RESOURCE_UUID = 1 << 2;
-        /// virtio-gpu: blob resources.
+        /// virtio-gpu: blob resources. The driver takes it when offered: its framebuffers are
+        /// then guest-memory blobs the host reads in place (no TRANSFER_TO_HOST_2D).
         const GPU_RESOURCE_BLOB = 1 << 3;
         /// virtio-gpu: context init.
         const GPU_CONTEXT_INIT = 1 << 4;
@@ -98,7 +99,8 @@ impl Features {
     pub const GPU_DRIVER: Features = Features::VERSION_1
         .union(Features::RING_INDIRECT_DESC)
         .union(Features::RING_EVENT_IDX)
-        .union(Features::GPU_EDID);
+        .union(Features::GPU_EDID)
+        .union(Features::GPU_RESOURCE_BLOB);
 }
 
 bitflags::bitflags! {

@@ -188,6 +188,13 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// This device with `VIRTIO_GPU_F_RESOURCE_BLOB` offered (QEMU's `blob=true`); the GPU
+    /// backend behind it needs [`GpuConfig::blob`](crate::gpu::GpuConfig) too.
+    pub fn with_blob(mut self) -> Self {
+        self.device_features |= Features::GPU_RESOURCE_BLOB.bits();
+        self
+    }
+
     /// QEMU's virtio-vga (8 MiB of VGA memory), otherwise as [`Default`].
     pub fn virtio_vga() -> Self {
         Self {

@@ -154,10 +154,13 @@ impl Testbed {
     pub fn with_config(config: GpuConfig) -> Self {
         let hal = GuestMemoryHal::new(GUEST_MEMORY_BASE, GUEST_MEMORY_SIZE)
             .expect("guest memory for the testbed");
-        let model = ModelConfig {
+        let mut model = ModelConfig {
             num_scanouts: config.num_scanouts,
             ..ModelConfig::default()
         };
+        if config.blob {
+            model = model.with_blob();
+        }
         let pci = VirtioGpuPci::new(hal.memory().clone(), model);
         let backend = SharedBackend(Arc::new(Mutex::new(GpuBackend::new(config))));
         pci.set_handler(Box::new(backend.clone()));

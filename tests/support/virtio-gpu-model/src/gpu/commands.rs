@@ -18,6 +18,17 @@
 //! - `TRANSFER_TO_HOST_2D` and `RESOURCE_FLUSH`: rectangle outside the resource
 //!   `ERR_INVALID_PARAMETER`;
 //! - `GET_EDID`: scanout out of range `ERR_INVALID_PARAMETER`;
+//! - blobs (only with [`GpuConfig::blob`](super::GpuConfig), else both commands
+//!   `ERR_INVALID_PARAMETER`): `RESOURCE_CREATE_BLOB` id 0 or an existing id
+//!   `ERR_INVALID_RESOURCE_ID`; anything but guest memory `ERR_INVALID_PARAMETER`; its inline
+//!   entries as for an attach (`ERR_UNSPEC`), and, as the host's udmabuf requires, each one
+//!   whole pages (`ERR_UNSPEC`); a size of 0 or beyond the entries `ERR_INVALID_PARAMETER`.
+//!   `SET_SCANOUT_BLOB`: scanout and resource lookups as for `SET_SCANOUT`; a 2D resource, an
+//!   unknown format, a rectangle outside the picture or under 16 pixels, or a picture
+//!   (`offsets[0] + stride * (r.y + r.height - 1) + 4 * (r.x + r.width)`) past the blob
+//!   `ERR_INVALID_PARAMETER`. Stricter than QEMU, which ignores them: `TRANSFER_TO_HOST_2D`
+//!   and `SET_SCANOUT` of a blob are `ERR_INVALID_PARAMETER`, so a driver that sends them is
+//!   seen. A flush of a blob redraws from guest memory;
 //! - with `FLAG_FENCE` the response echoes the flag, `fence_id` and `ctx_id`.
 
 use std::collections::BTreeMap;
@@ -27,11 +38,13 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 use viogpu_common::protocol::{
     CommandType, CtrlHeader, DisplayOne, Format, GetEdid, MemEntry, Rect, ResourceAttachBacking,
-    ResourceCreate2d, ResourceDetachBacking, ResourceFlush, ResourceUnref, RespDisplayInfo,
-    RespEdid, ResponseType, SetScanout, TransferToHost2d, UpdateCursor, CONTROL_QUEUE,
-    CURSOR_QUEUE, VIRTIO_GPU_FLAG_FENCE, VIRTIO_GPU_FLAG_INFO_RING_IDX,
+    ResourceCreate2d, ResourceCreateBlob, ResourceDetachBacking, ResourceFlush, ResourceUnref,
+    RespDisplayInfo, RespEdid, ResponseType, SetScanout, SetScanoutBlob, TransferToHost2d,
+    UpdateCursor, BLOB_MEM_GUEST, CONTROL_QUEUE, CURSOR_QUEUE, VIRTIO_GPU_FLAG_FENCE,
+    VIRTIO_GPU_FLAG_INFO_RING_IDX,
 };
 
+use super::render::BlobPicture;
 use super::resources::{entries_in_memory, rect_within, Backing, Resource, BYTES_PER_PIXEL};
 use super::{
     edid, push_bounded, CommandRecord, FlushRecord, GpuBackend, TransferRecord, MAX_BACKING_ENTRIES,
@@ -183,11 +196,15 @@ impl GpuBackend {
             CommandType::RESOURCE_DETACH_BACKING => self.detach_backing(req),
             CommandType::SET_SCANOUT => self.set_scanout(req),
             CommandType::TRANSFER_TO_HOST_2D => self.transfer_to_host_2d(mem, req),
-            CommandType::RESOURCE_FLUSH => self.resource_flush(req),
+            CommandType::RESOURCE_FLUSH => self.resource_flush(mem, req),
             // QEMU without the blob feature.
-            CommandType::RESOURCE_CREATE_BLOB | CommandType::SET_SCANOUT_BLOB => {
+            CommandType::RESOURCE_CREATE_BLOB | CommandType::SET_SCANOUT_BLOB
+                if !self.config.blob =>
+            {
                 Err(ResponseType::ERR_INVALID_PARAMETER)
             }
+            CommandType::RESOURCE_CREATE_BLOB => self.resource_create_blob(mem, req),
+            CommandType::SET_SCANOUT_BLOB => self.set_scanout_blob(mem, req),
             _ => Err(ResponseType::ERR_UNSPEC),
         }
     }
@@ -279,25 +296,81 @@ impl GpuBackend {
             .resources
             .get_mut(&ab.resource_id)
             .ok_or(ResponseType::ERR_INVALID_RESOURCE_ID)?;
-        if res.backing.is_some() || ab.nr_entries > MAX_BACKING_ENTRIES {
+        if res.backing.is_some() {
             return Err(ResponseType::ERR_UNSPEC);
         }
         let header = core::mem::size_of::<ResourceAttachBacking>();
-        let entry_size = core::mem::size_of::<MemEntry>();
-        let table = req
-            .get(header..header + ab.nr_entries as usize * entry_size)
-            .ok_or(ResponseType::ERR_UNSPEC)?;
-        let entries: Vec<MemEntry> = table
-            .chunks_exact(entry_size)
-            .filter_map(|chunk| MemEntry::read_from_bytes(chunk).ok())
-            .collect();
-        if !entries_in_memory(mem, &entries) {
-            return Err(ResponseType::ERR_UNSPEC);
-        }
+        let entries = inline_entries(mem, req, header, ab.nr_entries)?;
         // With no entries QEMU maps nothing and the resource stays without backing.
         if !entries.is_empty() {
             res.backing = Some(Backing::new(entries));
         }
+        OK
+    }
+
+    fn resource_create_blob(&mut self, mem: &GuestMemoryMmap<()>, req: &[u8]) -> Outcome {
+        let c: ResourceCreateBlob = body(req)?;
+        if c.resource_id == 0 || self.resources.contains_key(&c.resource_id) {
+            return Err(ResponseType::ERR_INVALID_RESOURCE_ID);
+        }
+        // No 3D: guest memory is the only kind there is.
+        if c.blob_mem != BLOB_MEM_GUEST {
+            return Err(ResponseType::ERR_INVALID_PARAMETER);
+        }
+        let header = core::mem::size_of::<ResourceCreateBlob>();
+        let entries = inline_entries(mem, req, header, c.nr_entries)?;
+        // The host maps a blob page by page (QEMU: one udmabuf over the entries' pages).
+        let page = viogpu_common::hal::PAGE_SIZE as u64;
+        if entries.is_empty()
+            || entries
+                .iter()
+                .any(|e| e.addr % page != 0 || u64::from(e.length) % page != 0)
+        {
+            return Err(ResponseType::ERR_UNSPEC);
+        }
+        let backing = Backing::new(entries);
+        if c.size == 0 || c.size > backing.len() {
+            return Err(ResponseType::ERR_INVALID_PARAMETER);
+        }
+        let res = Resource::blob(c.resource_id, backing, c.size);
+        self.resources.insert(c.resource_id, res);
+        OK
+    }
+
+    fn set_scanout_blob(&mut self, mem: &GuestMemoryMmap<()>, req: &[u8]) -> Outcome {
+        let ss: SetScanoutBlob = body(req)?;
+        let scanout = self
+            .scanouts
+            .get_mut(ss.scanout_id as usize)
+            .ok_or(ResponseType::ERR_INVALID_SCANOUT_ID)?;
+        if ss.resource_id == 0 {
+            scanout.disable();
+            return OK;
+        }
+        let res = find_check(&self.resources, ss.resource_id, true)?;
+        let blob_size = res.blob_size.ok_or(ResponseType::ERR_INVALID_PARAMETER)?;
+        let format = Format(ss.format);
+        let r = ss.r;
+        let picture_end = u64::from(ss.offsets[0])
+            + u64::from(ss.strides[0]) * u64::from((r.y + r.height).saturating_sub(1))
+            + BYTES_PER_PIXEL * (u64::from(r.x) + u64::from(r.width));
+        if format.bytes_per_pixel().is_none()
+            || !rect_within(&r, ss.width, ss.height)
+            || r.width < MIN_SCANOUT_SIDE
+            || r.height < MIN_SCANOUT_SIDE
+            || u64::from(ss.strides[0]) < u64::from(ss.width) * BYTES_PER_PIXEL
+            || picture_end > blob_size
+        {
+            return Err(ResponseType::ERR_INVALID_PARAMETER);
+        }
+        let picture = BlobPicture {
+            width: ss.width,
+            height: ss.height,
+            stride: ss.strides[0],
+            offset: u64::from(ss.offsets[0]),
+        };
+        scanout.show_blob(mem, res, format, picture, r);
+        self.virtio_display = true;
         OK
     }
 
@@ -319,7 +392,8 @@ impl GpuBackend {
         }
         let res = find_check(&self.resources, ss.resource_id, true)?;
         let r = ss.r;
-        if !rect_within(&r, res.width, res.height)
+        if res.blob_size.is_some()
+            || !rect_within(&r, res.width, res.height)
             || r.width < MIN_SCANOUT_SIDE
             || r.height < MIN_SCANOUT_SIDE
         {
@@ -336,7 +410,7 @@ impl GpuBackend {
     fn transfer_to_host_2d(&mut self, mem: &GuestMemoryMmap<()>, req: &[u8]) -> Outcome {
         let t: TransferToHost2d = body(req)?;
         let res = find_check_mut(&mut self.resources, t.resource_id, true)?;
-        if !res.contains(&t.r) {
+        if res.blob_size.is_some() || !res.contains(&t.r) {
             return Err(ResponseType::ERR_INVALID_PARAMETER);
         }
         res.transfer(mem, &t.r, t.offset);
@@ -351,14 +425,26 @@ impl GpuBackend {
         OK
     }
 
-    fn resource_flush(&mut self, req: &[u8]) -> Outcome {
+    fn resource_flush(&mut self, mem: &GuestMemoryMmap<()>, req: &[u8]) -> Outcome {
         let f: ResourceFlush = body(req)?;
         let res = find_check(&self.resources, f.resource_id, false)?;
-        if !res.contains(&f.r) {
+        // A blob has no size of its own: a flush must lie inside the picture of every scanout
+        // showing it.
+        let inside = match res.blob_size {
+            None => res.contains(&f.r),
+            Some(_) => self
+                .scanouts
+                .iter()
+                .filter(|s| s.resource_id == res.id)
+                .filter_map(|s| s.blob_picture())
+                .all(|p| rect_within(&f.r, p.width, p.height)),
+        };
+        if !inside {
             return Err(ResponseType::ERR_INVALID_PARAMETER);
         }
         for scanout in &mut self.scanouts {
             scanout.flush(res, &f.r);
+            scanout.flush_blob(mem, res, &f.r);
         }
         push_bounded(
             &mut self.flushes,
@@ -369,4 +455,30 @@ impl GpuBackend {
         );
         OK
     }
+}
+
+/// The `nr_entries` mem entries that follow a `header`-byte command structure, checked as QEMU
+/// maps them: at most 16384, all present in the request, each non-empty and inside guest
+/// memory (`ERR_UNSPEC` otherwise).
+fn inline_entries(
+    mem: &GuestMemoryMmap<()>,
+    req: &[u8],
+    header: usize,
+    nr_entries: u32,
+) -> Result<Vec<MemEntry>, ResponseType> {
+    if nr_entries > MAX_BACKING_ENTRIES {
+        return Err(ResponseType::ERR_UNSPEC);
+    }
+    let entry_size = core::mem::size_of::<MemEntry>();
+    let table = req
+        .get(header..header + nr_entries as usize * entry_size)
+        .ok_or(ResponseType::ERR_UNSPEC)?;
+    let entries: Vec<MemEntry> = table
+        .chunks_exact(entry_size)
+        .filter_map(|chunk| MemEntry::read_from_bytes(chunk).ok())
+        .collect();
+    if !entries_in_memory(mem, &entries) {
+        return Err(ResponseType::ERR_UNSPEC);
+    }
+    Ok(entries)
 }

@@ -1,4 +1,4 @@
-//! The host side of virtio-gpu (2D and cursor), following the rules of QEMU's
+//! The host side of virtio-gpu (2D, guest-memory blobs and cursor), following the rules of QEMU's
 //! `hw/display/virtio-gpu.c`: it takes requests off the control and cursor queues, keeps the
 //! host resources, scanouts and cursors they create, writes the responses, and lets a test
 //! look at the result (pixels on each scanout, counters, logs) and inject faults.
@@ -95,6 +95,10 @@ pub struct GpuConfig {
     /// Whether the device offers `VIRTIO_GPU_F_EDID`. Like QEMU, the model answers
     /// `GET_EDID` either way; the flag is for the PCI shell's feature bits.
     pub edid: bool,
+    /// Whether the device has `VIRTIO_GPU_F_RESOURCE_BLOB` (QEMU's `blob=true`): it then
+    /// executes RESOURCE_CREATE_BLOB of guest memory and SET_SCANOUT_BLOB; without it both
+    /// are refused, as QEMU does. The PCI shell must offer the feature bit to match.
+    pub blob: bool,
 }
 
 impl Default for GpuConfig {
@@ -105,6 +109,7 @@ impl Default for GpuConfig {
             max_hostmem: DEFAULT_MAX_HOSTMEM,
             displays: vec![PreferredDisplay::enabled(1024, 768)],
             edid: true,
+            blob: false,
         }
     }
 }

@@ -3,11 +3,17 @@
 //!
 //! QEMU's display surface points straight into the resource's host image, but its UI only
 //! redraws the areas `RESOURCE_FLUSH` names. The model keeps that visible picture as its own
-//! copy per scanout, so a test can tell "transferred" from "transferred and flushed".
+//! copy per scanout, so a test can tell "transferred" from "transferred and flushed". A blob's
+//! picture is read from guest memory at SET_SCANOUT_BLOB and at each flush, so pixels the
+//! driver wrote but did not flush are not seen (a host with a GL or remote display only
+//! learns of changes through flushes).
+
+use vm_memory::GuestMemoryMmap;
+use zerocopy::IntoBytes;
 
 use viogpu_common::protocol::{Format, Rect};
 
-use super::resources::Resource;
+use super::resources::{Resource, BYTES_PER_PIXEL};
 
 /// A picture: the visible part of a scanout, or a resource's host image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +77,18 @@ pub(crate) struct Scanout {
     pub(crate) format: Format,
     /// The visible picture, `rect.width * rect.height` pixels.
     pub(crate) displayed: Vec<u32>,
+    /// For a blob shown by SET_SCANOUT_BLOB: where its picture lies in the blob.
+    pub(crate) blob: Option<BlobPicture>,
+}
+
+/// How a scanout reads its blob: the picture's size, and row `y` of it at
+/// `offset + y * stride` bytes into the blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlobPicture {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) stride: u32,
+    pub(crate) offset: u64,
 }
 
 impl Default for Scanout {
@@ -80,6 +98,7 @@ impl Default for Scanout {
             rect: Rect::default(),
             format: Format(0),
             displayed: Vec::new(),
+            blob: None,
         }
     }
 }
@@ -91,7 +110,60 @@ impl Scanout {
         self.resource_id = res.id;
         self.rect = rect;
         self.format = res.format;
+        self.blob = None;
         self.displayed = res.copy_rect(&rect);
+    }
+
+    /// Shows `rect` of the picture `picture` of blob `res` in `format`, read from guest
+    /// memory now (the viewer gets the whole new surface at once).
+    pub(crate) fn show_blob(
+        &mut self,
+        mem: &GuestMemoryMmap<()>,
+        res: &Resource,
+        format: Format,
+        picture: BlobPicture,
+        rect: Rect,
+    ) {
+        self.resource_id = res.id;
+        self.rect = rect;
+        self.format = format;
+        self.blob = Some(picture);
+        self.displayed = vec![0; rect.width as usize * rect.height as usize];
+        self.read_blob(mem, res, &rect);
+    }
+
+    /// Reads `area` (picture coordinates, inside `self.rect`) of the shown blob from guest
+    /// memory into the visible picture.
+    fn read_blob(&mut self, mem: &GuestMemoryMmap<()>, res: &Resource, area: &Rect) {
+        let (Some(picture), Some(backing)) = (self.blob, res.backing.as_ref()) else {
+            return;
+        };
+        let shown_width = self.rect.width as usize;
+        for row in area.y..area.y + area.height {
+            let at = picture.offset
+                + u64::from(row) * u64::from(picture.stride)
+                + u64::from(area.x) * BYTES_PER_PIXEL;
+            let dst = (row - self.rect.y) as usize * shown_width + (area.x - self.rect.x) as usize;
+            if let Some(to) = self.displayed.get_mut(dst..dst + area.width as usize) {
+                backing.read(mem, at, to.as_mut_bytes());
+            }
+        }
+    }
+
+    /// The picture size of the blob shown, if a blob is shown.
+    pub(crate) fn blob_picture(&self) -> Option<BlobPicture> {
+        self.blob
+    }
+
+    /// Redraws the part of flushed rectangle `flushed` (picture coordinates) that this
+    /// scanout shows, from blob `res`'s guest memory as it is now.
+    pub(crate) fn flush_blob(&mut self, mem: &GuestMemoryMmap<()>, res: &Resource, flushed: &Rect) {
+        if self.resource_id != res.id || self.blob.is_none() {
+            return;
+        }
+        if let Some(area) = intersect(flushed, &self.rect) {
+            self.read_blob(mem, res, &area);
+        }
     }
 
     /// Disables the scanout.
@@ -102,7 +174,7 @@ impl Scanout {
     /// Redraws the part of flushed rectangle `flushed` (resource coordinates) that this
     /// scanout shows, from `res`'s host image.
     pub(crate) fn flush(&mut self, res: &Resource, flushed: &Rect) {
-        if self.resource_id != res.id {
+        if self.resource_id != res.id || self.blob.is_some() {
             return;
         }
         let Some(area) = intersect(flushed, &self.rect) else {

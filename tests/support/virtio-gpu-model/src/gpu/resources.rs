@@ -1,6 +1,7 @@
-//! Host-side 2D resources: the host image each `RESOURCE_CREATE_2D` allocates, the guest
+//! Host-side resources: the host image each `RESOURCE_CREATE_2D` allocates, the guest
 //! backing pages `RESOURCE_ATTACH_BACKING` gives it, and the copy `TRANSFER_TO_HOST_2D` makes
-//! from the one into the other.
+//! from the one into the other; and guest-memory blobs (`RESOURCE_CREATE_BLOB`), which have
+//! no host image: the host reads their backing in place.
 //!
 //! The backing is kept as the guest-physical entries the driver sent, not as host pointers:
 //! every transfer reads guest memory at those addresses at the time of the transfer, so the
@@ -32,6 +33,8 @@ pub struct ResourceInfo {
     pub backing_entries: usize,
     /// Total bytes of the attached backing (0 without backing).
     pub backing_len: u64,
+    /// `Some(size)` for a guest-memory blob (RESOURCE_CREATE_BLOB), `None` for a 2D resource.
+    pub blob_size: Option<u64>,
 }
 
 /// The guest pages backing a resource, with the running start offset of each entry so a
@@ -63,6 +66,11 @@ impl Backing {
     /// The entries as the driver sent them.
     pub(crate) fn entries(&self) -> &[MemEntry] {
         &self.entries
+    }
+
+    /// Total bytes of the entries.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
     }
 
     /// Copies backing bytes from `offset` into `dst`, as far as the backing reaches, like
@@ -122,6 +130,9 @@ pub(crate) struct Resource {
     /// bytes read as a little-endian `u32`.
     pub(crate) image: Vec<u32>,
     pub(crate) backing: Option<Backing>,
+    /// For a guest-memory blob, its size in bytes: it has no host image (`image` is empty,
+    /// `width` and `height` 0) and is read from its backing in place.
+    pub(crate) blob_size: Option<u64>,
 }
 
 impl Resource {
@@ -138,6 +149,21 @@ impl Resource {
             hostmem,
             image: vec![UNDEFINED_PIXEL; pixels],
             backing: None,
+            blob_size: None,
+        }
+    }
+
+    /// A guest-memory blob of `size` bytes over `backing`.
+    pub(crate) fn blob(id: u32, backing: Backing, size: u64) -> Self {
+        Self {
+            id,
+            format: Format(0),
+            width: 0,
+            height: 0,
+            hostmem: 0,
+            image: Vec::new(),
+            backing: Some(backing),
+            blob_size: Some(size),
         }
     }
 
@@ -162,6 +188,7 @@ impl Resource {
             has_backing: self.backing.is_some(),
             backing_entries: self.backing.as_ref().map_or(0, |b| b.entries().len()),
             backing_len: self.backing.as_ref().map_or(0, |b| b.len),
+            blob_size: self.blob_size,
         }
     }
 
