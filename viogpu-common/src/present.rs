@@ -213,4 +213,3 @@ pub fn send_regions<H: Hal, P: Platform, N: Notify>(
         bytes: sent.iter().map(Transfer::bytes).sum(),
     })
 }
-

@@ -112,7 +112,9 @@ impl Adapter {
                 let _ = hw.gpu.transfer_to_host_2d(id, rect, 0, WaitMode::Polled);
             }
             let _ = shown.show_on(&hw.gpu, on, WaitMode::Polled);
-            let _ = hw.gpu.resource_flush(shown.resource_id, rect, WaitMode::Polled);
+            let _ = hw
+                .gpu
+                .resource_flush(shown.resource_id, rect, WaitMode::Polled);
         });
     }
 

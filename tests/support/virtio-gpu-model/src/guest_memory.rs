@@ -26,6 +26,8 @@ struct Books {
     allocated: usize,
     /// Set by [`GuestMemoryHal::fail_allocations_after`]: allocations left before failing.
     budget: Option<usize>,
+    /// Set by [`GuestMemoryHal::fail_allocations_larger_than`]: the largest region handed out.
+    largest: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -90,6 +92,12 @@ impl GuestMemoryHal {
         self.books().budget = count;
     }
 
+    /// Makes every allocation of more than `bytes` fail (`None`: any size), as a guest whose
+    /// physical memory is too fragmented for large contiguous blocks.
+    pub fn fail_allocations_larger_than(&self, bytes: Option<usize>) {
+        self.books().largest = bytes;
+    }
+
     /// Host pointer to guest physical address `addr`.
     fn host(&self, addr: u64) -> Option<NonNull<u8>> {
         let ptr = self.inner.mem.get_host_address(GuestAddress(addr)).ok()?;
@@ -105,6 +113,9 @@ unsafe impl Hal for GuestMemoryHal {
     fn dma_alloc(&self, len: usize) -> Option<DmaRegion> {
         let len = (len.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE) as u64;
         let mut books = self.books();
+        if books.largest.is_some_and(|largest| len as usize > largest) {
+            return None;
+        }
         if let Some(budget) = books.budget.as_mut() {
             if *budget == 0 {
                 return None;
