@@ -3,7 +3,7 @@
 //! input the fuzzer found failing, with the driver fix that made it pass.
 #![allow(clippy::unwrap_used)]
 
-use dxgkrnl_sim::scripted::{run_device_script, run_os_script};
+use dxgkrnl_sim::scripted::{run_blob_device_script, run_device_script, run_os_script};
 
 /// The driver scenarios' heap (allocations above DISPATCH_LEVEL are violations).
 #[global_allocator]
@@ -21,8 +21,12 @@ fn the_device_fuzz_seeds_keep_every_invariant() {
     seeds.sort();
     assert!(!seeds.is_empty(), "no seeds in {dir}");
     for seed in seeds {
-        let summary = run_device_script(&std::fs::read(&seed).unwrap());
+        let data = std::fs::read(&seed).unwrap();
+        let summary = run_device_script(&data);
         eprintln!("seed {}: {summary:?}", seed.display());
+        // The same faults on a device with blob resources (the `device_blob` target).
+        let summary = run_blob_device_script(&data);
+        eprintln!("seed {} on a blob device: {summary:?}", seed.display());
     }
 }
 

@@ -134,19 +134,22 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    pub(crate) fn new(displays: &[PreferredDisplay]) -> Self {
+    /// A machine with `displays`, whose device offers blob resources when `blob`.
+    pub(crate) fn new(displays: &[PreferredDisplay], blob: bool) -> Self {
         let scanouts = displays.len() as u32;
         let gpu = Arc::new(Mutex::new(GpuBackend::new(GpuConfig {
             num_scanouts: scanouts,
             displays: displays.to_vec(),
+            blob,
             ..GpuConfig::default()
         })));
+        let device = ModelConfig {
+            num_scanouts: scanouts,
+            ..ModelConfig::default()
+        };
         let config = ModelMachineConfig {
             ram_size: RAM,
-            device: ModelConfig {
-                num_scanouts: scanouts,
-                ..ModelConfig::default()
-            },
+            device: if blob { device.with_blob() } else { device },
             ..ModelMachineConfig::default()
         };
         let machine = ModelMachine::new(config, Box::new(SharedBackend(Arc::clone(&gpu))))
@@ -373,6 +376,17 @@ pub struct ScriptSummary {
 /// Runs the device-side scenario `data` describes (see the module documentation) and panics
 /// if the driver broke a rule.
 pub fn run_device_script(data: &[u8]) -> ScriptSummary {
+    run_device_script_on(data, false)
+}
+
+/// [`run_device_script`] on a device that offers `VIRTIO_GPU_F_RESOURCE_BLOB`: the driver's
+/// framebuffers are guest-memory blobs, so the same faults hit RESOURCE_CREATE_BLOB,
+/// SET_SCANOUT_BLOB and flush-only presents.
+pub fn run_blob_device_script(data: &[u8]) -> ScriptSummary {
+    run_device_script_on(data, true)
+}
+
+fn run_device_script_on(data: &[u8], blob: bool) -> ScriptSummary {
     let mut summary = ScriptSummary::default();
     let mut input = Input { data };
     let first = input.u8();
@@ -383,7 +397,7 @@ pub fn run_device_script(data: &[u8]) -> ScriptSummary {
             (w, h) => PreferredDisplay::enabled(w, h),
         })
         .collect();
-    let mut run = Run::new(&displays);
+    let mut run = Run::new(&displays, blob);
     let dma_before = run.sim.machine().dma_allocated_bytes();
 
     // Device faults armed before the boot, then the boot itself.

@@ -422,7 +422,7 @@ pub fn run_os_script(data: &[u8]) -> OsScriptSummary {
         .iter()
         .map(|&(w, h)| PreferredDisplay::enabled(w, h))
         .collect();
-    let run = Run::new(&displays);
+    let run = Run::new(&displays, false);
     let dma_before = run.sim.machine().dma_allocated_bytes();
     let mut os = OsRun {
         run,
