@@ -161,6 +161,67 @@ fn build_guest_runner() -> Result<PathBuf> {
     Ok(binary)
 }
 
+/// The file name of the udmabuf stand-in `tests/support/udmabuf-shim` builds.
+const UDMABUF_SHIM_FILE: &str = "libviogpu_udmabuf_shim.so";
+
+/// Builds `tests/support/udmabuf-shim` (once per process) for the host and returns the
+/// shared object QEMU preloads for [`crate::GuestConfig::blob`]: QEMU 7.2 needs
+/// `/dev/udmabuf` for blob resources, which this machine's kernel does not have.
+pub fn udmabuf_shim_library() -> Result<PathBuf> {
+    static BUILT: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| build_udmabuf_shim().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(HarnessError::new)
+}
+
+fn build_udmabuf_shim() -> Result<PathBuf> {
+    let root = workspace_root();
+    // Its own target directory: built for the host without the runner's static RUSTFLAGS,
+    // which would otherwise rebuild each other's dependencies.
+    let target_dir = e2e_dir().join("cargo-host");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "viogpu-udmabuf-shim",
+            "--config",
+            "profile.release.lto=false",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .map_err(|e| {
+            HarnessError::new(format!(
+                "cannot run {cargo:?} to build the udmabuf shim (needed by blob=true): {e}"
+            ))
+        })?;
+    if !output.status.success() {
+        return Err(HarnessError::new(format!(
+            "building the udmabuf shim tests/support/udmabuf-shim failed ({}); a blob=true \
+             guest cannot start without it:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let library = target_dir.join("release").join(UDMABUF_SHIM_FILE);
+    if !library.is_file() {
+        return Err(HarnessError::new(format!(
+            "the udmabuf shim built but {} is missing",
+            library.display()
+        )));
+    }
+    Ok(library)
+}
+
 /// The `/init` script: mount the kernel filesystems, make the control port raw (no echo, no
 /// line editing), run the runner on it, and power off when it ends.
 fn init_script() -> String {

@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::artifacts::{initramfs, kernel_image, linux_drm_initramfs, qemu_binary};
+use crate::artifacts::{
+    initramfs, kernel_image, linux_drm_initramfs, qemu_binary, udmabuf_shim_library,
+};
 use crate::image::RgbImage;
 use crate::json::{quote, Json};
 use crate::lines::LineStream;
@@ -66,6 +68,16 @@ pub struct GuestConfig {
     pub trace_timestamps: bool,
     /// What drives the GPU in the guest.
     pub program: GuestProgram,
+    /// `blob=true` on the GPU: the device offers `VIRTIO_GPU_F_RESOURCE_BLOB` (guest-memory
+    /// blob resources, `SET_SCANOUT_BLOB`). QEMU 7.2 needs `/dev/udmabuf` and a memfd RAM
+    /// backend for it, so the guest RAM becomes `memory-backend-memfd` and QEMU (only QEMU)
+    /// runs with `LD_PRELOAD` of the udmabuf stand-in (`tests/support/udmabuf-shim`, built
+    /// by the harness), which reports each buffer it makes in the QEMU log.
+    pub blob: bool,
+    /// The limits the udmabuf stand-in enforces with [`GuestConfig::blob`]; `None`: the
+    /// kernel module's defaults (1024 ranges, 64 MiB a buffer), past which QEMU's blob
+    /// resource gets no host mapping, as on a real host.
+    pub udmabuf_limits: Option<UdmabufLimits>,
     /// Longest wait from starting QEMU to the runner's READY line.
     pub boot_timeout: Duration,
     /// Longest wait for one runner command or QMP command.
@@ -84,6 +96,8 @@ impl Default for GuestConfig {
             vnc: false,
             trace_timestamps: false,
             program: GuestProgram::Runner,
+            blob: false,
+            udmabuf_limits: None,
             // Generous: TCG on a loaded two-core machine; a healthy boot takes seconds.
             boot_timeout: Duration::from_secs(120),
             command_timeout: Duration::from_secs(60),
@@ -109,6 +123,9 @@ impl GuestConfig {
                 device.push_str(&format!(",{name}={value}"));
             }
         }
+        if self.blob {
+            device.push_str(",blob=true");
+        }
         for property in &self.extra_gpu_properties {
             device.push(',');
             device.push_str(property);
@@ -116,6 +133,18 @@ impl GuestConfig {
         device
     }
 }
+
+/// The udmabuf module parameters the stand-in obeys (`list_limit`, `size_limit_mb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdmabufLimits {
+    /// Most memfd ranges in one buffer (kernel default 1024).
+    pub list: u32,
+    /// Most MiB in one buffer (kernel default 64).
+    pub size_mb: u32,
+}
+
+/// The guest's RAM: `-m 1G`; with blob resources a memfd backend of the same size.
+const GUEST_RAM: &str = "1G";
 
 /// A running QEMU guest with the runner answering on its serial line.
 #[derive(Debug)]
@@ -155,6 +184,12 @@ impl Guest {
             GuestProgram::Runner => (initramfs()?, READY_LINE),
             GuestProgram::LinuxDrm => (linux_drm_initramfs()?, LINUX_DRM_READY_LINE),
         };
+        // Before the run directory, so a failed build leaves nothing behind.
+        let shim = if config.blob {
+            Some(udmabuf_shim_library()?)
+        } else {
+            None
+        };
         let dir = run_dir()?;
 
         let log = File::create(dir.join("qemu.log"))
@@ -172,7 +207,13 @@ impl Guest {
         let mut command = Command::new(&qemu);
         command
             .args(["-nodefaults", "-no-user-config", "-no-reboot"])
-            .args(["-machine", "q35", "-accel", "tcg", "-m", "1G", "-smp", "1"])
+            .arg("-machine")
+            .arg(if config.blob {
+                "q35,memory-backend=ram"
+            } else {
+                "q35"
+            })
+            .args(["-accel", "tcg", "-m", GUEST_RAM, "-smp", "1"])
             .arg("-display")
             .arg(if config.vnc {
                 format!("vnc=unix:{}", dir.join("vnc.sock").display())
@@ -189,6 +230,15 @@ impl Guest {
                 &["-msg", "timestamp=on"][..]
             } else {
                 &[]
+            })
+            .args(if config.blob {
+                // Sealed (QEMU's default seal=on), as udmabuf requires.
+                vec![
+                    "-object".to_string(),
+                    format!("memory-backend-memfd,id=ram,size={GUEST_RAM}"),
+                ]
+            } else {
+                Vec::new()
             })
             .arg("-device")
             .arg(config.gpu_device())
@@ -217,6 +267,20 @@ impl Guest {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
+        if let Some(shim) = &shim {
+            // QEMU only: the harness and the tests never load it.
+            command
+                .env("LD_PRELOAD", shim)
+                .env("VIOGPU_UDMABUF_LOG", "1");
+            match config.udmabuf_limits {
+                Some(limits) => command
+                    .env("VIOGPU_UDMABUF_LIST_LIMIT", limits.list.to_string())
+                    .env("VIOGPU_UDMABUF_SIZE_LIMIT_MB", limits.size_mb.to_string()),
+                None => command
+                    .env_remove("VIOGPU_UDMABUF_LIST_LIMIT")
+                    .env_remove("VIOGPU_UDMABUF_SIZE_LIMIT_MB"),
+            };
+        }
         let mut child = command
             .spawn()
             .map_err(|e| HarnessError::new(format!("cannot start {}: {e}", qemu.display())))?;

@@ -35,7 +35,7 @@ mod qmp;
 pub mod rfb;
 
 #[cfg(unix)]
-pub use guest::{Guest, GuestConfig, GuestProgram, GPU_ID};
+pub use guest::{Guest, GuestConfig, GuestProgram, UdmabufLimits, GPU_ID};
 pub use image::RgbImage;
 
 /// Physical base of the range the guest kernel is told to leave alone (`memmap=`).
