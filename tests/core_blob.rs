@@ -296,3 +296,107 @@ fn a_refused_blob_creation_keeps_the_old_mode_and_frees_nothing_the_host_has() {
     assert_eq!(d.bed.dma_bytes(), dma_before);
     assert_eq!(d.bed.backend.lock().reused_while_held(), 0);
 }
+
+#[test]
+fn a_blob_the_host_cannot_map_is_shown_as_a_2d_resource_and_not_tried_again() {
+    // 4200x4000 is 67.2 MB, past udmabuf's default 64 MiB: QEMU creates the blob (OK) and
+    // refuses its SET_SCANOUT_BLOB. The same memory must then be shown as a 2D resource.
+    let (w, h) = (4200, 4000);
+    let mut d = Display::blob(AllocPolicy::default());
+    d.scanout
+        .set_mode(&d.bed.gpu, &mut d.ids, w, h, RED)
+        .unwrap();
+    let fb = d.scanout.current().unwrap();
+    assert!(!fb.is_blob());
+    let id = fb.resource_id();
+    {
+        let backend = d.bed.backend.lock();
+        assert_eq!(backend.count(CommandType::RESOURCE_CREATE_BLOB), 1);
+        assert_eq!(backend.count(CommandType::RESOURCE_UNREF), 1);
+        assert_eq!(backend.count(CommandType::TRANSFER_TO_HOST_2D), 1);
+        assert_eq!(backend.resource_count(), 1);
+        assert!(backend.resource(id).unwrap().blob_size.is_none());
+        assert_eq!(backend.reused_while_held(), 0);
+    }
+    d.assert_screen((w, h), |_, _| RED);
+
+    // The same size again goes straight to 2D; a smaller one is a blob again.
+    d.scanout.prepare(&d.bed.gpu, &mut d.ids, w, h, 0).unwrap();
+    d.scanout
+        .switch_to_prepared(&d.bed.gpu, &mut d.ids)
+        .unwrap();
+    d.scanout.confirm_switch(&d.bed.gpu, &mut d.ids);
+    assert_eq!(d.count(CommandType::RESOURCE_CREATE_BLOB), 1);
+    assert!(!d.scanout.current().unwrap().is_blob());
+    d.scanout
+        .set_mode(&d.bed.gpu, &mut d.ids, 1920, 1080, BLUE)
+        .unwrap();
+    assert!(d.scanout.current().unwrap().is_blob());
+    d.assert_screen((1920, 1080), |_, _| BLUE);
+    assert_eq!(d.bed.backend.lock().reused_while_held(), 0);
+}
+
+#[test]
+fn the_first_picture_of_an_unmappable_blob_goes_out_as_a_2d_resource() {
+    let mut d = Display::blob(AllocPolicy::default());
+    d.scanout
+        .set_mode(&d.bed.gpu, &mut d.ids, 800, 600, BLUE)
+        .unwrap();
+    let (w, h) = (4200, 4000);
+    d.scanout.prepare(&d.bed.gpu, &mut d.ids, w, h, 0).unwrap();
+    d.scanout
+        .switch_to_prepared(&d.bed.gpu, &mut d.ids)
+        .unwrap();
+    d.scanout.confirm_switch(&d.bed.gpu, &mut d.ids);
+    d.assert_screen((800, 600), |_, _| BLUE);
+    let src = pattern(w, h);
+    let surface = Surface::new(&src, w, h, w * 4).unwrap();
+    let whole = [BlitRect::new(0, 0, w as i32, h as i32)];
+    d.scanout
+        .present(
+            &d.bed.gpu,
+            &mut d.ids,
+            &surface,
+            &[],
+            &whole,
+            Rotation::Identity,
+        )
+        .unwrap();
+    assert!(!d.scanout.current().unwrap().is_blob());
+    d.assert_screen((w, h), pattern_pixel);
+    let backend = d.bed.backend.lock();
+    // The 800x600 blob and the refused one are gone; the 2D one is shown.
+    assert_eq!(backend.resource_count(), 1);
+    assert_eq!(backend.reused_while_held(), 0);
+}
+
+#[test]
+fn a_blob_is_destroyed_by_its_unref_alone_and_its_memory_freed_after_it() {
+    let mut d = Display::blob(AllocPolicy::default());
+    d.scanout
+        .set_mode(&d.bed.gpu, &mut d.ids, 640, 480, BLUE)
+        .unwrap();
+    let dma_one = d.bed.dma_bytes();
+    d.scanout
+        .set_mode(&d.bed.gpu, &mut d.ids, 1024, 768, RED)
+        .unwrap();
+    d.scanout
+        .set_mode(&d.bed.gpu, &mut d.ids, 640, 480, BLUE)
+        .unwrap();
+    assert_eq!(d.count(CommandType::RESOURCE_DETACH_BACKING), 0);
+    assert_eq!(d.count(CommandType::RESOURCE_UNREF), 2);
+    assert_eq!(d.bed.dma_bytes(), dma_one);
+    d.assert_clean();
+
+    // An UNREF the device does not confirm keeps the memory until it does.
+    d.bed
+        .backend
+        .lock()
+        .fail_next(CommandType::RESOURCE_UNREF, ResponseType::ERR_UNSPEC);
+    d.scanout
+        .set_mode(&d.bed.gpu, &mut d.ids, 1024, 768, RED)
+        .unwrap();
+    assert_eq!(d.scanout.retired_count(), 1);
+    assert_eq!(d.bed.backend.lock().reused_while_held(), 0);
+    assert_eq!(d.scanout.reap_retired(&d.bed.gpu, &mut d.ids), 0);
+}

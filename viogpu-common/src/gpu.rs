@@ -117,6 +117,9 @@ pub struct GpuDevice<H: Hal, P: Platform, N: Notify> {
     /// Whether `VIRTIO_GPU_F_RESOURCE_BLOB` was negotiated: framebuffers are then guest-memory
     /// blobs the host reads in place (see [`crate::scanout`]).
     blob: bool,
+    /// Framebuffers of at least this many bytes are not made blobs: one that large could not
+    /// be shown (the host could not map it, see [`GpuDevice::refuse_blobs_from`]).
+    blob_refused_from: AtomicU64,
     /// Error counters.
     pub stats: DeviceStats,
 }
@@ -138,6 +141,7 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
             cursor: spin::Mutex::new(cursor),
             timeout_us: AtomicU64::new(DEFAULT_TIMEOUT_US),
             blob: false,
+            blob_refused_from: AtomicU64::new(u64::MAX),
             stats: DeviceStats::default(),
         }
     }
@@ -152,6 +156,18 @@ impl<H: Hal, P: Platform, N: Notify> GpuDevice<H, P, N> {
     /// Whether framebuffers are guest-memory blobs (`VIRTIO_GPU_F_RESOURCE_BLOB` negotiated).
     pub fn blob_resources(&self) -> bool {
         self.blob
+    }
+
+    /// Records that the host could not show a blob of `bytes`: blobs at least that large are
+    /// not tried again (the host's limit does not change while the device lives).
+    pub fn refuse_blobs_from(&self, bytes: u64) {
+        self.blob_refused_from.fetch_min(bytes, Ordering::Relaxed);
+    }
+
+    /// The size from which framebuffers are made 2D resources on a blob device
+    /// (`u64::MAX` until a blob was refused).
+    pub fn blob_refused_from(&self) -> u64 {
+        self.blob_refused_from.load(Ordering::Relaxed)
     }
 
     /// The DMA memory of the device.

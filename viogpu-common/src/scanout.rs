@@ -43,7 +43,7 @@ use crate::framebuffer::{AllocPolicy, FramebufferBacking};
 use crate::gpu::{detach_confirmed, GpuDevice, Notify, Platform, WaitMode};
 use crate::hal::Hal;
 use crate::present::{self, MoveRect, PresentStats};
-use crate::protocol::{Format, Rect};
+use crate::protocol::{Format, Rect, ResponseType};
 use crate::resource_id::ResourceIdAllocator;
 use crate::{Error, Result};
 
@@ -420,19 +420,18 @@ impl<H: Hal> Scanout<H> {
         &mut self,
         gpu: &GpuDevice<H, P, N>,
         ids: &mut ResourceIdAllocator,
-        fb: Framebuffer<H>,
+        mut fb: Framebuffer<H>,
     ) -> Result<()> {
         // One without its pixels is pointed at by its first picture (module docs).
         if fb.sent {
-            let rect = fb.full_rect();
-            if let Err(e) = show_on(gpu, self.index, Some(&fb), WaitMode::Wait) {
+            if let Err(e) = show_sent(gpu, ids, self.index, &mut fb) {
                 // The scanout may or may not have switched; put the old one back on screen
                 // before tearing the new one down.
                 self.show_again(gpu, self.on_host());
                 self.teardown(gpu, ids, fb, Built::Attached);
                 return Err(e);
             }
-            let _ = gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait);
+            let _ = gpu.resource_flush(fb.resource_id, fb.full_rect(), WaitMode::Wait);
         }
         self.previous = Some(self.current.replace(fb));
         Ok(())
@@ -492,11 +491,12 @@ impl<H: Hal> Scanout<H> {
         }
         let written =
             present::copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, rotation)?;
-        let bytes = match fb.blob {
-            true => 0,
-            false => u64::from(fb.backing.width()) * u64::from(fb.backing.height()) * 4,
-        };
         self.reveal(gpu, ids)?;
+        // Whole unless it is a blob (which the reveal may have re-hosted as 2D).
+        let bytes = match self.current.as_ref() {
+            Some(fb) if !fb.blob => fb.backing.size_bytes(),
+            _ => 0,
+        };
         Ok(PresentStats {
             rects: written.len(),
             transfers: usize::from(bytes != 0),
@@ -519,7 +519,7 @@ impl<H: Hal> Scanout<H> {
         if fb.sent || fb.resource_id == 0 {
             return Ok(());
         }
-        send_and_show(gpu, self.index, fb)?;
+        send_and_show(gpu, ids, self.index, fb)?;
         let flushed = gpu.resource_flush(fb.resource_id, fb.full_rect(), WaitMode::Wait);
         if let Some(old) = self.outgoing.take() {
             self.teardown(gpu, ids, old, Built::Attached);
@@ -621,7 +621,7 @@ impl<H: Hal> Scanout<H> {
         fb.resource_id = ids.alloc()?;
         let mut built = Built::Nothing;
         let result = create_on_host(gpu, &fb, &mut built)
-            .and_then(|()| send_and_show(gpu, self.index, &mut fb));
+            .and_then(|()| send_and_show(gpu, ids, self.index, &mut fb));
         match result {
             Ok(()) => {
                 let _ = gpu.resource_flush(fb.resource_id, fb.full_rect(), WaitMode::Wait);
@@ -722,7 +722,8 @@ fn allocate_backing<H: Hal, P: Platform, N: Notify>(
     (width, height): (u32, u32),
     policy: &AllocPolicy,
 ) -> Result<(FramebufferBacking<H>, bool)> {
-    if gpu.blob_resources() {
+    let bytes = u64::from(width) * u64::from(height) * 4;
+    if gpu.blob_resources() && bytes < gpu.blob_refused_from() {
         let whole_pages = policy.in_whole_pages();
         if let Ok(backing) = FramebufferBacking::allocate(gpu.hal(), width, height, &whole_pages) {
             if backing.blob_entries().is_some() {
@@ -771,13 +772,14 @@ fn create_on_host<H: Hal, P: Platform, N: Notify>(
 /// blob has nothing to send. The caller flushes.
 fn send_and_show<H: Hal, P: Platform, N: Notify>(
     gpu: &GpuDevice<H, P, N>,
+    ids: &mut ResourceIdAllocator,
     index: u32,
     fb: &mut Framebuffer<H>,
 ) -> Result<()> {
     if !fb.blob {
         gpu.transfer_to_host_2d(fb.resource_id, fb.full_rect(), 0, WaitMode::Wait)?;
     }
-    show_on(gpu, index, Some(fb), WaitMode::Wait)?;
+    show_sent(gpu, ids, index, fb)?;
     fb.sent = true;
     Ok(())
 }
@@ -855,6 +857,61 @@ impl ShownFramebuffer {
     }
 }
 
+/// Whether the answer to a blob's RESOURCE_UNREF means the host no longer holds its pages:
+/// OK, or no such resource. Any other error, or no answer, confirms nothing.
+fn unref_confirmed(result: &Result<()>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(Error::DeviceError(t)) => ResponseType(*t) == ResponseType::ERR_INVALID_RESOURCE_ID,
+        Err(_) => false,
+    }
+}
+
+/// Points scanout `index` at `fb`, whose pixels the host has (a blob, or a 2D resource they
+/// were transferred to). A blob the host could not map is re-hosted as a 2D resource over the
+/// same memory, sent and shown: QEMU answers RESOURCE_CREATE_BLOB with OK even when the host's
+/// udmabuf refused the pages (more than its size or range limit, 64 MiB and 1024 by default)
+/// and refuses only the SET_SCANOUT_BLOB. Blobs of that size or more are not tried again on
+/// this device ([`GpuDevice::refuse_blobs_from`]).
+fn show_sent<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    ids: &mut ResourceIdAllocator,
+    index: u32,
+    fb: &mut Framebuffer<H>,
+) -> Result<()> {
+    match show_on(gpu, index, Some(fb), WaitMode::Wait) {
+        Err(Error::DeviceError(_)) if fb.blob => {
+            gpu.refuse_blobs_from(fb.backing.size_bytes());
+            rehost_as_2d(gpu, ids, fb)?;
+            gpu.transfer_to_host_2d(fb.resource_id, fb.full_rect(), 0, WaitMode::Wait)?;
+            show_on(gpu, index, Some(fb), WaitMode::Wait)
+        }
+        shown => shown,
+    }
+}
+
+/// Replaces blob `fb`'s host resource by a 2D resource (new id) over the same memory. Once
+/// the blob's UNREF is confirmed its id is released and `fb` is 2D, whatever happens next (a
+/// failed creation leaves it for the caller's ordinary teardown, which tolerates every partial
+/// step). Until then `fb` stays the blob it was.
+fn rehost_as_2d<H: Hal, P: Platform, N: Notify>(
+    gpu: &GpuDevice<H, P, N>,
+    ids: &mut ResourceIdAllocator,
+    fb: &mut Framebuffer<H>,
+) -> Result<()> {
+    let new_id = ids.alloc()?;
+    let unref = gpu.resource_unref(fb.resource_id, WaitMode::Wait);
+    if !unref_confirmed(&unref) {
+        let _ = ids.free(new_id);
+        return Err(unref.err().unwrap_or(Error::Timeout));
+    }
+    let _ = ids.free(fb.resource_id);
+    fb.resource_id = new_id;
+    fb.blob = false;
+    let mut built = Built::Nothing;
+    create_on_host(gpu, fb, &mut built)
+}
+
 /// Undoes the steps of `built` in reverse. Returns the framebuffer back, with what is left to
 /// undo, if the device did not confirm a step (its memory may still be in use by the host).
 fn undo<H: Hal, P: Platform, N: Notify>(
@@ -863,6 +920,19 @@ fn undo<H: Hal, P: Platform, N: Notify>(
     fb: Framebuffer<H>,
     built: Built,
 ) -> core::result::Result<(), (Framebuffer<H>, Built)> {
+    if fb.blob {
+        // A blob is taken down by its UNREF alone: its pages are the host's until that is
+        // answered. Never DETACH_BACKING a blob: QEMU 7.2 then unmaps the pages but keeps
+        // pointing at them, and its display or a later UNREF touches the stale mapping.
+        if built >= Built::Created
+            && !unref_confirmed(&gpu.resource_unref(fb.resource_id, WaitMode::Wait))
+        {
+            return Err((fb, built));
+        }
+        let _ = ids.free(fb.resource_id);
+        drop(fb);
+        return Ok(());
+    }
     if built >= Built::Attached
         && !detach_confirmed(&gpu.detach_backing(fb.resource_id, WaitMode::Wait))
     {

@@ -21,14 +21,17 @@
 //! - blobs (only with [`GpuConfig::blob`](super::GpuConfig), else both commands
 //!   `ERR_INVALID_PARAMETER`): `RESOURCE_CREATE_BLOB` id 0 or an existing id
 //!   `ERR_INVALID_RESOURCE_ID`; anything but guest memory `ERR_INVALID_PARAMETER`; its inline
-//!   entries as for an attach (`ERR_UNSPEC`), and, as the host's udmabuf requires, each one
-//!   whole pages (`ERR_UNSPEC`); a size of 0 or beyond the entries `ERR_INVALID_PARAMETER`.
+//!   entries as for an attach (`ERR_UNSPEC`). Like QEMU, a blob the host's udmabuf cannot map
+//!   (an entry not whole pages, a size beyond the entries, more than the udmabuf limits) is
+//!   still created with OK; its `SET_SCANOUT_BLOB` is then `ERR_UNSPEC`.
 //!   `SET_SCANOUT_BLOB`: scanout and resource lookups as for `SET_SCANOUT`; a 2D resource, an
 //!   unknown format, a rectangle outside the picture or under 16 pixels, or a picture
 //!   (`offsets[0] + stride * (r.y + r.height - 1) + 4 * (r.x + r.width)`) past the blob
-//!   `ERR_INVALID_PARAMETER`. Stricter than QEMU, which ignores them: `TRANSFER_TO_HOST_2D`
-//!   and `SET_SCANOUT` of a blob are `ERR_INVALID_PARAMETER`, so a driver that sends them is
-//!   seen. A flush of a blob redraws from guest memory;
+//!   `ERR_INVALID_PARAMETER`. A flush of a blob must overlap a scanout showing it
+//!   (`ERR_INVALID_PARAMETER`, as QEMU) and redraws from guest memory. Stricter than QEMU,
+//!   which accepts them and then misbehaves (a NULL image, a stale mapping):
+//!   `TRANSFER_TO_HOST_2D`, `SET_SCANOUT`, `ATTACH_BACKING` and `DETACH_BACKING` of a blob
+//!   are `ERR_INVALID_PARAMETER`, so a driver that sends them is seen;
 //! - with `FLAG_FENCE` the response echoes the flag, `fence_id` and `ctx_id`.
 
 use std::collections::BTreeMap;
@@ -44,7 +47,7 @@ use viogpu_common::protocol::{
     VIRTIO_GPU_FLAG_INFO_RING_IDX,
 };
 
-use super::render::BlobPicture;
+use super::render::{self, BlobPicture};
 use super::resources::{entries_in_memory, rect_within, Backing, Resource, BYTES_PER_PIXEL};
 use super::{
     edid, push_bounded, CommandRecord, FlushRecord, GpuBackend, TransferRecord, MAX_BACKING_ENTRIES,
@@ -296,6 +299,9 @@ impl GpuBackend {
             .resources
             .get_mut(&ab.resource_id)
             .ok_or(ResponseType::ERR_INVALID_RESOURCE_ID)?;
+        if res.blob_size.is_some() {
+            return Err(ResponseType::ERR_INVALID_PARAMETER);
+        }
         if res.backing.is_some() {
             return Err(ResponseType::ERR_UNSPEC);
         }
@@ -319,20 +325,21 @@ impl GpuBackend {
         }
         let header = core::mem::size_of::<ResourceCreateBlob>();
         let entries = inline_entries(mem, req, header, c.nr_entries)?;
-        // The host maps a blob page by page (QEMU: one udmabuf over the entries' pages).
+        // The host maps a blob page by page (QEMU: one udmabuf over the entries' pages), within
+        // the udmabuf module's limits; QEMU only warns when that fails.
         let page = viogpu_common::hal::PAGE_SIZE as u64;
-        if entries.is_empty()
-            || entries
-                .iter()
-                .any(|e| e.addr % page != 0 || u64::from(e.length) % page != 0)
-        {
-            return Err(ResponseType::ERR_UNSPEC);
-        }
+        let (max_ranges, max_bytes) = self.config.udmabuf_limits;
         let backing = Backing::new(entries);
-        if c.size == 0 || c.size > backing.len() {
-            return Err(ResponseType::ERR_INVALID_PARAMETER);
-        }
-        let res = Resource::blob(c.resource_id, backing, c.size);
+        let whole_pages = backing
+            .entries()
+            .iter()
+            .all(|e| e.addr % page == 0 && u64::from(e.length) % page == 0);
+        let mapped = whole_pages
+            && c.size > 0
+            && backing.entries().len() <= max_ranges
+            && backing.len() <= max_bytes
+            && c.size <= backing.len();
+        let res = Resource::blob(c.resource_id, backing, c.size, mapped);
         self.resources.insert(c.resource_id, res);
         OK
     }
@@ -349,6 +356,9 @@ impl GpuBackend {
         }
         let res = find_check(&self.resources, ss.resource_id, true)?;
         let blob_size = res.blob_size.ok_or(ResponseType::ERR_INVALID_PARAMETER)?;
+        if !res.blob_mapped {
+            return Err(ResponseType::ERR_UNSPEC);
+        }
         let format = Format(ss.format);
         let r = ss.r;
         let picture_end = u64::from(ss.offsets[0])
@@ -376,7 +386,11 @@ impl GpuBackend {
 
     fn detach_backing(&mut self, req: &[u8]) -> Outcome {
         let d: ResourceDetachBacking = body(req)?;
-        find_check_mut(&mut self.resources, d.resource_id, true)?.backing = None;
+        let res = find_check_mut(&mut self.resources, d.resource_id, true)?;
+        if res.blob_size.is_some() {
+            return Err(ResponseType::ERR_INVALID_PARAMETER);
+        }
+        res.backing = None;
         OK
     }
 
@@ -428,16 +442,23 @@ impl GpuBackend {
     fn resource_flush(&mut self, mem: &GuestMemoryMmap<()>, req: &[u8]) -> Outcome {
         let f: ResourceFlush = body(req)?;
         let res = find_check(&self.resources, f.resource_id, false)?;
-        // A blob has no size of its own: a flush must lie inside the picture of every scanout
-        // showing it.
+        // A blob has no size of its own: a flush must overlap a scanout showing it (QEMU) and
+        // lie inside the picture of every one (stricter).
         let inside = match res.blob_size {
             None => res.contains(&f.r),
-            Some(_) => self
-                .scanouts
-                .iter()
-                .filter(|s| s.resource_id == res.id)
-                .filter_map(|s| s.blob_picture())
-                .all(|p| rect_within(&f.r, p.width, p.height)),
+            Some(_) => {
+                let mut showing = self
+                    .scanouts
+                    .iter()
+                    .filter(|s| s.resource_id == res.id && s.blob_picture().is_some());
+                showing
+                    .clone()
+                    .any(|s| render::intersect(&f.r, &s.rect).is_some())
+                    && showing.all(|s| {
+                        s.blob_picture()
+                            .is_some_and(|p| rect_within(&f.r, p.width, p.height))
+                    })
+            }
         };
         if !inside {
             return Err(ResponseType::ERR_INVALID_PARAMETER);

@@ -99,6 +99,11 @@ pub struct GpuConfig {
     /// executes RESOURCE_CREATE_BLOB of guest memory and SET_SCANOUT_BLOB; without it both
     /// are refused, as QEMU does. The PCI shell must offer the feature bit to match.
     pub blob: bool,
+    /// The host's udmabuf limits for blobs, as `(ranges, bytes)`: the Linux module's defaults
+    /// are 1024 ranges (`list_limit`) and 64 MiB (`size_limit_mb`). A blob beyond them, or
+    /// with an entry that is not whole pages, is created (QEMU answers OK, only warns) but
+    /// cannot be mapped, so its SET_SCANOUT_BLOB is refused with `ERR_UNSPEC`, as QEMU does.
+    pub udmabuf_limits: (usize, u64),
 }
 
 impl Default for GpuConfig {
@@ -110,6 +115,7 @@ impl Default for GpuConfig {
             displays: vec![PreferredDisplay::enabled(1024, 768)],
             edid: true,
             blob: false,
+            udmabuf_limits: (1024, 64 << 20),
         }
     }
 }

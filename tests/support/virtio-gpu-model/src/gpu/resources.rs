@@ -133,6 +133,9 @@ pub(crate) struct Resource {
     /// For a guest-memory blob, its size in bytes: it has no host image (`image` is empty,
     /// `width` and `height` 0) and is read from its backing in place.
     pub(crate) blob_size: Option<u64>,
+    /// For a blob: whether the host could map its pages (QEMU's udmabuf); an unmapped blob
+    /// exists but cannot be shown.
+    pub(crate) blob_mapped: bool,
 }
 
 impl Resource {
@@ -150,11 +153,12 @@ impl Resource {
             image: vec![UNDEFINED_PIXEL; pixels],
             backing: None,
             blob_size: None,
+            blob_mapped: false,
         }
     }
 
-    /// A guest-memory blob of `size` bytes over `backing`.
-    pub(crate) fn blob(id: u32, backing: Backing, size: u64) -> Self {
+    /// A guest-memory blob of `size` bytes over `backing`, which the host could map or not.
+    pub(crate) fn blob(id: u32, backing: Backing, size: u64, mapped: bool) -> Self {
         Self {
             id,
             format: Format(0),
@@ -164,6 +168,7 @@ impl Resource {
             image: Vec::new(),
             backing: Some(backing),
             blob_size: Some(size),
+            blob_mapped: mapped,
         }
     }
 
