@@ -26,10 +26,14 @@
 //! is a guest-memory blob (RESOURCE_CREATE_BLOB with the backing's pages, SET_SCANOUT_BLOB
 //! with its layout): the host reads the pixels in place, so nothing is ever transferred and a
 //! present is the copy plus a RESOURCE_FLUSH. Its memory is allocated in whole pages per
-//! chunk (hosts map a blob page by page); when that memory cannot be found, that framebuffer
-//! is an ordinary 2D resource instead, so a blob device never loses a mode the 2D path could
-//! show. The protocol above is the same for both kinds: only how a framebuffer is created,
-//! shown and sent differs ([`create_on_host`], [`show_on`], [`send_and_show`]).
+//! chunk (hosts map a blob page by page). A blob is destroyed by its UNREF alone, never
+//! detached (QEMU 7.2 keeps a stale mapping of a detached blob). Two things make one
+//! framebuffer an ordinary 2D resource instead, so a blob device never loses a mode: no
+//! whole-page memory, or a host that cannot map the blob (QEMU answers its creation OK and
+//! refuses the SET_SCANOUT_BLOB, e.g. past udmabuf's 64 MiB), in which case the same memory is
+//! re-hosted as 2D at its first showing and that size is not tried as a blob again. The
+//! protocol above is the same for both kinds: only how a framebuffer is created, shown, sent
+//! and destroyed differs (`create_on_host`, `show_sent`, `send_and_show`, `undo`).
 //!
 //! The C++ driver lost the display after a large mode and then a smaller one because it reused
 //! memory while an asynchronous detach was still pending, and reused a resource id at once.
