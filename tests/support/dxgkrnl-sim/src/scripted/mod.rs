@@ -131,6 +131,8 @@ pub(crate) struct Run {
     pub(crate) sim: Sim<ModelMachine>,
     gpu: Arc<Mutex<GpuBackend>>,
     scanouts: u32,
+    /// The device offers blob resources.
+    blob: bool,
 }
 
 impl Run {
@@ -160,7 +162,12 @@ impl Run {
             SimOptions::default(),
         )
         .unwrap_or_else(|e| panic!("loading the driver: {e}"));
-        Self { sim, gpu, scanouts }
+        Self {
+            sim,
+            gpu,
+            scanouts,
+            blob,
+        }
     }
 
     pub(crate) fn gpu(&self) -> MutexGuard<'_, GpuBackend> {
@@ -190,12 +197,17 @@ impl Run {
                 let error = input.pick(&ERRORS);
                 // A device that answers a detach with OK, or with QEMU's "nothing to detach"
                 // (`gpu::detach_confirmed`), and keeps the pages cannot be told from an honest
-                // one: the driver trusts those answers, so such lies are not scripted.
+                // one: the driver trusts those answers, so such lies are not scripted. On a
+                // blob device the same holds for UNREF, which is how a blob gives its pages
+                // back (OK, or "no such resource").
                 let detach = command == CommandType::RESOURCE_DETACH_BACKING;
                 let nothing_to_detach = error == ResponseType::OK_NODATA
                     || error == ResponseType::ERR_UNSPEC
                     || error == ResponseType::ERR_INVALID_RESOURCE_ID;
-                if !(detach && nothing_to_detach) {
+                let unref = command == CommandType::RESOURCE_UNREF && self.blob;
+                let unref_done = error == ResponseType::OK_NODATA
+                    || error == ResponseType::ERR_INVALID_RESOURCE_ID;
+                if !(detach && nothing_to_detach) && !(unref && unref_done) {
                     self.gpu().fail_nth(n, command, error);
                 }
             }
