@@ -105,49 +105,16 @@ pub fn guest_runner_binary() -> Result<PathBuf> {
 }
 
 fn build_guest_runner() -> Result<PathBuf> {
-    let root = workspace_root();
     let target_dir = e2e_dir().join("cargo");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "viogpu-guest-runner",
-            "--target",
-            GUEST_TARGET,
-            // Optimised like the real driver (the blits and fills run under TCG, where a debug
-            // build is ten times slower), without the workspace's release LTO, which only
-            // costs build time here.
-            "--config",
-            "profile.release.lto=false",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
+    cargo_build_release(
+        "the guest runner",
+        "viogpu-guest-runner",
+        &target_dir,
+        &["--target", GUEST_TARGET],
         // glibc static linking (gcc + libc6-dev); debug info stripped to keep the initramfs
         // small, which the guest kernel unpacks noticeably faster under TCG.
-        .env(
-            "RUSTFLAGS",
-            "-C target-feature=+crt-static -C strip=debuginfo",
-        )
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .map_err(|e| {
-            HarnessError::new(format!(
-                "cannot run {cargo:?} to build the guest runner: {e}"
-            ))
-        })?;
-    if !output.status.success() {
-        return Err(HarnessError::new(format!(
-            "building the guest runner failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
+        Some("-C target-feature=+crt-static -C strip=debuginfo"),
+    )?;
     let binary = target_dir
         .join(GUEST_TARGET)
         .join("release")
@@ -159,6 +126,47 @@ fn build_guest_runner() -> Result<PathBuf> {
         )));
     }
     Ok(binary)
+}
+
+/// `cargo build --release -p package` of this workspace into `target_dir` (kept apart from
+/// the test's own target directory and its flags), with `extra` arguments and `rustflags`.
+/// Optimised like the real driver (the blits and fills run under TCG, where a debug build is
+/// ten times slower), without the workspace's release LTO, which only costs build time here.
+/// `what` names the product in errors.
+fn cargo_build_release(
+    what: &str,
+    package: &str,
+    target_dir: &Path,
+    extra: &[&str],
+    rustflags: Option<&str>,
+) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--release", "-p", package])
+        .args(extra)
+        .args(["--config", "profile.release.lto=false"])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR");
+    if let Some(flags) = rustflags {
+        command.env("RUSTFLAGS", flags);
+    }
+    let output = command
+        .output()
+        .map_err(|e| HarnessError::new(format!("cannot run {cargo:?} to build {what}: {e}")))?;
+    if !output.status.success() {
+        return Err(HarnessError::new(format!(
+            "building {what} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(())
 }
 
 /// The file name of the udmabuf stand-in `tests/support/udmabuf-shim` builds.
@@ -176,42 +184,16 @@ pub fn udmabuf_shim_library() -> Result<PathBuf> {
 }
 
 fn build_udmabuf_shim() -> Result<PathBuf> {
-    let root = workspace_root();
     // Its own target directory: built for the host without the runner's static RUSTFLAGS,
     // which would otherwise rebuild each other's dependencies.
     let target_dir = e2e_dir().join("cargo-host");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "viogpu-udmabuf-shim",
-            "--config",
-            "profile.release.lto=false",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .map_err(|e| {
-            HarnessError::new(format!(
-                "cannot run {cargo:?} to build the udmabuf shim (needed by blob=true): {e}"
-            ))
-        })?;
-    if !output.status.success() {
-        return Err(HarnessError::new(format!(
-            "building the udmabuf shim tests/support/udmabuf-shim failed ({}); a blob=true \
-             guest cannot start without it:\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
+    cargo_build_release(
+        "the udmabuf shim tests/support/udmabuf-shim (a blob=true guest cannot start without it)",
+        "viogpu-udmabuf-shim",
+        &target_dir,
+        &[],
+        None,
+    )?;
     let library = target_dir.join("release").join(UDMABUF_SHIM_FILE);
     if !library.is_file() {
         return Err(HarnessError::new(format!(
