@@ -363,6 +363,11 @@ fn rotated_blits_across_bands_and_tile_edges_match_the_reference() {
         Rect::new(37, 11, 142, 128),
         Rect::new(149, 0, 150, 131),
         Rect::new(0, 130, 150, 131),
+        // Edge strips of whole 4x4 quads with and without a remainder: 8 columns (as at the
+        // right of a 1080-pixel-wide framebuffer), 12, and 9 rows in the last band.
+        Rect::new(0, 0, 120, 72),
+        Rect::new(5, 7, 105, 83),
+        Rect::new(20, 3, 93, 109),
     ];
     let (w, h) = (150, 131);
     for (src_pad, fb_pad) in [(0, 0), (12, 4), (36, 60)] {
