@@ -222,3 +222,28 @@ fn a_blob_device_recovered_after_a_ring_fault_and_a_failed_power_up_keeps_every_
         255, 127, 133,
     ]);
 }
+
+/// Found by the `device_blob` fuzz target: at a power-up, a blob's UNREF scripted to fail
+/// with ERR_UNSPEC (the device keeps the pages) had its answer's header corrupted to OK by a
+/// second fault; the driver freed the pages after that "OK", as it must, and the model counted
+/// memory freed while held. Two faults composing the lie no driver can detect (a refused
+/// release answered as done); the model no longer lets a corruption make a refused DETACH or
+/// UNREF look done (`faults::refused_release`), and the input is a regression test.
+#[test]
+fn a_refused_unref_whose_answer_is_corrupted_is_not_made_to_look_done() {
+    run_blob_device_script(&[
+        5, 1, 4, 128, 1, 0, 5, 255, 252, 255, 255, 255, 232, 23, 23, 23, 23, 23, 23, 23, 23, 23,
+        23, 23, 23, 23, 23, 23, 23, 23, 23, 111, 111, 111, 111, 111, 111, 41, 111, 111, 111, 111,
+        111, 111, 111, 111, 111, 111, 111, 111, 111, 111, 0, 111, 111, 111, 111, 111, 111, 111,
+        111, 102, 111, 111, 111, 111, 111, 137, 137, 3, 0, 0, 0, 0, 0, 0, 0, 137, 137, 137, 137,
+        137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137,
+        137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137,
+        137, 137, 137, 137, 137, 137, 137, 1, 2, 252, 126, 255, 252, 255, 255, 255, 232, 23, 23,
+        23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 111, 111, 111, 111, 111,
+        111, 41, 111, 111, 111, 111, 111, 111, 111, 111, 111, 111, 111, 111, 111, 111, 111, 111,
+        111, 111, 111, 111, 111, 111, 111, 102, 111, 111, 111, 111, 111, 137, 137, 3, 0, 0, 0, 0,
+        0, 0, 0, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137,
+        137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 111, 111, 4, 111,
+        111, 111, 111, 111, 111, 111, 111, 111,
+    ]);
+}

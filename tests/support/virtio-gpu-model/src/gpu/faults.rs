@@ -23,6 +23,33 @@ use vm_memory::GuestAddress;
 
 use viogpu_common::protocol::{CommandType, ResponseType};
 
+/// Whether `response` refuses a request by which the driver gets memory back from the device
+/// (DETACH_BACKING, or UNREF, which releases a blob's pages): the device still holds them.
+/// A corrupted header must not turn such a refusal into an answer the driver takes for "done"
+/// (OK, or QEMU's "nothing to detach" and "no such resource"): that is a lie no driver can tell
+/// from the truth, like a failure scripted as OK, so the model does not tell it (the
+/// corruption is dropped for that response).
+pub(crate) fn refused_release(command: Option<CommandType>, response: &[u8]) -> bool {
+    let release = matches!(
+        command,
+        Some(CommandType::RESOURCE_DETACH_BACKING | CommandType::RESOURCE_UNREF)
+    );
+    release && response_type(response).is_some_and(ResponseType::is_error)
+}
+
+/// The header type of a response, if it has one.
+pub(crate) fn response_type(response: &[u8]) -> Option<ResponseType> {
+    let bytes = response.get(..4)?;
+    Some(ResponseType(u32::from_le_bytes(bytes.try_into().ok()?)))
+}
+
+/// Whether a release request answered `ty` counts as done for the driver.
+pub(crate) fn looks_done(ty: ResponseType) -> bool {
+    ty == ResponseType::OK_NODATA
+        || ty == ResponseType::ERR_UNSPEC
+        || ty == ResponseType::ERR_INVALID_RESOURCE_ID
+}
+
 /// How the next control-queue completion is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Corruption {
@@ -104,6 +131,8 @@ pub(crate) struct HeldCompletion {
     pub(crate) response: Vec<u8>,
     /// Every guest range the request uses (buffers and indirect table) until it completes.
     pub(crate) ranges: Vec<std::ops::Range<u64>>,
+    /// See [`refused_release`].
+    pub(crate) refused_release: bool,
 }
 
 impl HeldCompletion {

@@ -266,6 +266,11 @@ impl GpuBackend {
                 }
                 _ => Vec::new(),
             };
+            let command = request
+                .bytes
+                .get(..4)
+                .and_then(|b| Some(CommandType(u32::from_le_bytes(b.try_into().ok()?))));
+            let refused_release = faults::refused_release(command, &response);
             if self.faults.hold & (1 << queue_index.min(31)) != 0 {
                 self.faults.held.push(HeldCompletion {
                     queue_index,
@@ -273,6 +278,7 @@ impl GpuBackend {
                     writable: request.writable,
                     response,
                     ranges: request.ranges,
+                    refused_release,
                 });
                 continue;
             }
@@ -281,7 +287,7 @@ impl GpuBackend {
                 queue_index,
                 queue,
                 mem,
-                request.head,
+                (request.head, refused_release),
                 &request.writable,
                 response,
             );
@@ -290,14 +296,14 @@ impl GpuBackend {
     }
 
     /// Writes one response and its used element, applying an armed corruption on the
-    /// control queue. Every variant goes through `Queue::add_used`, so virtio-queue's
+    /// control queue (unless it would make a refused release look done). Every variant goes through `Queue::add_used`, so virtio-queue's
     /// used index and event-idx bookkeeping stay right even when the element lies.
     fn complete(
         &mut self,
         queue_index: u16,
         queue: &mut Queue,
         mem: &GuestMemoryMmap<()>,
-        head: u16,
+        (head, refused_release): (u16, bool),
         writable: &[(GuestAddress, u32)],
         mut response: Vec<u8>,
     ) {
@@ -306,6 +312,7 @@ impl GpuBackend {
         } else {
             None
         };
+        let honest = response.clone();
         if let (Some(Corruption::ResponseType(ty)), Some(first)) =
             (corruption, response.get_mut(..4))
         {
@@ -316,6 +323,10 @@ impl GpuBackend {
             if let Some(word) = response.get_mut(at..at + 4) {
                 word.copy_from_slice(&value.to_le_bytes());
             }
+        }
+        // Never a refused release made to look done (see `faults::refused_release`).
+        if refused_release && faults::response_type(&response).is_some_and(faults::looks_done) {
+            response = honest;
         }
         let written = write_response(mem, writable, &response);
         // A failing add_used means the used ring is outside guest memory; the driver's
@@ -380,7 +391,7 @@ impl GpuBackend {
                 queue_index,
                 queue,
                 mem,
-                held.head,
+                (held.head, held.refused_release),
                 &held.writable,
                 held.response,
             );
