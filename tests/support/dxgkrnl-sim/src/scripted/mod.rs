@@ -207,7 +207,8 @@ impl Run {
                 let unref = command == CommandType::RESOURCE_UNREF && self.blob;
                 let unref_done = error == ResponseType::OK_NODATA
                     || error == ResponseType::ERR_INVALID_RESOURCE_ID;
-                if !(detach && nothing_to_detach) && !(unref && unref_done) {
+                let undetectable_lie = (detach && nothing_to_detach) || (unref && unref_done);
+                if !undetectable_lie {
                     self.gpu().fail_nth(n, command, error);
                 }
             }
