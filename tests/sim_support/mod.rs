@@ -80,25 +80,18 @@ impl Rig {
     /// [`load`](Self::load) on QEMU's virtio-vga: a VGA (BAR 0 memory, DISPI registers)
     /// beside the virtio-gpu, shown on scanout 0 whenever the device is not in virtio mode.
     pub fn load_virtio_vga(displays: &[(u32, u32)]) -> Self {
-        let init = viogpudo::entry::initialization_data();
-        let device = ModelConfig::virtio_vga();
-        Self::try_load_on_device(
-            init,
-            device,
-            displays,
-            &[],
-            false,
-            false,
-            Default::default(),
-        )
-        .unwrap()
+        Self::load_on_device(ModelConfig::virtio_vga(), displays)
     }
 
     /// [`load`](Self::load) on a device offering `VIRTIO_GPU_F_RESOURCE_BLOB` (QEMU's
     /// `blob=true`): the driver's framebuffers are guest-memory blobs the host reads in place.
     pub fn load_blob(displays: &[(u32, u32)]) -> Self {
+        Self::load_on_device(ModelConfig::default().with_blob(), displays)
+    }
+
+    /// [`load`](Self::load) on the PCI device `device`.
+    fn load_on_device(device: ModelConfig, displays: &[(u32, u32)]) -> Self {
         let init = viogpudo::entry::initialization_data();
-        let device = ModelConfig::default().with_blob();
         Self::try_load_on_device(
             init,
             device,

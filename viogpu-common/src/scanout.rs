@@ -102,6 +102,16 @@ impl<H: Hal> Framebuffer<H> {
         self.blob
     }
 
+    /// What the host needs to show this framebuffer.
+    pub fn shown(&self) -> ShownFramebuffer {
+        ShownFramebuffer {
+            resource_id: self.resource_id,
+            size: (self.backing.width(), self.backing.height()),
+            pitch: self.backing.pitch(),
+            blob: self.blob,
+        }
+    }
+
     /// The whole framebuffer as a virtio-gpu rectangle.
     pub fn full_rect(&self) -> Rect {
         Rect {
@@ -467,11 +477,8 @@ impl<H: Hal> Scanout<H> {
         if !fb.sent {
             return self.reveal(gpu, ids);
         }
-        let rect = fb.full_rect();
-        if !fb.blob {
-            gpu.transfer_to_host_2d(fb.resource_id, rect, 0, WaitMode::Wait)?;
-        }
-        gpu.resource_flush(fb.resource_id, rect, WaitMode::Wait)
+        fb.shown()
+            .send_and_flush(gpu, fb.full_rect(), 0, WaitMode::Wait)
     }
 
     /// A present of the OS's source surface `src` (see [`crate::present::present`]). The
@@ -780,9 +787,7 @@ fn send_and_show<H: Hal, P: Platform, N: Notify>(
     index: u32,
     fb: &mut Framebuffer<H>,
 ) -> Result<()> {
-    if !fb.blob {
-        gpu.transfer_to_host_2d(fb.resource_id, fb.full_rect(), 0, WaitMode::Wait)?;
-    }
+    fb.shown().send(gpu, fb.full_rect(), 0, WaitMode::Wait)?;
     show_sent(gpu, ids, index, fb)?;
     fb.sent = true;
     Ok(())
@@ -795,17 +800,10 @@ fn show_on<H: Hal, P: Platform, N: Notify>(
     fb: Option<&Framebuffer<H>>,
     mode: WaitMode,
 ) -> Result<()> {
-    let Some(fb) = fb else {
-        return gpu.set_scanout(index, 0, EMPTY_RECT, mode);
-    };
-    let b = &fb.backing;
-    let shown = ShownFramebuffer {
-        resource_id: fb.resource_id,
-        size: (b.width(), b.height()),
-        pitch: b.pitch(),
-        blob: fb.blob,
-    };
-    shown.show_on(gpu, index, mode)
+    match fb {
+        Some(fb) => fb.shown().show_on(gpu, index, mode),
+        None => gpu.set_scanout(index, 0, EMPTY_RECT, mode),
+    }
 }
 
 /// What the host needs to show a framebuffer: for a reader that has no [`Framebuffer`] (the
@@ -845,8 +843,22 @@ impl ShownFramebuffer {
         }
     }
 
-    /// Sends `rect` (at backing byte `offset`) to the host and flushes it: a transfer and a
-    /// flush, or for a blob the flush alone.
+    /// Sends `rect` (at backing byte `offset`) to the host: a transfer, or nothing for a
+    /// blob, which the host reads in place.
+    pub fn send<H: Hal, P: Platform, N: Notify>(
+        &self,
+        gpu: &GpuDevice<H, P, N>,
+        rect: Rect,
+        offset: u64,
+        mode: WaitMode,
+    ) -> Result<()> {
+        if self.blob {
+            return Ok(());
+        }
+        gpu.transfer_to_host_2d(self.resource_id, rect, offset, mode)
+    }
+
+    /// [`send`](Self::send)s `rect` and flushes it.
     pub fn send_and_flush<H: Hal, P: Platform, N: Notify>(
         &self,
         gpu: &GpuDevice<H, P, N>,
@@ -854,9 +866,7 @@ impl ShownFramebuffer {
         offset: u64,
         mode: WaitMode,
     ) -> Result<()> {
-        if !self.blob {
-            gpu.transfer_to_host_2d(self.resource_id, rect, offset, mode)?;
-        }
+        self.send(gpu, rect, offset, mode)?;
         gpu.resource_flush(self.resource_id, rect, mode)
     }
 }

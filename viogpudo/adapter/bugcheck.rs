@@ -107,10 +107,7 @@ impl Adapter {
         let shown = screen.shown();
         let rect = shown.full_rect();
         self.with_published_hw(|hw| {
-            if !shown.blob {
-                let id = shown.resource_id;
-                let _ = hw.gpu.transfer_to_host_2d(id, rect, 0, WaitMode::Polled);
-            }
+            let _ = shown.send(&hw.gpu, rect, 0, WaitMode::Polled);
             let _ = shown.show_on(&hw.gpu, on, WaitMode::Polled);
             let _ = hw
                 .gpu
