@@ -9,7 +9,7 @@ mod sim_support;
 
 use std::ptr;
 
-use dxgkrnl_sim::{rect, Machine, Surface, UserBuffer};
+use dxgkrnl_sim::{rect, Event, Machine, Surface, UserBuffer};
 use sim_support::{assert_shows, Rig, ROTATIONS};
 use viogpudo::ddi::*;
 use viogpudo::os::hosted::irql;
@@ -151,6 +151,52 @@ fn a_started_source_is_invisible_until_the_os_makes_it_visible() {
     rig.sim.present_full(0, &desktop).unwrap();
     assert_shows(&rig.screen(0), &desktop, D3DKMDT_VPPR_IDENTITY);
     rig.assert_clean();
+}
+
+/// A present the driver turns 90 or 270 degrees runs with the AVX state saved (once per
+/// present, at PASSIVE_LEVEL: the simulator checks the restore's IRQL), so the core may use
+/// its AVX2 transpose; unrotated, 180-degree and OS-turned presents save nothing. The pixels
+/// are right either way.
+#[test]
+fn only_quarter_turns_save_the_avx_state() {
+    let saves = |rig: &Rig| {
+        rig.sim
+            .events()
+            .iter()
+            .filter(|e| matches!(e, Event::AvxStateSaved { .. }))
+            .count()
+    };
+    for rotation in ROTATIONS {
+        let mut rig = Rig::booted(&[(1024, 768)]);
+        let quarter = rotation == D3DKMDT_VPPR_ROTATE90 || rotation == D3DKMDT_VPPR_ROTATE270;
+        let (w, h) = if quarter { (480, 640) } else { (640, 480) };
+        rig.sim.set_mode_rotated(0, w, h, rotation).unwrap();
+        rig.sim.clear_events();
+        let a = Surface::pattern(w, h, 3);
+        rig.sim.present_full(0, &a).unwrap();
+        let mut b = a.clone();
+        let small = rect(17, 33, 81, 97);
+        b.fill(small, 0x0033_6699);
+        rig.sim.present(0, &b, &[small], &[]).unwrap();
+        assert_shows(&rig.screen(0), &b, rotation);
+        assert_eq!(saves(&rig), if quarter { 2 } else { 0 }, "{rotation:?}");
+        assert!(rig
+            .sim
+            .events()
+            .iter()
+            .all(|e| !matches!(e, Event::AvxStateSaved { irql } if *irql != irql::PASSIVE_LEVEL)));
+        if quarter {
+            // The OS turned this one itself: a plain copy, no YMM registers.
+            rig.sim.clear_events();
+            let turned = Surface::pattern(640, 480, 4);
+            rig.sim
+                .present_turned_by_os(0, &turned, &[rect(0, 0, 640, 480)])
+                .unwrap();
+            assert_shows(&rig.screen(0), &turned, D3DKMDT_VPPR_IDENTITY);
+            assert_eq!(saves(&rig), 0, "{rotation:?}, turned by the OS");
+        }
+        rig.assert_clean();
+    }
 }
 
 /// `Flags.Rotate` clear: the OS turned the surface itself (it has the framebuffer's size), so

@@ -2,6 +2,9 @@
 //! 64x64 dirty rects, unrotated and rotated 90 degrees, each next to a plain memcpy of the same
 //! number of bytes measured in the same run.
 //!
+//! The rotated cases run as the driver runs them, with AVX2 where the processor has it
+//! (`Simd::Avx2`); the `_sse2` cases run the baseline SSE2 transpose beside them.
+//!
 //! A second baseline, `row_memcpy_baseline`, copies the same rows as the unrotated blit with bare
 //! `copy_from_slice` calls: for scattered rects it shows how much of the gap to one contiguous
 //! memcpy is the memory layout rather than the blit.
@@ -17,7 +20,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use viogpu_common::blit::{blit_rect, Rect, Rotation, Surface, SurfaceMut};
+use viogpu_common::blit::{
+    avx2_usable, blit_rect, BlitMode, Rect, Rotation, Simd, Surface, SurfaceMut,
+};
 
 const W: u32 = 1920;
 const H: u32 = 1080;
@@ -45,7 +50,7 @@ fn scattered_rects() -> Vec<Rect> {
 /// One benchmark case: a set of rects blitted with one rotation.
 struct Case {
     name: &'static str,
-    rotation: Rotation,
+    mode: BlitMode,
     rects: Vec<Rect>,
 }
 
@@ -60,25 +65,41 @@ impl Case {
 
 fn cases() -> Vec<Case> {
     let full = vec![Rect::new(0, 0, W as i32, H as i32)];
+    let mode = |rotation, simd| BlitMode { rotation, simd };
+    let (identity, rotated, rotated_sse2) = (
+        mode(Rotation::Identity, Simd::Avx2),
+        mode(Rotation::Rotate90, Simd::Avx2),
+        mode(Rotation::Rotate90, Simd::Baseline),
+    );
     vec![
         Case {
             name: "full_frame/identity",
-            rotation: Rotation::Identity,
+            mode: identity,
             rects: full.clone(),
         },
         Case {
             name: "full_frame/rotate90",
-            rotation: Rotation::Rotate90,
+            mode: rotated,
+            rects: full.clone(),
+        },
+        Case {
+            name: "full_frame/rotate90_sse2",
+            mode: rotated_sse2,
             rects: full,
         },
         Case {
             name: "scattered_100x64/identity",
-            rotation: Rotation::Identity,
+            mode: identity,
             rects: scattered_rects(),
         },
         Case {
             name: "scattered_100x64/rotate90",
-            rotation: Rotation::Rotate90,
+            mode: rotated,
+            rects: scattered_rects(),
+        },
+        Case {
+            name: "scattered_100x64/rotate90_sse2",
+            mode: rotated_sse2,
             rects: scattered_rects(),
         },
     ]
@@ -103,10 +124,10 @@ impl Buffers {
 
     fn blit(&mut self, case: &Case) {
         let src = Surface::new(&self.src, W, H, W * 4).unwrap();
-        let (fw, fh) = case.rotation.framebuffer_size(W, H);
+        let (fw, fh) = case.mode.rotation.framebuffer_size(W, H);
         let mut dst = SurfaceMut::new(&mut self.fb, fw, fh, fw * 4).unwrap();
         for rect in &case.rects {
-            black_box(blit_rect(&mut dst, &src, rect, case.rotation).unwrap());
+            black_box(blit_rect(&mut dst, &src, rect, case.mode).unwrap());
         }
     }
 
@@ -168,6 +189,14 @@ fn gbps(bytes: usize, t: Duration) -> f64 {
 const ROUNDS: usize = 30;
 
 fn report_ratios(buffers: &mut Buffers) {
+    println!(
+        "present ratio: rotated cases use {}",
+        if avx2_usable() {
+            "AVX2 (the _sse2 cases: SSE2)"
+        } else {
+            "SSE2: this processor or OS has no AVX2 (the _sse2 cases are the same code)"
+        }
+    );
     for case in cases() {
         let bytes = case.bytes();
         let iters = (200_000_000 / bytes).clamp(5, 300) as u32;
@@ -180,7 +209,7 @@ fn report_ratios(buffers: &mut Buffers) {
             rows = rows.min(best_round(1, iters, || buffers.row_memcpy(&case)));
         }
         println!(
-            "present ratio: {:<26} blit {:6.2} GB/s, memcpy {:6.2} GB/s, ratio {:.2} \
+            "present ratio: {:<31} blit {:6.2} GB/s, memcpy {:6.2} GB/s, ratio {:.2} \
              (same rows memcpy'd {:6.2} GB/s, ratio {:.2})",
             case.name,
             gbps(bytes, blit),

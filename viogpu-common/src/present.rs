@@ -18,8 +18,8 @@ use alloc::vec::Vec;
 use zerocopy::IntoBytes;
 
 use crate::blit::{
-    blit_rect_into_band, check_inside, rotate_rect, unrotate_rect, Point, Rect, Rotation, Surface,
-    SurfaceMut,
+    blit_rect_into_band, check_inside, rotate_rect, unrotate_rect, BlitMode, Point, Rect, Rotation,
+    Surface, SurfaceMut,
 };
 use crate::framebuffer::FramebufferBacking;
 use crate::gpu::{flush_request, transfer_request, GpuDevice, Notify, Platform, WaitMode};
@@ -95,8 +95,9 @@ pub fn copy_rect<H: Hal>(
     backing: &mut FramebufferBacking<H>,
     src: &Surface<'_>,
     rect: &Rect,
-    rotation: Rotation,
+    mode: BlitMode,
 ) -> Result<Rect> {
+    let rotation = mode.rotation;
     if rect.is_empty() {
         return Ok(Rect::EMPTY);
     }
@@ -122,7 +123,7 @@ pub fn copy_rect<H: Hal>(
             height,
             src,
             &source_part,
-            rotation,
+            mode,
         )?;
     }
     Ok(fb_rect)
@@ -135,21 +136,22 @@ pub fn copy_into_framebuffer<H: Hal>(
     src: &Surface<'_>,
     moves: &[MoveRect],
     dirty: &[Rect],
-    rotation: Rotation,
+    mode: impl Into<BlitMode>,
 ) -> Result<Vec<Rect>> {
+    let mode = mode.into();
     validate(
         (backing.width(), backing.height()),
         src,
         moves,
         dirty,
-        rotation,
+        mode.rotation,
     )?;
     let mut written = Vec::new();
     written
         .try_reserve_exact(moves.len() + dirty.len())
         .map_err(|_| Error::NoMemory)?;
     for rect in moves.iter().map(|m| &m.dest).chain(dirty) {
-        let fb_rect = copy_rect(backing, src, rect, rotation)?;
+        let fb_rect = copy_rect(backing, src, rect, mode)?;
         if !fb_rect.is_empty() {
             crate::fallible::try_push(&mut written, fb_rect)?;
         }
@@ -166,9 +168,9 @@ pub fn present<H: Hal, P: Platform, N: Notify>(
     src: &Surface<'_>,
     moves: &[MoveRect],
     dirty: &[Rect],
-    rotation: Rotation,
+    mode: impl Into<BlitMode>,
 ) -> Result<PresentStats> {
-    let written = copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, rotation)?;
+    let written = copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, mode)?;
     send_regions(gpu, fb, &written, WaitMode::Wait)
 }
 

@@ -42,7 +42,7 @@
 
 use alloc::vec::Vec;
 
-use crate::blit::{Rect as BlitRect, Rotation, Surface};
+use crate::blit::{BlitMode, Rect as BlitRect, Surface};
 use crate::framebuffer::{AllocPolicy, FramebufferBacking};
 use crate::gpu::{detach_confirmed, GpuDevice, Notify, Platform, WaitMode};
 use crate::hal::Hal;
@@ -492,16 +492,15 @@ impl<H: Hal> Scanout<H> {
         src: &Surface<'_>,
         moves: &[MoveRect],
         dirty: &[BlitRect],
-        rotation: Rotation,
+        mode: impl Into<BlitMode>,
     ) -> Result<PresentStats> {
         let Some(fb) = self.current.as_mut().filter(|fb| fb.resource_id != 0) else {
             return Ok(PresentStats::default());
         };
         if fb.sent {
-            return present::present(gpu, fb, src, moves, dirty, rotation);
+            return present::present(gpu, fb, src, moves, dirty, mode);
         }
-        let written =
-            present::copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, rotation)?;
+        let written = present::copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, mode)?;
         self.reveal(gpu, ids)?;
         // Whole unless it is a blob (which the reveal may have re-hosted as 2D).
         let bytes = match self.current.as_ref() {

@@ -7,6 +7,10 @@
 //! The source surface may be user-mode memory: it is read only through the OS layer's
 //! probe-and-lock guard (`os::probe_and_lock`), never through a slice built over `pSource`.
 //!
+//! A rotated (90 or 270 degree) copy runs inside `os::with_avx_state`, which saves the YMM
+//! registers so the core's AVX2 transpose may use them; every other present uses only the
+//! baseline registers, which kernel code may use without saving.
+//!
 //! A present to an invisible source, or to a source without a framebuffer (no path, or
 //! powered down), is dropped with success. The first present after the source became visible
 //! again copies the whole source surface (the screen was black meanwhile).
@@ -16,7 +20,7 @@ use alloc::vec::Vec;
 
 use super::{Adapter, DdiResult, IntoDdi};
 use crate::ddi::*;
-use viogpu_common::blit::{Point, Rect, Rotation, Surface};
+use viogpu_common::blit::{BlitMode, Point, Rect, Rotation, Simd, Surface};
 use viogpu_common::present::MoveRect;
 
 /// Checks the scalar arguments of a present: known source, 4 bytes per pixel, a positive
@@ -160,10 +164,19 @@ impl Adapter {
         } else {
             (&rects.moves, &rects.dirty)
         };
-        let result = head
-            .scanout
-            .present(&hw.gpu, ids, &surface, moves, dirty, rotation)
-            .map(|_| ());
+        let mut copy = |simd| {
+            let mode = BlitMode { rotation, simd };
+            head.scanout
+                .present(&hw.gpu, ids, &surface, moves, dirty, mode)
+                .map(|_| ())
+        };
+        // Only the 90 and 270 degree copies have an AVX2 kernel; the others would save the YMM
+        // state for nothing.
+        let result = if rotation.swaps_axes() {
+            crate::os::with_avx_state(copy)
+        } else {
+            copy(Simd::Baseline)
+        };
         if result.is_ok() {
             head.full_present = false;
         }

@@ -13,7 +13,9 @@
 //! core crate), [`Mmio`] (a mapped register window), [`OsPlatform`] (waiting, time, IRQL),
 //! [`PassiveMutex`] (the waitable lock of PASSIVE_LEVEL state: a KMUTEX on Windows),
 //! [`probe_and_lock`] with its guard [`LockedPages`] (the only way the driver reads a present's
-//! source surface, which may be user-mode memory: see below) and the `trace!` macro.
+//! source surface, which may be user-mode memory: see below), [`with_avx_state`] (the YMM
+//! registers saved around a rotated copy, which kernel code may not touch otherwise) and the
+//! `trace!` macro.
 //!
 //! # User-mode source surfaces
 //!
@@ -31,8 +33,8 @@
 pub mod hosted;
 #[cfg(not(windows))]
 pub use hosted::{
-    caller_may_configure, probe_and_lock, registry_dword, trace_str, Dma, LockedPages, Mmio,
-    OsPlatform, PassiveGuard, PassiveMutex,
+    caller_may_configure, probe_and_lock, registry_dword, trace_str, with_avx_state, Dma,
+    LockedPages, Mmio, OsPlatform, PassiveGuard, PassiveMutex,
 };
 
 #[cfg(windows)]
@@ -41,8 +43,8 @@ pub mod nt;
 pub mod nt_pool;
 #[cfg(windows)]
 pub use nt::{
-    caller_may_configure, probe_and_lock, registry_dword, trace_str, Dma, LockedPages, Mmio,
-    OsPlatform, PassiveGuard, PassiveMutex,
+    caller_may_configure, probe_and_lock, registry_dword, trace_str, with_avx_state, Dma,
+    LockedPages, Mmio, OsPlatform, PassiveGuard, PassiveMutex,
 };
 
 /// `STATUS_ACCESS_VIOLATION` (ntstatus.h): the exception `MmProbeAndLockPages` raises for a

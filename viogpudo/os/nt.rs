@@ -62,13 +62,15 @@ use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
 
+use viogpu_common::blit::Simd;
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess, PAGE_SIZE};
 use wdk_sys::ntddk::{
     DbgPrintEx, IoAllocateMdl, IoFreeMdl, KeAcquireSpinLockRaiseToDpc, KeGetCurrentIrql,
     KeInitializeEvent, KeInitializeMutex, KeInitializeSpinLock, KeQueryUnbiasedInterruptTime,
-    KeReleaseMutex, KeReleaseSpinLock, KeSetEvent, KeStallExecutionProcessor,
-    KeWaitForSingleObject, MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory,
-    MmGetPhysicalAddress, MmUnlockPages, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
+    KeReleaseMutex, KeReleaseSpinLock, KeRestoreExtendedProcessorState,
+    KeSaveExtendedProcessorState, KeSetEvent, KeStallExecutionProcessor, KeWaitForSingleObject,
+    MmAllocateContiguousMemorySpecifyCache, MmFreeContiguousMemory, MmGetPhysicalAddress,
+    MmUnlockPages, RtlGetEnabledExtendedFeatures, RtlQueryRegistryValues, SeSinglePrivilegeCheck,
 };
 use wdk_sys::{
     _DPFLTR_TYPE::DPFLTR_IHVVIDEO_ID, _EVENT_TYPE::SynchronizationEvent, _KWAIT_REASON::Executive,
@@ -78,6 +80,7 @@ use wdk_sys::{
     PHYSICAL_ADDRESS, REG_DWORD, REG_NONE, RTL_QUERY_REGISTRY_DIRECT, RTL_QUERY_REGISTRY_NOEXPAND,
     RTL_QUERY_REGISTRY_REQUIRED, RTL_QUERY_REGISTRY_TABLE, RTL_QUERY_REGISTRY_TYPECHECK,
     RTL_QUERY_REGISTRY_TYPECHECK_SHIFT, RTL_REGISTRY_ABSOLUTE, SIZE_T, ULONG, UNICODE_STRING,
+    XSTATE_SAVE,
 };
 
 /// BOOLEAN FALSE, for the kernel routines' flag arguments.
@@ -270,6 +273,43 @@ pub fn caller_may_configure() -> bool {
     // SAFETY: SeSinglePrivilegeCheck must run at PASSIVE_LEVEL (checked above); with
     // PreviousMode UserMode it checks the calling thread's (client's) token and only reads it.
     unsafe { SeSinglePrivilegeCheck(tcb, UserMode as KPROCESSOR_MODE) != 0 }
+}
+
+/// `XSTATE_MASK_AVX` (wdm.h: `XSTATE_MASK_GSSE`, `1 << XSTATE_GSSE` with `XSTATE_GSSE` 2): the
+/// YMM registers' upper halves.
+const XSTATE_MASK_AVX: u64 = 1 << 2;
+
+/// Runs `f` with the AVX state saved, so that it may use YMM registers: kernel code must wrap
+/// any use of them in `KeSaveExtendedProcessorState` / `KeRestoreExtendedProcessorState`
+/// ("Using extended processor features in Windows drivers"). `f` gets [`Simd::Avx2`] when
+/// the OS has enabled the AVX state (`RtlGetEnabledExtendedFeatures`; saving a state the OS
+/// did not enable is a bugcheck) and the save succeeded, else [`Simd::Baseline`] with nothing
+/// saved. The save lives on this stack frame, and the restore runs on this thread at the
+/// save's IRQL, as the restore's page requires; above DISPATCH_LEVEL nothing is saved.
+pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
+    if !irql_at_most(DISPATCH_LEVEL) || !avx_state_enabled() {
+        return f(Simd::Baseline);
+    }
+    let mut save = MaybeUninit::<XSTATE_SAVE>::uninit();
+    // SAFETY: KeSaveExtendedProcessorState runs at IRQL <= DISPATCH_LEVEL (checked above),
+    // with a mask of states the OS enabled (checked above), and writes the XSTATE_SAVE it is
+    // given, here a local of this frame.
+    let status = unsafe { KeSaveExtendedProcessorState(XSTATE_MASK_AVX, save.as_mut_ptr()) };
+    if !NT_SUCCESS(status) {
+        return f(Simd::Baseline);
+    }
+    let result = f(Simd::Avx2);
+    // SAFETY: `save` was filled by the successful save above, on this thread; `f` returned, so
+    // the IRQL is the save's again (the closure's raises are guards that end inside it).
+    unsafe { KeRestoreExtendedProcessorState(save.as_mut_ptr()) };
+    result
+}
+
+/// Whether the OS enabled the AVX state on this machine (it does on processors with AVX,
+/// unless disabled at boot).
+fn avx_state_enabled() -> bool {
+    // SAFETY: RtlGetEnabledExtendedFeatures only reads the kernel's feature mask; any IRQL.
+    unsafe { RtlGetEnabledExtendedFeatures(XSTATE_MASK_AVX) & XSTATE_MASK_AVX != 0 }
 }
 
 /// Reads a REG_DWORD value of the driver's `Parameters` key (see the module docs).

@@ -39,6 +39,16 @@
 //! checks that the rectangle the OS names as the move's source lies inside the surface, so a
 //! malformed move descriptor is reported instead of silently accepted.
 
+//!
+//! # Vector registers
+//!
+//! The 90 and 270 degree copies are SIMD transposes. On x86_64 they use SSE2 (XMM registers),
+//! part of the x86_64 baseline, unless the caller passes [`Simd::Avx2`] in its [`BlitMode`]:
+//! then, where the processor and the OS support AVX2 ([`avx2_usable`]), a tile with YMM
+//! registers and half the instructions runs instead. Kernel code may use the XMM registers
+//! freely but must save the YMM state around any use (`KeSaveExtendedProcessorState`), which
+//! is why the choice is the caller's. Both produce the same pixels.
+
 mod kernels;
 #[cfg(test)]
 mod tests;
@@ -150,6 +160,54 @@ impl Rotation {
         } else {
             (src_w, src_h)
         }
+    }
+}
+
+/// The vector registers a copy may use beyond the x86_64 baseline (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Simd {
+    /// The baseline: SSE2 on x86_64 (XMM registers, which kernel code may use at any IRQL
+    /// without saving them), portable code elsewhere.
+    #[default]
+    Baseline,
+    /// AVX2 (YMM registers) where [`avx2_usable`] says the processor and the OS support it,
+    /// the baseline elsewhere. In kernel mode the caller must hold a saved AVX state
+    /// (`KeSaveExtendedProcessorState` with `XSTATE_MASK_AVX`) for the whole call.
+    Avx2,
+}
+
+/// How a copy goes from the source surface into the framebuffer: the path's rotation and the
+/// vector registers the copy may use. A bare [`Rotation`] converts into one with
+/// [`Simd::Baseline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct BlitMode {
+    /// The present path's rotation.
+    pub rotation: Rotation,
+    /// The vector registers allowed.
+    pub simd: Simd,
+}
+
+impl From<Rotation> for BlitMode {
+    fn from(rotation: Rotation) -> Self {
+        BlitMode {
+            rotation,
+            simd: Simd::Baseline,
+        }
+    }
+}
+
+/// True when AVX2 instructions can run here: on x86_64, a processor with AVX2 whose OS has
+/// enabled the YMM state (asked once with CPUID and XGETBV, then remembered); never elsewhere.
+/// Under Miri, which cannot run CPUID, only when the build enables `avx2`. A [`Simd::Avx2`]
+/// copy uses them only then.
+pub fn avx2_usable() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        kernels::avx2_usable()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -334,7 +392,8 @@ pub fn rotate_rect(rect: &Rect, rotation: Rotation, src_w: u32, src_h: u32) -> R
     }
 }
 
-/// Copies `rect` (source coordinates) from `src` into `dst`, rotated by `rotation`, and returns
+/// Copies `rect` (source coordinates) from `src` into `dst`, rotated by the mode's rotation
+/// (a bare [`Rotation`] will do: see [`BlitMode`]), and returns
 /// the rectangle it wrote in framebuffer coordinates (the dirty rect for the host transfer).
 ///
 /// An empty rect is a no-op and returns [`Rect::EMPTY`]. An inverted rect fails with
@@ -344,10 +403,10 @@ pub fn blit_rect(
     dst: &mut SurfaceMut<'_>,
     src: &Surface<'_>,
     rect: &Rect,
-    rotation: Rotation,
+    mode: impl Into<BlitMode>,
 ) -> Result<Rect> {
     let height = dst.height;
-    blit_rect_into_band(dst, 0, height, src, rect, rotation)
+    blit_rect_into_band(dst, 0, height, src, rect, mode)
 }
 
 /// Like [`blit_rect`], for a framebuffer kept as bands of whole rows: `band` holds rows
@@ -360,8 +419,9 @@ pub fn blit_rect_into_band(
     fb_height: u32,
     src: &Surface<'_>,
     rect: &Rect,
-    rotation: Rotation,
+    mode: impl Into<BlitMode>,
 ) -> Result<Rect> {
+    let BlitMode { rotation, simd } = mode.into();
     let Some(src_span) = check_rect(rect, src.width, src.height)? else {
         return Ok(Rect::EMPTY);
     };
@@ -378,8 +438,8 @@ pub fn blit_rect_into_band(
     match rotation {
         Rotation::Identity => kernels::copy_identity(&mut dst_plane, &src_plane)?,
         Rotation::Rotate180 => kernels::copy_rotate180(&mut dst_plane, &src_plane)?,
-        Rotation::Rotate90 => kernels::copy_transposed(&mut dst_plane, &src_plane, true)?,
-        Rotation::Rotate270 => kernels::copy_transposed(&mut dst_plane, &src_plane, false)?,
+        Rotation::Rotate90 => kernels::copy_transposed(&mut dst_plane, &src_plane, true, simd)?,
+        Rotation::Rotate270 => kernels::copy_transposed(&mut dst_plane, &src_plane, false, simd)?,
     }
     Ok(dst_rect)
 }
@@ -412,7 +472,7 @@ pub fn move_rect(
     src: &Surface<'_>,
     src_point: Point,
     dest_rect: &Rect,
-    rotation: Rotation,
+    mode: impl Into<BlitMode>,
 ) -> Result<Rect> {
     if dest_rect.right < dest_rect.left || dest_rect.bottom < dest_rect.top {
         return Err(Error::InvalidArgument);
@@ -433,5 +493,5 @@ pub fn move_rect(
             .ok_or(Error::OutOfBounds)?,
     );
     check_rect(&moved_from, src.width, src.height)?;
-    blit_rect(dst, src, dest_rect, rotation)
+    blit_rect(dst, src, dest_rect, mode)
 }

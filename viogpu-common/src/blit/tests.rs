@@ -370,8 +370,12 @@ fn rotated_blits_across_bands_and_tile_edges_match_the_reference() {
         Rect::new(20, 3, 93, 109),
     ];
     let (w, h) = (150, 131);
+    let modes = [Rotation::Rotate90, Rotation::Rotate270]
+        .into_iter()
+        .flat_map(|rotation| [Simd::Baseline, Simd::Avx2].map(|simd| BlitMode { rotation, simd }));
     for (src_pad, fb_pad) in [(0, 0), (12, 4), (36, 60)] {
-        for rotation in [Rotation::Rotate90, Rotation::Rotate270] {
+        for mode in modes.clone() {
+            let rotation = mode.rotation;
             for rect in &rects {
                 let spitch = w * 4 + src_pad;
                 let sb: Vec<u8> = (0..spitch * h)
@@ -384,12 +388,9 @@ fn rotated_blits_across_bands_and_tile_edges_match_the_reference() {
                 let mut expected = fb.clone();
                 reference(&mut expected, fpitch, &sb, spitch, (w, h), rect, rotation);
                 let mut dst = SurfaceMut::new(&mut fb, fw, fh, fpitch).unwrap();
-                let out = blit_rect(&mut dst, &src, rect, rotation).unwrap();
+                let out = blit_rect(&mut dst, &src, rect, mode).unwrap();
                 assert_eq!(out, rotate_rect(rect, rotation, w, h));
-                assert!(
-                    fb == expected,
-                    "{rotation:?} {rect:?} pads {src_pad}/{fb_pad}"
-                );
+                assert!(fb == expected, "{mode:?} {rect:?} pads {src_pad}/{fb_pad}");
             }
         }
     }
@@ -412,9 +413,11 @@ proptest! {
         src_pad in 0u32..9,
         fb_pad in 0u32..9,
         rotation in rotation_strategy(),
+        avx2 in any::<bool>(),
         a in any::<(u32, u32, u32, u32)>(),
         seed in any::<u8>(),
     ) {
+        let simd = if avx2 { Simd::Avx2 } else { Simd::Baseline };
         let spitch = w * 4 + src_pad;
         let sb: Vec<u8> = (0..spitch * h).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
         let src = Surface::new(&sb, w, h, spitch).unwrap();
@@ -431,7 +434,7 @@ proptest! {
         );
         reference(&mut expected, fpitch, &sb, spitch, (w, h), &rect, rotation);
         let mut dst = SurfaceMut::new(&mut fb, fw, fh, fpitch).unwrap();
-        let out = blit_rect(&mut dst, &src, &rect, rotation).unwrap();
+        let out = blit_rect(&mut dst, &src, &rect, BlitMode { rotation, simd }).unwrap();
         prop_assert_eq!(out, rotate_rect(&rect, rotation, w, h));
         prop_assert!(fb == expected);
     }

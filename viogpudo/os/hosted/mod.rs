@@ -36,6 +36,7 @@ pub use lock::{PassiveGuard, PassiveMutex};
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use viogpu_common::blit::Simd;
 use viogpu_common::hal::{DmaRegion, Hal, RegisterAccess};
 
 use super::STATUS_ACCESS_VIOLATION;
@@ -93,6 +94,9 @@ pub trait HostEnvironment: Send + Sync {
     }
     /// `MmUnlockPages` of a range [`probe_and_lock_read`](Self::probe_and_lock_read) locked.
     fn unlock_pages(&self, _address: usize, _len: usize) {}
+    /// The driver saved the AVX state (`KeSaveExtendedProcessorState`) at `irql`, to run a
+    /// copy with YMM registers; the simulator records it.
+    fn avx_state_saved(&self, _irql: irql::Irql) {}
 }
 
 std::thread_local! {
@@ -147,6 +151,30 @@ pub fn caller_may_configure() -> bool {
 pub fn registry_dword(name: &str) -> Option<u32> {
     irql::require_at_most(irql::PASSIVE_LEVEL, "RtlQueryRegistryValues");
     current().and_then(|env| env.registry_dword(name))
+}
+
+/// Runs `f` with the AVX state saved, as `KeSaveExtendedProcessorState(XSTATE_MASK_AVX)` and
+/// `KeRestoreExtendedProcessorState` around it do on Windows, and lets it use
+/// [`Simd::Avx2`]. A user-mode process needs no save, so here this checks the kernel's rules
+/// instead: both calls at most at DISPATCH_LEVEL, the restore at the save's IRQL. The
+/// environment is told of each save.
+pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
+    irql::require_at_most(irql::DISPATCH_LEVEL, "KeSaveExtendedProcessorState");
+    let saved_at = irql::current();
+    if let Some(env) = current() {
+        env.avx_state_saved(saved_at);
+    }
+    let result = f(Simd::Avx2);
+    let now = irql::current();
+    if now != saved_at {
+        rule_broken(&std::format!(
+            "KeRestoreExtendedProcessorState at {} after KeSaveExtendedProcessorState at {}: \
+             a restore must run at its save's IRQL",
+            irql::name(now),
+            irql::name(saved_at)
+        ));
+    }
+    result
 }
 
 /// DMA memory of the hosted machine.

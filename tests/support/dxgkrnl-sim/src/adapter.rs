@@ -103,6 +103,12 @@ pub enum Event {
         /// `DXGK_PRESENT_DISPLAY_ONLY_PROGRESS_ID`.
         progress: i32,
     },
+    /// The driver saved the AVX state (`KeSaveExtendedProcessorState` with `XSTATE_MASK_AVX`)
+    /// at this IRQL, to copy with YMM registers.
+    AvxStateSaved {
+        /// The IRQL of the save (and of its restore).
+        irql: u8,
+    },
     /// The driver called a callback the simulator does not provide (answered
     /// `STATUS_NOT_IMPLEMENTED`).
     Unexpected(&'static str),

@@ -18,7 +18,7 @@ use viogpudo::ddi::NTSTATUS;
 use viogpudo::os::hosted::{irql, HostEnvironment};
 use viogpudo::os::STATUS_ACCESS_VIOLATION;
 
-use crate::adapter::AdapterState;
+use crate::adapter::{AdapterState, Event};
 use crate::user_memory::{self, ProbeError};
 
 /// The [`HostEnvironment`] of one simulated adapter.
@@ -127,5 +127,9 @@ impl HostEnvironment for SimEnv {
 
     fn rule_broken(&self, what: &str) {
         irql::heap_not_counted(|| self.adapter.violation(what.to_owned()));
+    }
+
+    fn avx_state_saved(&self, irql: irql::Irql) {
+        irql::heap_not_counted(|| self.adapter.record(Event::AvxStateSaved { irql }));
     }
 }
