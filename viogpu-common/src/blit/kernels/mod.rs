@@ -5,31 +5,35 @@
 //! edge tile or block of whole tiles is still sliced out with `get`, so a logic error surfaces
 //! as [`Error::OutOfBounds`], never as a panic or a stray write. Those checks sit at row, edge
 //! tile or band granularity, outside the per-pixel loops. The one unchecked access is the
-//! x86_64 SSE2 kernels (a band's tiles, an edge tile's quads), which read and write 16-byte
-//! pieces of a block whose slices were length-checked just before (see their `# Safety`
-//! sections).
+//! x86_64 SIMD kernels (`x86.rs`: a band's tiles, an edge tile's quads), which read and write
+//! 16- and 32-byte pieces of a block whose slices were length-checked just before (see their
+//! `# Safety` sections).
 //!
 //! # The rotated copy
 //!
 //! The destination is cut into bands of [`BAND`] rows; the whole 16x16 tiles of a band form one
-//! block, sliced out once and handed to the SSE2 kernel (4x4 transposes in registers). Of the
-//! tiles at the right and bottom edges that are not whole, the part made of whole 4x4 quads
-//! goes through the same transposes (on x86_64) and the rest, at most 3 pixels wide or high,
-//! through a checked per-pixel loop. A 64x64 dirty rect is one block of 16 tiles.
+//! block, sliced out once and handed to the tile walk of `x86.rs`, which transposes each tile
+//! with SSE2 (4x4 quads) or, when the caller allows it and the processor has it, AVX2 (8x8
+//! blocks). Of the tiles at the right and bottom edges that are not whole, the part made of
+//! whole 4x4 quads goes through the SSE2 transposes (on x86_64) and the rest, at most 3 pixels
+//! wide or high, through a checked per-pixel loop. A 64x64 dirty rect is one block of 16
+//! tiles.
 //!
-//! On an L3-resident frame the kernel is bound by memory, not by its shuffles: with the data
-//! in L1/L2 it transposes at memcpy speed. Its reads (16 source rows per tile) and its writes
-//! (16 destination rows per tile) each run at 45-60 GB/s alone on the benchmark machine, but
-//! without help they take turns: each tile's 64 stores miss, fill the store buffer and hold
-//! back the next tiles' loads. Hence the prefetches: in wide blocks the source of the tile two
-//! ahead in the walk and the destination lines two tile columns ahead, in narrow ones the
-//! source of the next tile row. Wide blocks are walked tile column by tile column, narrow ones
-//! (small rects) tile row by tile row; each order measured best on its own shape.
+//! The copy is bound by how its reads and writes overlap, and by its instructions: with one
+//! 64x64 rect copied over and over (all in L1/L2) the SSE2 tile ran at about 25 GB/s, the AVX2
+//! tile at 30 and a row-by-row memcpy at 38. On an L3-resident frame each tile's 64 stores miss,
+//! fill the store buffer and hold back the next tiles' loads, so reads and writes take turns;
+//! hence the prefetches: in wide blocks the source of the tile two ahead in the walk and the
+//! destination lines two tile columns ahead, in narrow ones the source of the next tile row.
+//! Wide blocks are walked tile column by tile column, narrow ones (small rects) tile row by tile
+//! row; each order measured best on its own shape.
 //!
-//! Measured on the `present` benchmark (1920x1080, L3-resident, SSE2 only): the unrotated copy
-//! runs at memcpy speed, the rotated one at about 0.65 of it on the full frame and 0.5 on 100
-//! scattered 64x64 rects; see `benches/present.rs` and the README, which also lists what else
-//! was tried (non-temporal stores, other walks, bands and prefetches) and what it measured.
+//! Measured on the `present` benchmark (1920x1080, L3-resident): the unrotated copy runs at
+//! memcpy speed, the rotated one at 0.64-0.70 of it on the full frame with AVX2 (0.60-0.63 with
+//! SSE2); on 100 scattered 64x64 rects both rotated and unrotated copies are bound by the
+//! rows' scatter (each row a new page). See `benches/present.rs` and the README, which also
+//! lists what else was tried (non-temporal stores, other walks, bands and prefetches) and what
+//! it measured.
 
 use zerocopy::FromBytes;
 

@@ -7,7 +7,8 @@
 //! holds two 4-pixel runs of source rows four apart, and the same in-lane unpacks that
 //! transpose a 4x4 quad in SSE2 transpose two quads at once, giving whole 8-pixel destination
 //! runs (16 shuffles per 64 pixels instead of 32, and 32-byte stores). On the full frame that
-//! moved the copy from about 0.58 to 0.70 of `memcpy` on the benchmark machine (see the README).
+//! moved the copy from 0.60-0.63 to 0.64-0.70 of `memcpy` on the benchmark machine (see the
+//! README).
 //! It runs only when the caller asks for it ([`super::super::Simd::Avx2`], which in kernel mode
 //! means the caller saved the YMM state) and [`avx2_usable`] says the processor and the OS
 //! support it; otherwise the SSE2 tile runs.
