@@ -4,7 +4,7 @@
 
 use viogpu_common::blit::{Point, Rect, Rotation, Surface};
 use viogpu_common::framebuffer::AllocPolicy;
-use viogpu_common::present::{present, MoveRect};
+use viogpu_common::present::{present, source_rows, MoveRect};
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::scanout::Scanout;
 use viogpu_common::Error;
@@ -207,4 +207,81 @@ fn a_full_frame_present_sends_the_whole_frame_once() {
     let backend = screen.bed.backend.lock();
     assert_eq!(backend.transfers().len(), 1);
     assert_eq!(backend.flushes().len(), 1);
+}
+
+/// The rows a present reads: the span of its non-empty dirty rects and move destinations,
+/// clamped to the surface; a move's source point is not read; nothing for no rect.
+#[test]
+fn source_rows_span_the_rects_and_move_destinations() {
+    let dirty = [Rect::new(3, 50, 40, 61), Rect::new(0, 120, 10, 130)];
+    let moves = [MoveRect {
+        source: Point { x: 0, y: 0 },
+        dest: Rect::new(5, 40, 25, 45),
+    }];
+    assert_eq!(source_rows(&moves, &dirty, H), 40..130);
+    assert_eq!(source_rows(&[], &dirty, H), 50..130);
+    assert_eq!(source_rows(&[], &[], H), 0..0);
+    // Empty and inverted rects read nothing; rects sticking out are clamped (the copy
+    // rejects them against the whole surface).
+    let odd = [
+        Rect::new(5, 10, 5, 90),
+        Rect::new(9, 80, 2, 20),
+        Rect::new(0, -5, 4, 3),
+        Rect::new(0, 190, 4, 260),
+    ];
+    assert_eq!(source_rows(&[], &odd[..2], H), 0..0);
+    assert_eq!(source_rows(&[], &odd[2..], H), 0..H);
+}
+
+/// A surface that holds only the rows a present reads (as the driver locks them) gives the
+/// same picture under every rotation; a rect that reaches a row the surface does not hold is
+/// refused before anything is written.
+#[test]
+fn a_surface_holding_only_the_rows_read_presents_the_same() {
+    for rotation in [
+        Rotation::Identity,
+        Rotation::Rotate90,
+        Rotation::Rotate180,
+        Rotation::Rotate270,
+    ] {
+        let mut screen = Screen::new(rotation);
+        let src = pattern(W, H);
+        let dirty = [Rect::new(3, 50, 40, 61), Rect::new(250, 150, 320, 197)];
+        let rows = source_rows(&[], &dirty, H);
+        let pitch = W * 4;
+        let held = &src[(rows.start * pitch) as usize..(rows.end * pitch) as usize];
+        let surface = Surface::rows(held, W, H, pitch, rows.clone()).unwrap();
+        let fb = screen.scanout.current_mut().unwrap();
+        present(&screen.bed.gpu, fb, &surface, &[], &dirty, rotation).unwrap();
+        for y in 0..H {
+            for x in 0..W {
+                let (fx, fy) = to_framebuffer(x, y, rotation, W, H);
+                let expected = if dirty.iter().any(|r| inside(r, x, y)) {
+                    source_pixel(x, y)
+                } else {
+                    BACKGROUND
+                };
+                assert_eq!(
+                    screen.host_pixel(fx, fy),
+                    expected,
+                    "({x},{y}) {rotation:?}"
+                );
+            }
+        }
+        // A rect with a row above the held ones: refused, and the rect before it (all held)
+        // is not copied either.
+        let before = screen.bed.backend.lock().transfers().len();
+        let reaching = [Rect::new(0, 60, 8, 64), Rect::new(0, 49, 8, 52)];
+        let other = pattern(W, H).iter().map(|b| !b).collect::<Vec<u8>>();
+        let held = &other[(rows.start * pitch) as usize..(rows.end * pitch) as usize];
+        let surface = Surface::rows(held, W, H, pitch, rows).unwrap();
+        let fb = screen.scanout.current_mut().unwrap();
+        assert_eq!(
+            present(&screen.bed.gpu, fb, &surface, &[], &reaching, rotation),
+            Err(Error::OutOfBounds)
+        );
+        assert_eq!(screen.bed.backend.lock().transfers().len(), before);
+        let (fx, fy) = to_framebuffer(0, 60, rotation, W, H);
+        assert_eq!(screen.host_pixel(fx, fy), BACKGROUND, "{rotation:?}");
+    }
 }

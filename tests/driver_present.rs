@@ -281,6 +281,48 @@ fn present_from(
     }
 }
 
+/// The driver probes and locks only the rows a present reads: from the top of its highest
+/// rect to the bottom of its lowest, dirty rects and move destinations alike (a move's source
+/// point is only checked), under every rotation. The simulator keeps the other rows
+/// unreadable, so the right pixels also prove nothing else was read.
+#[test]
+fn a_present_locks_only_the_rows_its_rects_cover() {
+    for rotation in ROTATIONS {
+        let mut rig = Rig::booted(&[(1024, 768)]);
+        let quarter = rotation == D3DKMDT_VPPR_ROTATE90 || rotation == D3DKMDT_VPPR_ROTATE270;
+        let (w, h) = if quarter { (480, 640) } else { (640, 480) };
+        rig.sim.set_mode_rotated(0, w, h, rotation).unwrap();
+        let a = Surface::pattern(w, h, 8);
+        rig.sim.present_full(0, &a).unwrap();
+
+        let b = Surface::pattern(w, h, 9);
+        let user = UserBuffer::copy_of(&b.bytes).unwrap();
+        let mut dirty = [rect(10, 100, 50, 120), rect(200, 130, 260, 140)];
+        let moved_to = rect(300, 90, 340, 110);
+        let mut moves = [move_rect((0, 400), moved_to)];
+        let mut args = present_from(user.address(), b.pitch, &mut dirty);
+        args.Flags.set_rotate(true);
+        args.NumMoves = 1;
+        args.pMoves = moves.as_mut_ptr();
+        assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_SUCCESS);
+        let pitch = b.pitch as usize;
+        assert_eq!(
+            user.last_lock(),
+            Some((90 * pitch, 50 * pitch)),
+            "{rotation:?}"
+        );
+        assert_eq!(user.locks(), 0);
+
+        let mut expected = a.clone();
+        for r in [dirty[0], dirty[1], moved_to] {
+            let from = (r.left as u32, r.top as u32);
+            apply_move(&b, &mut expected, from, r);
+        }
+        assert_shows(&rig.screen(0), &expected, rotation);
+        rig.assert_clean();
+    }
+}
+
 /// Every present above reads a user-mode source (the simulator's `present`); here the same
 /// through a caller-made [`UserBuffer`]: the pixels arrive, and when the DDI returns the pages
 /// are unlocked and unreadable again. A kernel-mode source (any other pointer) is read as it
@@ -324,9 +366,11 @@ fn assert_nothing_changed(rig: &Rig, shown: &Surface, resources: usize, dma: usi
 }
 
 /// A user-mode source whose last page the user decommitted (it stays PROT_NONE even when
-/// probed): MmProbeAndLockPages raises, and the driver answers STATUS_ACCESS_VIOLATION (what
-/// the KMDOD sample returns: the exception code) before touching anything. The dirty rect lies
-/// in the valid pages: the driver probes the whole source, as the sample does.
+/// probed): a present whose rects reach that page fails with STATUS_ACCESS_VIOLATION (what the
+/// KMDOD sample returns: the exception code of MmProbeAndLockPages) before touching anything.
+/// The driver probes and locks only the rows the rects cover, so a present whose rects stay in
+/// the valid pages succeeds and reads nothing else (the simulator keeps unlocked user pages
+/// PROT_NONE: a read outside the locked rows would crash the test).
 #[test]
 fn a_source_with_a_decommitted_page_fails_cleanly_and_changes_nothing() {
     let mut rig = Rig::booted(&[(1024, 768)]);
@@ -339,13 +383,24 @@ fn a_source_with_a_decommitted_page_fails_cleanly_and_changes_nothing() {
     let next = Surface::pattern(1024, 768, 2);
     let user = UserBuffer::copy_of(&next.bytes).unwrap();
     user.decommit_last_page();
-    for dirty in [rect(0, 0, 1024, 768), rect(0, 0, 16, 16)] {
+    // The whole frame, and a small rect in the last row (in the decommitted page).
+    for dirty in [rect(0, 0, 1024, 768), rect(1000, 767, 1016, 768)] {
         let mut dirty = [dirty];
         let args = present_from(user.address(), next.pitch, &mut dirty);
         assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_ACCESS_VIOLATION);
         assert_eq!(user.locks(), 0);
         assert_nothing_changed(&rig, &shown, resources, dma, heap);
     }
+
+    // A rect in the valid pages: only its rows are locked, and it arrives.
+    let small = rect(0, 0, 16, 16);
+    let mut dirty = [small];
+    let args = present_from(user.address(), next.pitch, &mut dirty);
+    assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_SUCCESS);
+    assert_eq!(user.locks(), 0);
+    let mut expected = shown.clone();
+    apply_move(&next, &mut expected, (0, 0), small);
+    assert_shows(&rig.screen(0), &expected, D3DKMDT_VPPR_IDENTITY);
 
     // The adapter is unharmed: the same frame from valid memory arrives.
     rig.sim.present_full(0, &next).unwrap();
@@ -354,8 +409,9 @@ fn a_source_with_a_decommitted_page_fails_cleanly_and_changes_nothing() {
 }
 
 /// A user-mode source smaller than the mode (the OS never sends one, a broken caller might):
-/// the probe of `pitch * height` bytes runs past the buffer and fails; before, the driver read
-/// past the surface.
+/// a rect below its end makes the probe run past the buffer and fail, and nothing changes;
+/// before the probe, the driver read past the surface. Rects inside the buffer's rows are
+/// copied: those rows are all the driver reads.
 #[test]
 fn a_user_source_shorter_than_the_mode_fails_cleanly() {
     let mut rig = Rig::booted(&[(1024, 768)]);
@@ -367,11 +423,22 @@ fn a_user_source_shorter_than_the_mode_fails_cleanly() {
 
     let short = Surface::pattern(1024, 700, 2);
     let user = UserBuffer::copy_of(&short.bytes).unwrap();
-    let mut dirty = [rect(0, 0, 1024, 700)];
+    for dirty in [rect(0, 0, 1024, 768), rect(0, 690, 8, 701)] {
+        let mut dirty = [dirty];
+        let args = present_from(user.address(), short.pitch, &mut dirty);
+        assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_ACCESS_VIOLATION);
+        assert_eq!(user.locks(), 0);
+        assert_nothing_changed(&rig, &shown, resources, dma, heap);
+    }
+    let inside = rect(0, 0, 1024, 700);
+    let mut dirty = [inside];
     let args = present_from(user.address(), short.pitch, &mut dirty);
-    assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_ACCESS_VIOLATION);
+    assert_eq!(rig.sim.present_raw(&args).unwrap(), STATUS_SUCCESS);
     assert_eq!(user.locks(), 0);
-    assert_nothing_changed(&rig, &shown, resources, dma, heap);
+    let mut expected = shown.clone();
+    apply_move(&short, &mut expected, (0, 0), inside);
+    assert_shows(&rig.screen(0), &expected, D3DKMDT_VPPR_IDENTITY);
+    rig.assert_clean();
 }
 
 /// A failed present after the source became visible again leaves the pending full repaint

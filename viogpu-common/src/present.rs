@@ -12,6 +12,10 @@
 //! The framebuffer is kept as bands of whole rows (see [`crate::framebuffer`]); a rect that
 //! crosses a band boundary is split at it. Everything is validated before the first pixel is
 //! written, so a bad rect from the OS changes nothing.
+//!
+//! Only the source rows the rects cover are read ([`source_rows`]): the driver probes and
+//! locks just those rows of the OS's surface, which for a small update is a few pages instead
+//! of the whole desktop.
 
 use alloc::vec::Vec;
 
@@ -53,7 +57,33 @@ pub struct PresentStats {
     pub bytes: u64,
 }
 
-/// Checks a present against the source surface and the framebuffer size; nothing is touched.
+/// The rows of a `height`-row source surface that a present of `moves` and `dirty` reads:
+/// from the top of the highest non-empty rect (a dirty rect, or a move's destination, which
+/// is copied from the source) to the bottom of the lowest, clamped to the surface; empty when
+/// every rect is. A move's source point is only checked, never read. Rects that stick out are
+/// not this function's to judge: the copy validates every rect against the whole surface
+/// and rejects them.
+pub fn source_rows(moves: &[MoveRect], dirty: &[Rect], height: u32) -> core::ops::Range<u32> {
+    let limit = i64::from(height);
+    let (top, bottom) = moves
+        .iter()
+        .map(|m| &m.dest)
+        .chain(dirty)
+        .filter(|r| !r.is_empty())
+        .fold((limit, 0), |(top, bottom), r| {
+            (top.min(i64::from(r.top)), bottom.max(i64::from(r.bottom)))
+        });
+    let clamp = |row: i64| u32::try_from(row.clamp(0, limit)).unwrap_or(0);
+    let (top, bottom) = (clamp(top), clamp(bottom));
+    if top < bottom {
+        top..bottom
+    } else {
+        0..0
+    }
+}
+
+/// Checks a present against the source surface and the framebuffer size, and that the
+/// surface holds every row the present reads ([`Surface::rows`]); nothing is touched.
 fn validate(
     fb_size: (u32, u32),
     src: &Surface<'_>,
@@ -67,8 +97,16 @@ fn validate(
     if moves.len().saturating_add(dirty.len()) > MAX_RECTS {
         return Err(Error::InvalidArgument);
     }
+    let held = |r: &Rect| {
+        if src.holds_rows_of(r) {
+            Ok(())
+        } else {
+            Err(Error::OutOfBounds)
+        }
+    };
     for m in moves {
         check_inside(&m.dest, src.width(), src.height())?;
+        held(&m.dest)?;
         let from = Rect::new(
             m.source.x,
             m.source.y,
@@ -85,6 +123,7 @@ fn validate(
     }
     for r in dirty {
         check_inside(r, src.width(), src.height())?;
+        held(r)?;
     }
     Ok(())
 }

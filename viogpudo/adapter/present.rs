@@ -6,6 +6,10 @@
 //!
 //! The source surface may be user-mode memory: it is read only through the OS layer's
 //! probe-and-lock guard (`os::probe_and_lock`), never through a slice built over `pSource`.
+//! Only the rows the present's rectangles cover are probed and locked
+//! (`viogpu_common::present::source_rows`): MmProbeAndLockPages and the system mapping cost
+//! per page, and a small update touches a few rows of a desktop of thousands of pages. (The
+//! KMDOD sample locks the whole surface every time.)
 //!
 //! A rotated (90 or 270 degree) copy runs inside `os::with_avx_state`, which saves the YMM
 //! registers so the core's AVX2 transpose may use them; every other present uses only the
@@ -21,7 +25,7 @@ use alloc::vec::Vec;
 use super::{Adapter, DdiResult, IntoDdi};
 use crate::ddi::*;
 use viogpu_common::blit::{BlitMode, Point, Rect, Rotation, Simd, Surface};
-use viogpu_common::present::MoveRect;
+use viogpu_common::present::{source_rows, MoveRect};
 
 /// Checks the scalar arguments of a present: known source, 4 bytes per pixel, a positive
 /// pitch, and non-null arrays wherever a count is non-zero.
@@ -89,9 +93,10 @@ impl Adapter {
     /// on a 90/270 path) and is copied as it is. Both samples do `Flags.Rotate ? path rotation
     /// : identity`.
     ///
-    /// The surface is read only through [`crate::os::probe_and_lock`]: a user-mode `pSource`
-    /// whose pages are not all valid fails with the probe's status (STATUS_ACCESS_VIOLATION,
-    /// as the KMDOD sample returns its exception code) and changes nothing.
+    /// The surface is read only through [`crate::os::probe_and_lock`], and only the rows the
+    /// rectangles cover: a user-mode `pSource` whose pages in those rows are not all valid
+    /// fails with the probe's status (STATUS_ACCESS_VIOLATION, as the KMDOD sample returns its
+    /// exception code) and changes nothing.
     ///
     /// # Safety
     /// `pixels` is the `pSource` of a present to `source`. A kernel-mode one is valid for reads
@@ -145,16 +150,6 @@ impl Adapter {
         {
             return Ok(());
         }
-        let len = usize::try_from(u64::from(pitch) * u64::from(h))
-            .map_err(|_| STATUS_INVALID_PARAMETER)?;
-        // The source may be user memory that can vanish at any moment: it is read only through
-        // the probed and locked guard, which fails cleanly on a bad range (before anything
-        // changed) and unlocks when this function returns.
-        // SAFETY: a kernel-mode `pixels` holds `pitch * h` readable bytes for the duration of
-        // the call (the caller's promise: the OS's surface, whose height `h` is as computed
-        // above); a user-mode one is checked by the probe.
-        let locked = unsafe { crate::os::probe_and_lock(pixels, len) }?;
-        let surface = Surface::new(locked.bytes(), w, h, pitch).ddi()?;
         // The screen was black since the source became invisible: the first present after it
         // copies the whole desktop, whatever its rectangles say.
         let side = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
@@ -164,6 +159,22 @@ impl Adapter {
         } else {
             (&rects.moves, &rects.dirty)
         };
+        // Only the rows the rectangles cover are read, so only they are locked: for a small
+        // update a few pages instead of the whole desktop (MmProbeAndLockPages costs per page).
+        let rows = source_rows(moves, dirty, h);
+        let row_bytes = |n: u32| {
+            usize::try_from(u64::from(pitch) * u64::from(n)).map_err(|_| STATUS_INVALID_PARAMETER)
+        };
+        let (offset, len) = (row_bytes(rows.start)?, row_bytes(rows.end - rows.start)?);
+        // The source may be user memory that can vanish at any moment: it is read only through
+        // the probed and locked guard, which fails cleanly on a bad range (before anything
+        // changed) and unlocks when this function returns.
+        // SAFETY: a kernel-mode `pixels` holds `pitch * h` readable bytes for the duration of
+        // the call (the caller's promise: the OS's surface, whose height `h` is as computed
+        // above), and rows `rows` lie inside it (`source_rows` clamps them to `h`); a user-mode
+        // one is checked by the probe.
+        let locked = unsafe { crate::os::probe_and_lock(pixels.wrapping_add(offset), len) }?;
+        let surface = Surface::rows(locked.bytes(), w, h, pitch, rows).ddi()?;
         let mut copy = |simd| {
             let mode = BlitMode { rotation, simd };
             head.scanout

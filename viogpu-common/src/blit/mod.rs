@@ -235,13 +235,21 @@ fn check_geometry(len: usize, width: u32, height: u32, pitch: u32) -> Result<usi
     Ok(span)
 }
 
-/// A read-only 32-bit surface: `height` rows of `width` pixels, rows `pitch` bytes apart.
+/// A read-only 32-bit surface: `height` rows of `width` pixels, rows `pitch` bytes apart. It
+/// may hold only some of its rows ([`Surface::rows`]): the present path reads the OS's surface
+/// only where the present's rectangles lie, and a copy that reaches past the rows held fails
+/// with [`Error::OutOfBounds`].
 #[derive(Debug, Clone, Copy)]
 pub struct Surface<'a> {
+    /// The rows held, from the first one on.
     bytes: &'a [u8],
     width: u32,
     height: u32,
     pitch: u32,
+    /// The first row `bytes` holds.
+    first_held: u32,
+    /// How many rows `bytes` holds.
+    rows_held: u32,
 }
 
 impl<'a> Surface<'a> {
@@ -250,13 +258,48 @@ impl<'a> Surface<'a> {
     /// [`Error::OutOfBounds`] when `bytes` is shorter than `pitch * (height - 1) + width * 4`
     /// (the last row need not be padded to the full pitch).
     pub fn new(bytes: &'a [u8], width: u32, height: u32, pitch: u32) -> Result<Self> {
-        check_geometry(bytes.len(), width, height, pitch)?;
+        Self::rows(bytes, width, height, pitch, 0..height)
+    }
+
+    /// Wraps `bytes` as rows `held` of a `width` x `height` surface: `bytes` starts at the
+    /// first of them and holds `pitch * (rows - 1) + width * 4` bytes, nothing for an empty
+    /// range. Fails like [`Surface::new`], and with [`Error::InvalidArgument`] when `held`
+    /// is inverted or reaches past `height`.
+    pub fn rows(
+        bytes: &'a [u8],
+        width: u32,
+        height: u32,
+        pitch: u32,
+        held: core::ops::Range<u32>,
+    ) -> Result<Self> {
+        check_geometry(usize::MAX, width, height, pitch)?;
+        if held.start > held.end || held.end > height {
+            return Err(Error::InvalidArgument);
+        }
+        if !held.is_empty() {
+            check_geometry(bytes.len(), width, held.end - held.start, pitch)?;
+        }
         Ok(Surface {
             bytes,
             width,
             height,
             pitch,
+            first_held: held.start,
+            rows_held: held.end - held.start,
         })
+    }
+
+    /// The rows this surface holds.
+    pub const fn rows_held(&self) -> core::ops::Range<u32> {
+        self.first_held..self.first_held + self.rows_held
+    }
+
+    /// Whether every row of `rect` is held (an empty rect reads nothing: true).
+    pub fn holds_rows_of(&self, rect: &Rect) -> bool {
+        let held = self.rows_held();
+        rect.is_empty()
+            || (i64::from(rect.top) >= i64::from(held.start)
+                && i64::from(rect.bottom) <= i64::from(held.end))
     }
 
     /// Width in pixels.
@@ -274,7 +317,7 @@ impl<'a> Surface<'a> {
         self.pitch
     }
 
-    /// The underlying bytes.
+    /// The underlying bytes: the rows held, from the first one on.
     pub const fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
@@ -328,6 +371,8 @@ impl<'a> SurfaceMut<'a> {
             width: self.width,
             height: self.height,
             pitch: self.pitch,
+            first_held: 0,
+            rows_held: self.height,
         }
     }
 }
@@ -433,7 +478,16 @@ pub fn blit_rect_into_band(
     if dst_span.y + dst_span.h > band_rows {
         return Err(Error::OutOfBounds);
     }
-    let src_plane = kernels::Plane::new(src.bytes, src.pitch, src_span)?;
+    // The source rows are counted from the first row the surface holds.
+    let first_held = usize::try_from(src.first_held).map_err(|_| Error::OutOfBounds)?;
+    let held_span = Span {
+        y: src_span
+            .y
+            .checked_sub(first_held)
+            .ok_or(Error::OutOfBounds)?,
+        ..src_span
+    };
+    let src_plane = kernels::Plane::new(src.bytes, src.pitch, held_span)?;
     let mut dst_plane = kernels::PlaneMut::new(band.bytes, band.pitch, dst_span)?;
     match rotation {
         Rotation::Identity => kernels::copy_identity(&mut dst_plane, &src_plane)?,

@@ -439,3 +439,64 @@ proptest! {
         prop_assert!(fb == expected);
     }
 }
+
+/// A surface that holds only some rows: rects inside them copy as from the whole surface,
+/// under every rotation; a rect reaching another row is refused and writes nothing; bad row
+/// ranges and short byte slices are refused.
+#[test]
+fn a_surface_holding_some_rows_reads_only_those() {
+    let (w, h) = (40, 30);
+    let (whole, pitch) = source(w, h, 8);
+    let held = 10..20;
+    let bytes = &whole[(held.start * pitch) as usize..(held.end * pitch) as usize];
+    let part = Surface::rows(bytes, w, h, pitch, held.clone()).unwrap();
+    assert_eq!(part.rows_held(), held);
+    let full = Surface::new(&whole, w, h, pitch).unwrap();
+    for rotation in [
+        Rotation::Identity,
+        Rotation::Rotate90,
+        Rotation::Rotate180,
+        Rotation::Rotate270,
+    ] {
+        let (fw, fh) = rotation.framebuffer_size(w, h);
+        let (mut from_part, fpitch) = framebuffer(fw, fh);
+        let (mut from_full, _) = framebuffer(fw, fh);
+        let inside = Rect::new(3, 10, 37, 20);
+        let mut dst = SurfaceMut::new(&mut from_part, fw, fh, fpitch).unwrap();
+        blit_rect(&mut dst, &part, &inside, rotation).unwrap();
+        let mut dst = SurfaceMut::new(&mut from_full, fw, fh, fpitch).unwrap();
+        blit_rect(&mut dst, &full, &inside, rotation).unwrap();
+        assert!(from_part == from_full, "{rotation:?}");
+        for reaching in [Rect::new(0, 9, 4, 12), Rect::new(0, 19, 4, 21)] {
+            let before = from_part.clone();
+            let mut dst = SurfaceMut::new(&mut from_part, fw, fh, fpitch).unwrap();
+            assert_eq!(
+                blit_rect(&mut dst, &part, &reaching, rotation),
+                Err(Error::OutOfBounds),
+                "{rotation:?} {reaching:?}"
+            );
+            assert!(from_part == before);
+        }
+    }
+    let inverted = core::ops::Range { start: 20, end: 10 };
+    assert_eq!(
+        Surface::rows(bytes, w, h, pitch, inverted).err(),
+        Some(Error::InvalidArgument)
+    );
+    assert_eq!(
+        Surface::rows(bytes, w, h, pitch, 25..31).err(),
+        Some(Error::InvalidArgument)
+    );
+    assert_eq!(
+        Surface::rows(
+            &bytes[..bytes.len() - pitch as usize - 1],
+            w,
+            h,
+            pitch,
+            held
+        )
+        .err(),
+        Some(Error::OutOfBounds)
+    );
+    assert!(Surface::rows(&[], w, h, pitch, 5..5).is_ok());
+}

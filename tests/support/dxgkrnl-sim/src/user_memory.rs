@@ -47,6 +47,8 @@ struct Region {
     locks: usize,
     /// The thread (simulated process) whose memory this is.
     owner: ThreadId,
+    /// The byte range (offset, length) of the last successful probe, for tests to check.
+    last_lock: Option<(usize, usize)>,
 }
 
 static REGIONS: Mutex<BTreeMap<usize, Region>> = Mutex::new(BTreeMap::new());
@@ -103,6 +105,7 @@ pub(crate) fn probe_and_lock(address: usize, len: usize) -> Result<(), ProbeErro
     let last = end.div_ceil(page) * page;
     protect(base + first, last - first, libc::PROT_READ);
     region.locks += 1;
+    region.last_lock = Some((offset, len));
     Ok(())
 }
 
@@ -185,6 +188,7 @@ impl UserBuffer {
                 valid_len: len,
                 locks: 0,
                 owner: std::thread::current().id(),
+                last_lock: None,
             },
         );
         Ok(Self {
@@ -229,6 +233,12 @@ impl UserBuffer {
     /// Locks the driver holds on the buffer now.
     pub fn locks(&self) -> usize {
         regions().get(&self.base).map_or(0, |r| r.locks)
+    }
+
+    /// The bytes the last successful probe and lock covered: (offset into the buffer,
+    /// length).
+    pub fn last_lock(&self) -> Option<(usize, usize)> {
+        regions().get(&self.base).and_then(|r| r.last_lock)
     }
 }
 
