@@ -49,6 +49,10 @@ struct Region {
     owner: ThreadId,
     /// The byte range (offset, length) of the last successful probe, for tests to check.
     last_lock: Option<(usize, usize)>,
+    /// The pages (offset range) made readable since the buffer was last all `PROT_NONE`: what
+    /// the last unlock protects again, so an unlock costs what its locks covered, as
+    /// MmUnlockPages does, not the whole buffer.
+    readable: Option<(usize, usize)>,
 }
 
 static REGIONS: Mutex<BTreeMap<usize, Region>> = Mutex::new(BTreeMap::new());
@@ -106,6 +110,10 @@ pub(crate) fn probe_and_lock(address: usize, len: usize) -> Result<(), ProbeErro
     protect(base + first, last - first, libc::PROT_READ);
     region.locks += 1;
     region.last_lock = Some((offset, len));
+    region.readable = Some(match region.readable {
+        Some((start, end)) => (start.min(first), end.max(last)),
+        None => (first, last),
+    });
     Ok(())
 }
 
@@ -125,8 +133,9 @@ pub(crate) fn unlock(address: usize, _len: usize) -> Result<(), String> {
     }
     region.locks -= 1;
     if region.locks == 0 {
-        let len = region.len;
-        protect(base, len, libc::PROT_NONE);
+        if let Some((start, end)) = region.readable.take() {
+            protect(base + start, end - start, libc::PROT_NONE);
+        }
     }
     Ok(())
 }
@@ -189,6 +198,7 @@ impl UserBuffer {
                 locks: 0,
                 owner: std::thread::current().id(),
                 last_lock: None,
+                readable: None,
             },
         );
         Ok(Self {
