@@ -247,3 +247,20 @@ fn a_refused_unref_whose_answer_is_corrupted_is_not_made_to_look_done() {
         111, 111, 111, 111, 111, 111, 111, 111,
     ]);
 }
+
+/// Found by the `present` fuzz target after the driver began to lock only the rows a present's
+/// rects cover: a user-mode surface with a pitch from the input (here huge) put the start of
+/// those rows outside the user buffer, and the OS layer judged user or kernel memory by that
+/// offset address: taken for kernel memory, it was read without a probe (a SIGSEGV here; on
+/// Windows a read of whatever lay there). The surface's own pointer decides now, and a user
+/// range must lie in user memory, else STATUS_ACCESS_VIOLATION.
+#[test]
+fn a_huge_pitch_cannot_move_the_rows_read_out_of_user_memory() {
+    let summary = run_os_script(&[
+        0, 1, 1, 0, 68, 120, 103, 107, 67, 98, 71, 101, 116, 68, 101, 0, 0, 0, 118, 105, 99, 101,
+        73, 110, 102, 0, 0, 0, 0, 0, 0, 0, 55, 114, 109, 97, 116, 107, 111, 110, 207, 207, 31, 249,
+        1, 1, 0, 0, 7, 1, 4, 52, 255, 109, 255, 110, 9, 1,
+    ]);
+    // The present with the huge pitch is one of the two refused.
+    assert_eq!((summary.good_presents, summary.bad_presents), (1, 2));
+}

@@ -171,9 +171,9 @@ impl Adapter {
         // changed) and unlocks when this function returns.
         // SAFETY: a kernel-mode `pixels` holds `pitch * h` readable bytes for the duration of
         // the call (the caller's promise: the OS's surface, whose height `h` is as computed
-        // above), and rows `rows` lie inside it (`source_rows` clamps them to `h`); a user-mode
-        // one is checked by the probe.
-        let locked = unsafe { crate::os::probe_and_lock(pixels.wrapping_add(offset), len) }?;
+        // above), and rows `rows` lie inside it (`source_rows` clamps them to `h`); for a
+        // user-mode one (decided by `pixels`, not by the offset address) the range is probed.
+        let locked = unsafe { crate::os::probe_and_lock(pixels, offset, len) }?;
         let surface = Surface::rows(locked.bytes(), w, h, pitch, rows).ddi()?;
         let mut copy = |simd| {
             let mode = BlitMode { rotation, simd };

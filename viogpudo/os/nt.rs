@@ -973,28 +973,44 @@ impl Drop for LockedPages {
     }
 }
 
-/// Makes `len` bytes at `address` readable for the life of the returned guard (see the module
-/// docs): a user-mode range is probed, locked and mapped, a kernel one used as it is.
+/// Makes `len` bytes at `offset` into the surface at `surface` readable for the life of the
+/// returned guard (see the module docs): a user-mode range is probed, locked and mapped, a
+/// kernel one used as it is. Whether it is user memory is decided by `surface`, the OS's
+/// pointer, never by the offset address, which a bad pitch could push past
+/// `MM_USER_PROBE_ADDRESS`: a user range must lie below it entirely.
 ///
 /// Errors: the exception code of the probe (`STATUS_ACCESS_VIOLATION` for a range that is not
-/// entirely valid user memory), `STATUS_INSUFFICIENT_RESOURCES` when no MDL or system mapping
-/// can be had (as the sample), `STATUS_INVALID_PARAMETER` for a range an MDL cannot describe,
+/// entirely valid user memory; the same status, ours, for one that leaves user space),
+/// `STATUS_INSUFFICIENT_RESOURCES` when no MDL or system mapping can be had (as the sample),
+/// `STATUS_INVALID_PARAMETER` for a range an MDL cannot describe,
 /// `STATUS_INVALID_DEVICE_REQUEST` above APC_LEVEL (user memory cannot be probed there).
 /// Nothing stays locked or allocated on an error.
 ///
 /// # Safety
-/// If `address` is a kernel address (above `MM_USER_PROBE_ADDRESS`), `len` bytes at it are
-/// valid for reads while the guard lives. A user address needs no promise beyond being the
-/// current process's: the probe checks it.
+/// If `surface` is a kernel address (above `MM_USER_PROBE_ADDRESS`), `len` bytes at `offset`
+/// into it are valid for reads while the guard lives. A user surface needs no promise beyond
+/// being the current process's: the range is checked and probed.
 pub unsafe fn probe_and_lock(
-    address: *const u8,
+    surface: *const u8,
+    offset: usize,
     len: usize,
 ) -> Result<LockedPages, crate::ddi::NTSTATUS> {
+    use super::STATUS_ACCESS_VIOLATION;
     use crate::ddi::{
         STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER,
     };
+    let address = surface.wrapping_add(offset);
     // The KMDOD sample's test: at or below MM_USER_PROBE_ADDRESS is user memory.
-    if len == 0 || (address as usize) > user_probe_address() {
+    let user = (surface as usize) <= user_probe_address();
+    if user {
+        let end = (surface as usize)
+            .checked_add(offset)
+            .and_then(|start| start.checked_add(len));
+        if end.is_none_or(|end| end > user_probe_address()) {
+            return Err(STATUS_ACCESS_VIOLATION);
+        }
+    }
+    if len == 0 || !user {
         return Ok(LockedPages {
             mdl: None,
             address,

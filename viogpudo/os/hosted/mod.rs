@@ -340,19 +340,27 @@ impl Drop for LockedPages {
     }
 }
 
-/// Makes `len` bytes at `address` readable for the life of the returned guard: user memory is
-/// probed and locked for reading (`MmProbeAndLockPages(UserMode, IoReadAccess)`, at most
-/// APC_LEVEL), kernel memory is used as it is. A user range that is not entirely valid gives
-/// the probe's exception code (`STATUS_ACCESS_VIOLATION`) and locks nothing.
+/// Makes `len` bytes at `offset` into the surface at `surface` readable for the life of the
+/// returned guard: user memory is probed and locked for reading
+/// (`MmProbeAndLockPages(UserMode, IoReadAccess)`, at most APC_LEVEL), kernel memory is used as
+/// it is. Whether it is user memory is decided by `surface`, the OS's pointer, never by the
+/// offset address, which a bad pitch could push anywhere. A user range that is not entirely
+/// valid user memory gives the probe's exception code (`STATUS_ACCESS_VIOLATION`) and locks
+/// nothing.
 ///
 /// # Safety
-/// If `address` is kernel memory (not user memory of this machine), `len` bytes at it are
-/// valid for reads while the guard lives (as the OS guarantees for a kernel-mode `pSource`).
-/// A user address needs no promise: the probe checks it.
-pub unsafe fn probe_and_lock(address: *const u8, len: usize) -> Result<LockedPages, NTSTATUS> {
+/// If `surface` is kernel memory (not user memory of this machine), `len` bytes at `offset`
+/// into it are valid for reads while the guard lives (as the OS guarantees for a kernel-mode
+/// `pSource`). A user surface needs no promise: the probe checks the range.
+pub unsafe fn probe_and_lock(
+    surface: *const u8,
+    offset: usize,
+    len: usize,
+) -> Result<LockedPages, NTSTATUS> {
+    let address = surface.wrapping_add(offset);
     let env = match current() {
-        Some(env) if len > 0 && env.is_user_address(address as usize) => env,
-        // Kernel memory (or nothing to read): used as it is.
+        Some(env) if env.is_user_address(surface as usize) => env,
+        // Kernel memory: used as it is.
         _ => {
             return Ok(LockedPages {
                 env: None,
@@ -361,9 +369,20 @@ pub unsafe fn probe_and_lock(address: *const u8, len: usize) -> Result<LockedPag
             })
         }
     };
+    if len == 0 {
+        // Nothing to read, nothing to lock.
+        return Ok(LockedPages {
+            env: None,
+            address,
+            len,
+        });
+    }
     irql::require_at_most(irql::DISPATCH_LEVEL, "IoAllocateMdl");
     irql::require_at_most(irql::APC_LEVEL, "MmProbeAndLockPages (user memory)");
-    if (address as usize).checked_add(len).is_none() {
+    let in_range = (surface as usize)
+        .checked_add(offset)
+        .and_then(|start| start.checked_add(len));
+    if in_range.is_none() {
         return Err(STATUS_ACCESS_VIOLATION);
     }
     env.probe_and_lock_read(address as usize, len)?;
