@@ -141,6 +141,11 @@ pub fn copy_rect<H: Hal>(
         return Ok(Rect::EMPTY);
     }
     check_inside(rect, src.width(), src.height())?;
+    // A rect that crosses bands would otherwise fail only in a later band, after writing the
+    // first.
+    if !src.holds_rows_of(rect) {
+        return Err(Error::OutOfBounds);
+    }
     let (width, height, pitch) = (backing.width(), backing.height(), backing.pitch());
     let fb_rect = rotate_rect(rect, rotation, src.width(), src.height());
     for band in backing.bands_mut() {

@@ -481,9 +481,8 @@ impl<H: Hal> Scanout<H> {
             .send_and_flush(gpu, fb.full_rect(), 0, WaitMode::Wait)
     }
 
-    /// A present of the OS's source surface `src` (see [`crate::present::present`]). The
-    /// first one after a VidPN mode change sends the whole framebuffer and points the scanout
-    /// at it ([`reveal`](Self::reveal)). Nothing to do without a framebuffer with a host
+    /// A present of the OS's source surface `src`: [`copy`](Self::copy), then
+    /// [`send`](Self::send) of what it wrote. Nothing to do without a framebuffer with a host
     /// resource (none committed, or suspended across a power-down).
     pub fn present<P: Platform, N: Notify>(
         &mut self,
@@ -494,13 +493,46 @@ impl<H: Hal> Scanout<H> {
         dirty: &[BlitRect],
         mode: impl Into<BlitMode>,
     ) -> Result<PresentStats> {
+        match self.copy(src, moves, dirty, mode)? {
+            Some(written) => self.send(gpu, ids, &written),
+            None => Ok(PresentStats::default()),
+        }
+    }
+
+    /// The first half of a present: the moved and dirty regions of `src` copied into the
+    /// current framebuffer ([`crate::present::copy_into_framebuffer`]). Returns the
+    /// framebuffer rects written, or `None` when there is no framebuffer with a host resource
+    /// (none committed, or suspended across a power-down). Nothing goes to the device, so a
+    /// caller can run this half alone in a narrower context (the driver saves the YMM state
+    /// around it, and only around it).
+    pub fn copy(
+        &mut self,
+        src: &Surface<'_>,
+        moves: &[MoveRect],
+        dirty: &[BlitRect],
+        mode: impl Into<BlitMode>,
+    ) -> Result<Option<Vec<BlitRect>>> {
+        let Some(fb) = self.current.as_mut().filter(|fb| fb.resource_id != 0) else {
+            return Ok(None);
+        };
+        present::copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, mode).map(Some)
+    }
+
+    /// The second half of a present: the regions [`copy`](Self::copy) wrote go to the host
+    /// ([`crate::present::send_regions`]); for the first present after a VidPN mode change, the
+    /// whole framebuffer goes, and the scanout is pointed at it ([`reveal`](Self::reveal)).
+    pub fn send<P: Platform, N: Notify>(
+        &mut self,
+        gpu: &GpuDevice<H, P, N>,
+        ids: &mut ResourceIdAllocator,
+        written: &[BlitRect],
+    ) -> Result<PresentStats> {
         let Some(fb) = self.current.as_mut().filter(|fb| fb.resource_id != 0) else {
             return Ok(PresentStats::default());
         };
         if fb.sent {
-            return present::present(gpu, fb, src, moves, dirty, mode);
+            return present::send_regions(gpu, fb, written, WaitMode::Wait);
         }
-        let written = present::copy_into_framebuffer(fb.backing_mut(), src, moves, dirty, mode)?;
         self.reveal(gpu, ids)?;
         // Whole unless it is a blob (which the reveal may have re-hosted as 2D).
         let bytes = match self.current.as_ref() {

@@ -11,9 +11,11 @@
 //! per page, and a small update touches a few rows of a desktop of thousands of pages. (The
 //! KMDOD sample locks the whole surface every time.)
 //!
-//! A rotated (90 or 270 degree) copy runs inside `os::with_avx_state`, which saves the YMM
-//! registers so the core's AVX2 transpose may use them; every other present uses only the
-//! baseline registers, which kernel code may use without saving.
+//! The copy of a rotated (90 or 270 degree) present, on a processor with AVX2, runs inside
+//! `os::with_avx_state`, which saves the YMM registers so the core's AVX2 transpose may use
+//! them; the save covers the copy alone (`Scanout::copy`), not the commands and the wait for the
+//! device that follow (`Scanout::send`). Every other copy uses only the baseline registers,
+//! which kernel code may use without saving.
 //!
 //! A present to an invisible source, or to a source without a framebuffer (no path, or
 //! powered down), is dropped with success. The first present after the source became visible
@@ -24,7 +26,7 @@ use alloc::vec::Vec;
 
 use super::{Adapter, DdiResult, IntoDdi};
 use crate::ddi::*;
-use viogpu_common::blit::{BlitMode, Point, Rect, Rotation, Simd, Surface};
+use viogpu_common::blit::{avx2_usable, BlitMode, Point, Rect, Rotation, Simd, Surface};
 use viogpu_common::present::{source_rows, MoveRect};
 
 /// Checks the scalar arguments of a present: known source, 4 bytes per pixel, a positive
@@ -175,19 +177,22 @@ impl Adapter {
         // user-mode one (decided by `pixels`, not by the offset address) the range is probed.
         let locked = unsafe { crate::os::probe_and_lock(pixels, offset, len) }?;
         let surface = Surface::rows(locked.bytes(), w, h, pitch, rows).ddi()?;
+        // Only the 90 and 270 degree copies have an AVX2 kernel, and only where the processor
+        // runs AVX2: the YMM state is saved for those copies alone, and released before
+        // anything goes to the device.
         let mut copy = |simd| {
             let mode = BlitMode { rotation, simd };
-            head.scanout
-                .present(&hw.gpu, ids, &surface, moves, dirty, mode)
-                .map(|_| ())
+            head.scanout.copy(&surface, moves, dirty, mode)
         };
-        // Only the 90 and 270 degree copies have an AVX2 kernel; the others would save the YMM
-        // state for nothing.
-        let result = if rotation.swaps_axes() {
+        let copied = if rotation.swaps_axes() && avx2_usable() {
             crate::os::with_avx_state(copy)
         } else {
             copy(Simd::Baseline)
         };
+        let result = copied.and_then(|written| match written {
+            Some(written) => head.scanout.send(&hw.gpu, ids, &written).map(|_| ()),
+            None => Ok(()),
+        });
         if result.is_ok() {
             head.full_present = false;
         }

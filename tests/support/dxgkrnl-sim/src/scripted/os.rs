@@ -298,7 +298,9 @@ impl OsRun {
         // A surface shorter than the mode, with the rows read inside it, is outside the DDI's
         // contract (the OS's surface always has the mode's size): the driver may read only
         // what it needs and succeed, or refuse as the probe of a whole surface would, with
-        // STATUS_ACCESS_VIOLATION; either way the screens must be right.
+        // STATUS_ACCESS_VIOLATION; either way the screens must be right. (So this judge does
+        // not catch a driver that locks more rows than it reads; `driver_present` pins the
+        // exact range.)
         let good = good && (whole_readable || nt_success(status));
         if !good {
             summary.bad_presents += 1;
