@@ -7,6 +7,7 @@
 use viogpu_common::blit::{Rect as BlitRect, Rotation, Surface};
 use viogpu_common::framebuffer::AllocPolicy;
 use viogpu_common::hal::PAGE_SIZE;
+use viogpu_common::present::PresentStats;
 use viogpu_common::protocol::{CommandType, ResponseType};
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::scanout::Scanout;
@@ -34,6 +35,22 @@ impl Display {
             ids: ResourceIdAllocator::new(1024),
             scanout: Scanout::new(0, policy),
         }
+    }
+
+    /// Presents `dirty` of the `w` x `h` [`pattern`], unrotated.
+    fn present_pattern(&mut self, (w, h): (u32, u32), dirty: &[BlitRect]) -> PresentStats {
+        let src = pattern(w, h);
+        let surface = Surface::new(&src, w, h, w * 4).unwrap();
+        self.scanout
+            .present(
+                &self.bed.gpu,
+                &mut self.ids,
+                &surface,
+                &[],
+                dirty,
+                Rotation::Identity,
+            )
+            .unwrap()
     }
 
     fn count(&self, command: CommandType) -> u64 {
@@ -102,23 +119,11 @@ fn presents_are_flushes_only_and_show_exactly_the_dirty_pixels() {
     d.scanout
         .set_mode(&d.bed.gpu, &mut d.ids, w, h, BLUE)
         .unwrap();
-    let src = pattern(w, h);
-    let surface = Surface::new(&src, w, h, w * 4).unwrap();
     let dirty = [
         BlitRect::new(3, 5, 40, 61),
         BlitRect::new(250, 150, 320, 200),
     ];
-    let stats = d
-        .scanout
-        .present(
-            &d.bed.gpu,
-            &mut d.ids,
-            &surface,
-            &[],
-            &dirty,
-            Rotation::Identity,
-        )
-        .unwrap();
+    let stats = d.present_pattern((w, h), &dirty);
     assert_eq!((stats.transfers, stats.bytes), (0, 0));
     assert_eq!(d.count(CommandType::TRANSFER_TO_HOST_2D), 0);
     assert_eq!(d.count(CommandType::RESOURCE_FLUSH), 1 + 2);
@@ -174,20 +179,8 @@ fn a_vidpn_mode_change_keeps_the_old_blob_on_screen_until_its_first_picture() {
     d.assert_screen((800, 600), |_, _| BLUE);
     assert_eq!(d.bed.backend.lock().scanout_resource(0), Some(old));
 
-    let src = pattern(w, h);
-    let surface = Surface::new(&src, w, h, w * 4).unwrap();
     let whole = [BlitRect::new(0, 0, w as i32, h as i32)];
-    let stats = d
-        .scanout
-        .present(
-            &d.bed.gpu,
-            &mut d.ids,
-            &surface,
-            &[],
-            &whole,
-            Rotation::Identity,
-        )
-        .unwrap();
+    let stats = d.present_pattern((w, h), &whole);
     assert_eq!((stats.transfers, stats.bytes), (0, 0));
     d.assert_screen((w, h), pattern_pixel);
     // The old blob was detached and destroyed once the new one was shown.
@@ -230,19 +223,8 @@ fn a_framebuffer_of_many_chunks_is_handed_over_in_whole_pages() {
     assert!(size >= u64::from(w) * u64::from(h) * 4);
 
     // Rows across every chunk boundary reach the screen where they belong.
-    let src = pattern(w, h);
-    let surface = Surface::new(&src, w, h, w * 4).unwrap();
     let whole = [BlitRect::new(0, 0, w as i32, h as i32)];
-    d.scanout
-        .present(
-            &d.bed.gpu,
-            &mut d.ids,
-            &surface,
-            &[],
-            &whole,
-            Rotation::Identity,
-        )
-        .unwrap();
+    d.present_pattern((w, h), &whole);
     d.assert_screen((w, h), pattern_pixel);
     d.assert_clean();
 }
@@ -349,19 +331,8 @@ fn the_first_picture_of_an_unmappable_blob_goes_out_as_a_2d_resource() {
         .unwrap();
     d.scanout.confirm_switch(&d.bed.gpu, &mut d.ids);
     d.assert_screen((800, 600), |_, _| BLUE);
-    let src = pattern(w, h);
-    let surface = Surface::new(&src, w, h, w * 4).unwrap();
     let whole = [BlitRect::new(0, 0, w as i32, h as i32)];
-    d.scanout
-        .present(
-            &d.bed.gpu,
-            &mut d.ids,
-            &surface,
-            &[],
-            &whole,
-            Rotation::Identity,
-        )
-        .unwrap();
+    d.present_pattern((w, h), &whole);
     assert!(!d.scanout.current().unwrap().is_blob());
     d.assert_screen((w, h), pattern_pixel);
     let backend = d.bed.backend.lock();
