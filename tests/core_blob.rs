@@ -73,13 +73,7 @@ impl Display {
     fn assert_clean(&self) {
         let backend = self.bed.backend.lock();
         assert_eq!(backend.reused_while_held(), 0);
-        let errors: Vec<_> = backend
-            .log()
-            .filter(|r| {
-                r.response
-                    .is_some_and(|t| t.0 >= ResponseType::ERR_UNSPEC.0)
-            })
-            .collect();
+        let errors: Vec<_> = backend.error_answers().collect();
         assert!(errors.is_empty(), "error answers: {errors:?}");
     }
 }

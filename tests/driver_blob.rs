@@ -9,7 +9,7 @@ mod sim_support;
 
 use dxgkrnl_sim::Surface;
 use sim_support::{assert_shows, Rig};
-use viogpu_common::protocol::{CommandType, ResponseType};
+use viogpu_common::protocol::CommandType;
 use viogpudo::ddi::*;
 
 /// The framebuffers were blobs, and nothing but cursor images was transferred: the device
@@ -17,13 +17,7 @@ use viogpudo::ddi::*;
 /// transfer it executed was at most a cursor's 64x64.
 fn assert_blob_only(rig: &Rig) {
     let gpu = rig.gpu();
-    let errors: Vec<_> = gpu
-        .log()
-        .filter(|r| {
-            r.response
-                .is_some_and(|t| t.0 >= ResponseType::ERR_UNSPEC.0)
-        })
-        .collect();
+    let errors: Vec<_> = gpu.error_answers().collect();
     assert!(errors.is_empty(), "error answers: {errors:?}");
     assert!(gpu.count(CommandType::RESOURCE_CREATE_BLOB) >= 1);
     assert!(gpu.count(CommandType::SET_SCANOUT_BLOB) >= 1);

@@ -581,6 +581,14 @@ impl GpuBackend {
         self.log.iter()
     }
 
+    /// The requests of [`log`](Self::log) answered with an error (`ERR_*`).
+    pub fn error_answers(&self) -> impl Iterator<Item = &CommandRecord> {
+        self.log.iter().filter(|r| {
+            r.response
+                .is_some_and(|t| t.0 >= ResponseType::ERR_UNSPEC.0)
+        })
+    }
+
     /// The most recent successful transfers, oldest first.
     pub fn transfers(&self) -> impl ExactSizeIterator<Item = &TransferRecord> {
         self.transfers.iter()
