@@ -285,15 +285,17 @@ const XSTATE_MASK_AVX: u64 = 1 << 2;
 /// the OS has enabled the AVX state (`RtlGetEnabledExtendedFeatures`; saving a state the OS
 /// did not enable is a bugcheck) and the save succeeded, else [`Simd::Baseline`] with nothing
 /// saved. The save lives on this stack frame, and the restore runs on this thread at the
-/// save's IRQL, as the restore's page requires; above DISPATCH_LEVEL nothing is saved.
+/// save's IRQL, as the restore's page requires. Only at PASSIVE_LEVEL, the documented level of
+/// `RtlGetEnabledExtendedFeatures` (the save itself allows DISPATCH_LEVEL; the present, the
+/// one caller, runs at PASSIVE_LEVEL); anywhere else nothing is saved.
 pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
-    if !irql_at_most(DISPATCH_LEVEL) || !avx_state_enabled() {
+    if !irql_at_most(PASSIVE_LEVEL) || !avx_state_enabled() {
         return f(Simd::Baseline);
     }
     let mut save = MaybeUninit::<XSTATE_SAVE>::uninit();
-    // SAFETY: KeSaveExtendedProcessorState runs at IRQL <= DISPATCH_LEVEL (checked above),
-    // with a mask of states the OS enabled (checked above), and writes the XSTATE_SAVE it is
-    // given, here a local of this frame.
+    // SAFETY: KeSaveExtendedProcessorState runs at IRQL <= DISPATCH_LEVEL (at PASSIVE_LEVEL,
+    // checked above), with a mask of states the OS enabled (checked above), and writes the
+    // XSTATE_SAVE it is given, here a local of this frame.
     let status = unsafe { KeSaveExtendedProcessorState(XSTATE_MASK_AVX, save.as_mut_ptr()) };
     if !NT_SUCCESS(status) {
         return f(Simd::Baseline);
@@ -308,7 +310,8 @@ pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
 /// Whether the OS enabled the AVX state on this machine (it does on processors with AVX,
 /// unless disabled at boot).
 fn avx_state_enabled() -> bool {
-    // SAFETY: RtlGetEnabledExtendedFeatures only reads the kernel's feature mask; any IRQL.
+    // SAFETY: RtlGetEnabledExtendedFeatures only reads the kernel's feature mask; it runs at
+    // PASSIVE_LEVEL, its documented level (the caller checked).
     unsafe { RtlGetEnabledExtendedFeatures(XSTATE_MASK_AVX) & XSTATE_MASK_AVX != 0 }
 }
 

@@ -156,9 +156,11 @@ pub fn registry_dword(name: &str) -> Option<u32> {
 /// Runs `f` with the AVX state saved, as `KeSaveExtendedProcessorState(XSTATE_MASK_AVX)` and
 /// `KeRestoreExtendedProcessorState` around it do on Windows, and lets it use
 /// [`Simd::Avx2`]. A user-mode process needs no save, so here this checks the kernel's rules
-/// instead: both calls at most at DISPATCH_LEVEL, the restore at the save's IRQL. The
-/// environment is told of each save.
+/// instead: `RtlGetEnabledExtendedFeatures` (asked first, as on Windows) at PASSIVE_LEVEL, the
+/// save at most at DISPATCH_LEVEL, the restore at the save's IRQL. The environment is told of
+/// each save.
 pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
+    irql::require_at_most(irql::PASSIVE_LEVEL, "RtlGetEnabledExtendedFeatures");
     irql::require_at_most(irql::DISPATCH_LEVEL, "KeSaveExtendedProcessorState");
     let saved_at = irql::current();
     if let Some(env) = current() {
@@ -391,4 +393,29 @@ pub unsafe fn probe_and_lock(
         address,
         len,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_avx_state_is_saved_at_passive_level() {
+        assert_eq!(with_avx_state(|simd| simd), Simd::Avx2);
+    }
+
+    /// RtlGetEnabledExtendedFeatures is documented for PASSIVE_LEVEL only (without an
+    /// environment a broken rule fails the calling test).
+    #[test]
+    #[should_panic(expected = "RtlGetEnabledExtendedFeatures called at DISPATCH_LEVEL")]
+    fn the_avx_state_is_not_asked_for_at_dispatch_level() {
+        let _dispatch = irql::run_at(irql::DISPATCH_LEVEL);
+        with_avx_state(|simd| simd);
+    }
+
+    #[test]
+    #[should_panic(expected = "a restore must run at its save's IRQL")]
+    fn a_restore_at_another_irql_is_a_broken_rule() {
+        with_avx_state(|_| core::mem::forget(irql::run_at(irql::DISPATCH_LEVEL)));
+    }
 }
