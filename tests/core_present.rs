@@ -2,9 +2,11 @@
 //! only they are transferred, rotation maps pixels where Windows expects them, and a bad
 //! rect changes nothing.
 
-use viogpu_common::blit::{Point, Rect, Rotation, Surface};
+use viogpu_common::blit::{rotate_rect, Point, Rect, Rotation, Surface};
 use viogpu_common::framebuffer::AllocPolicy;
-use viogpu_common::present::{present, source_rows, MoveRect};
+use viogpu_common::present::{
+    copy_into_framebuffer, dirty_copy_order, present, source_rows, MoveRect, MAX_RECTS,
+};
 use viogpu_common::resource_id::ResourceIdAllocator;
 use viogpu_common::scanout::Scanout;
 use viogpu_common::Error;
@@ -274,5 +276,63 @@ fn a_surface_holding_only_the_rows_read_presents_the_same() {
         assert_eq!(screen.bed.backend.lock().transfers().len(), before);
         let (fx, fy) = to_framebuffer(0, 60, rotation, W, H);
         assert_eq!(screen.host_pixel(fx, fy), BACKGROUND, "{rotation:?}");
+    }
+}
+
+/// Dirty rects are copied from the top of the surface down, left to right within a row, and
+/// in the OS's order where two start at the same point; more than `MAX_RECTS` is refused.
+#[test]
+fn dirty_rects_are_copied_top_down() {
+    let dirty = [
+        Rect::new(100, 90, 120, 99),
+        Rect::new(5, 10, 9, 12),
+        Rect::new(40, 90, 50, 95),
+        Rect::new(5, 10, 7, 30),
+        Rect::new(0, 0, 0, 0),
+    ];
+    let mut order = vec![7];
+    dirty_copy_order(&dirty, &mut order).unwrap();
+    assert_eq!(order, [4, 1, 3, 2, 0]);
+    dirty_copy_order(&[], &mut order).unwrap();
+    assert!(order.is_empty());
+    let too_many = vec![Rect::new(0, 0, 1, 1); MAX_RECTS + 1];
+    assert_eq!(
+        dirty_copy_order(&too_many, &mut order),
+        Err(Error::InvalidArgument)
+    );
+}
+
+/// The copy order changes neither the picture nor what the present reports: overlapping and
+/// empty dirty rects, given bottom-up, show the source inside their union under every
+/// rotation, and the framebuffer rects come back in the OS's order.
+#[test]
+fn copying_top_down_keeps_the_picture_and_the_os_order() {
+    for rotation in [
+        Rotation::Identity,
+        Rotation::Rotate90,
+        Rotation::Rotate180,
+        Rotation::Rotate270,
+    ] {
+        let mut screen = Screen::new(rotation);
+        let src = pattern(W, H);
+        let dirty = [
+            Rect::new(200, 150, 300, 199),
+            Rect::new(7, 7, 7, 40),
+            Rect::new(30, 100, 90, 170),
+            Rect::new(60, 20, 250, 120),
+            Rect::new(0, 0, 33, 33),
+        ];
+        let surface = Surface::new(&src, W, H, W * 4).unwrap();
+        let fb = screen.scanout.current_mut().unwrap();
+        let written =
+            copy_into_framebuffer(fb.backing_mut(), &surface, &[], &dirty, rotation).unwrap();
+        let expected: Vec<Rect> = dirty
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| rotate_rect(r, rotation, W, H))
+            .collect();
+        assert_eq!(written, expected, "{rotation:?}");
+        screen.present(&src, &[], &dirty, rotation).unwrap();
+        assert_shows_dirty(&screen, &dirty, rotation);
     }
 }

@@ -2,8 +2,11 @@
 //! 64x64 dirty rects, unrotated and rotated 90 degrees, each next to a plain memcpy of the same
 //! number of bytes measured in the same run.
 //!
-//! The rotated cases run as the driver runs them, with AVX2 where the processor has it
-//! (`Simd::Avx2`); the `_sse2` cases run the baseline SSE2 transpose beside them.
+//! Every case copies as the driver does, through `present::copy_into_framebuffer` into a
+//! framebuffer backing allocated like the driver's (on the heap here), and the rotated cases
+//! with AVX2 where the processor has it (`Simd::Avx2`). Beside them, the `_sse2` cases run the
+//! baseline SSE2 transpose, and the `_os_order` cases copy the scattered rects one by one in
+//! the order the OS gave them (`present::copy_rect`), without the driver's top-down order.
 //!
 //! A second baseline, `row_memcpy_baseline`, copies the same rows as the unrotated blit with bare
 //! `copy_from_slice` calls: for scattered rects it shows how much of the gap to one contiguous
@@ -16,13 +19,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::hint::black_box;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use viogpu_common::blit::{
-    avx2_usable, blit_rect, BlitMode, Rect, Rotation, Simd, Surface, SurfaceMut,
-};
+use viogpu_common::blit::{avx2_usable, BlitMode, Rect, Rotation, Simd, Surface};
+use viogpu_common::framebuffer::{AllocPolicy, FramebufferBacking};
+use viogpu_common::hal::{DmaRegion, Hal, PAGE_SIZE};
+use viogpu_common::present::{copy_into_framebuffer, copy_rect, dirty_copy_order};
 
 const W: u32 = 1920;
 const H: u32 = 1080;
@@ -47,10 +53,50 @@ fn scattered_rects() -> Vec<Rect> {
         .collect()
 }
 
-/// One benchmark case: a set of rects blitted with one rotation.
+/// Page-aligned zeroed heap memory as the framebuffer's "DMA" memory: the driver's backing
+/// layout without a device.
+#[derive(Clone)]
+struct HeapHal;
+
+fn page_layout(len: usize) -> Option<Layout> {
+    Layout::from_size_align(len.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE, PAGE_SIZE).ok()
+}
+
+// SAFETY: each region is a fresh zeroed allocation of its own, page-aligned and rounded up to
+// whole pages, and no device ever sees the made-up bus address.
+unsafe impl Hal for HeapHal {
+    fn dma_alloc(&self, len: usize) -> Option<DmaRegion> {
+        let layout = page_layout(len)?;
+        // SAFETY: the layout has a non-zero size.
+        let virt = NonNull::new(unsafe { alloc_zeroed(layout) })?;
+        Some(DmaRegion {
+            virt,
+            phys: virt.as_ptr() as u64,
+            len: layout.size(),
+        })
+    }
+
+    unsafe fn dma_free(&self, region: DmaRegion) {
+        // SAFETY: allocated by `dma_alloc` with this layout (its length is already whole
+        // pages), and freed once (Hal contract).
+        unsafe { dealloc(region.virt.as_ptr(), page_layout(region.len).unwrap()) };
+    }
+}
+
+/// How a case copies its rects.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// The driver's copy: `copy_into_framebuffer`, dirty rects top down.
+    Driver,
+    /// `copy_rect` per rect, in the order given.
+    OsOrder,
+}
+
+/// One benchmark case: a set of rects copied with one rotation.
 struct Case {
     name: &'static str,
     mode: BlitMode,
+    path: Path,
     rects: Vec<Rect>,
 }
 
@@ -64,86 +110,121 @@ impl Case {
 }
 
 fn cases() -> Vec<Case> {
-    let full = vec![Rect::new(0, 0, W as i32, H as i32)];
+    let full = || vec![Rect::new(0, 0, W as i32, H as i32)];
     let mode = |rotation, simd| BlitMode { rotation, simd };
     let (identity, rotated, rotated_sse2) = (
         mode(Rotation::Identity, Simd::Avx2),
         mode(Rotation::Rotate90, Simd::Avx2),
         mode(Rotation::Rotate90, Simd::Baseline),
     );
+    let case = |name, mode, path, rects| Case {
+        name,
+        mode,
+        path,
+        rects,
+    };
     vec![
-        Case {
-            name: "full_frame/identity",
-            mode: identity,
-            rects: full.clone(),
-        },
-        Case {
-            name: "full_frame/rotate90",
-            mode: rotated,
-            rects: full.clone(),
-        },
-        Case {
-            name: "full_frame/rotate90_sse2",
-            mode: rotated_sse2,
-            rects: full,
-        },
-        Case {
-            name: "scattered_100x64/identity",
-            mode: identity,
-            rects: scattered_rects(),
-        },
-        Case {
-            name: "scattered_100x64/rotate90",
-            mode: rotated,
-            rects: scattered_rects(),
-        },
-        Case {
-            name: "scattered_100x64/rotate90_sse2",
-            mode: rotated_sse2,
-            rects: scattered_rects(),
-        },
+        case("full_frame/identity", identity, Path::Driver, full()),
+        case("full_frame/rotate90", rotated, Path::Driver, full()),
+        case(
+            "full_frame/rotate90_sse2",
+            rotated_sse2,
+            Path::Driver,
+            full(),
+        ),
+        case(
+            "scattered_100x64/identity",
+            identity,
+            Path::Driver,
+            scattered_rects(),
+        ),
+        case(
+            "scattered_100x64/identity_os_order",
+            identity,
+            Path::OsOrder,
+            scattered_rects(),
+        ),
+        case(
+            "scattered_100x64/rotate90",
+            rotated,
+            Path::Driver,
+            scattered_rects(),
+        ),
+        case(
+            "scattered_100x64/rotate90_os_order",
+            rotated,
+            Path::OsOrder,
+            scattered_rects(),
+        ),
+        case(
+            "scattered_100x64/rotate90_sse2",
+            rotated_sse2,
+            Path::Driver,
+            scattered_rects(),
+        ),
     ]
 }
 
-/// Source desktop image and framebuffers for both orientations.
+/// Source desktop image, framebuffers for both orientations, and the rows-memcpy target.
 struct Buffers {
     src: Vec<u8>,
-    fb: Vec<u8>,
+    fb: FramebufferBacking<HeapHal>,
+    fb_rotated: FramebufferBacking<HeapHal>,
+    row_dst: Vec<u8>,
     copy_dst: Vec<u8>,
 }
 
 impl Buffers {
     fn new() -> Self {
         let len = (W * H * 4) as usize;
+        let backing =
+            |(w, h)| FramebufferBacking::allocate(&HeapHal, w, h, &AllocPolicy::default()).unwrap();
         Buffers {
             src: (0..len).map(|i| (i * 7) as u8).collect(),
-            fb: vec![0; len],
+            fb: backing((W, H)),
+            fb_rotated: backing((H, W)),
+            row_dst: vec![0; len],
             copy_dst: vec![0; len],
         }
     }
 
     fn blit(&mut self, case: &Case) {
         let src = Surface::new(&self.src, W, H, W * 4).unwrap();
-        let (fw, fh) = case.mode.rotation.framebuffer_size(W, H);
-        let mut dst = SurfaceMut::new(&mut self.fb, fw, fh, fw * 4).unwrap();
-        for rect in &case.rects {
-            black_box(blit_rect(&mut dst, &src, rect, case.mode).unwrap());
+        let fb = if case.mode.rotation.swaps_axes() {
+            &mut self.fb_rotated
+        } else {
+            &mut self.fb
+        };
+        match case.path {
+            Path::Driver => {
+                black_box(copy_into_framebuffer(fb, &src, &[], &case.rects, case.mode).unwrap());
+            }
+            Path::OsOrder => {
+                for rect in &case.rects {
+                    black_box(copy_rect(fb, &src, rect, case.mode).unwrap());
+                }
+            }
         }
     }
 
-    /// The same rows as an unrotated blit of `case`, each copied with a bare
-    /// `copy_from_slice`: no surface, no validation. The floor for scattered rects, whose rows
-    /// are spread over the whole frame while `memcpy` reads one contiguous block.
+    /// The same rows as an unrotated copy of `case`, in the same rect order, each copied with
+    /// a bare `copy_from_slice`: no surface, no validation. The floor for scattered rects,
+    /// whose rows are spread over the whole frame while `memcpy` reads one contiguous block.
     fn row_memcpy(&mut self, case: &Case) {
         let pitch = (W * 4) as usize;
-        for r in &case.rects {
+        let mut order = Vec::new();
+        match case.path {
+            Path::Driver => dirty_copy_order(&case.rects, &mut order).unwrap(),
+            Path::OsOrder => order.extend(0..case.rects.len() as u16),
+        }
+        for r in order.iter().map(|&i| &case.rects[usize::from(i)]) {
             let (x, w) = (r.left as usize * 4, r.width() as usize * 4);
             for y in r.top as usize..r.bottom as usize {
                 let o = y * pitch + x;
-                self.fb[o..o + w].copy_from_slice(&self.src[o..o + w]);
+                self.row_dst[o..o + w].copy_from_slice(&self.src[o..o + w]);
             }
         }
-        black_box(&mut self.fb);
+        black_box(&mut self.row_dst);
     }
 
     fn memcpy(&mut self, bytes: usize) {
@@ -214,7 +295,7 @@ fn report_ratios(buffers: &mut Buffers) {
         }
         paired.sort_by(f64::total_cmp);
         println!(
-            "present ratio: {:<31} blit {:6.2} GB/s, memcpy {:6.2} GB/s, ratio {:.2}, \
+            "present ratio: {:<35} blit {:6.2} GB/s, memcpy {:6.2} GB/s, ratio {:.2}, \
              paired {:.2} (same rows memcpy'd {:6.2} GB/s, ratio {:.2})",
             case.name,
             gbps(bytes, blit),

@@ -174,7 +174,14 @@ pub fn copy_rect<H: Hal>(
 }
 
 /// Copies the moved and dirty regions of `src` into the framebuffer. Returns the framebuffer
-/// rects written, in the order the OS gave them (moves first, as the OS requires).
+/// rects written, in the order the OS gave them.
+///
+/// Moves are copied first and in the OS's order, as the OS requires. The dirty rects are
+/// copied from the top of the surface down ([`dirty_copy_order`]): they all read the same
+/// finished source, so their order cannot change the picture, and rects whose rows are near
+/// each other then run back to back and find their pages and lines still cached. For many
+/// small scattered rects that is 15-20% faster than the OS's order (see the README's "What is
+/// measured").
 pub fn copy_into_framebuffer<H: Hal>(
     backing: &mut FramebufferBacking<H>,
     src: &Surface<'_>,
@@ -190,17 +197,53 @@ pub fn copy_into_framebuffer<H: Hal>(
         dirty,
         mode.rotation,
     )?;
+    let mut order = Vec::new();
+    dirty_copy_order(dirty, &mut order)?;
+    let mut dirty_written = crate::fallible::try_filled(dirty.len(), Rect::EMPTY)?;
     let mut written = Vec::new();
     written
         .try_reserve_exact(moves.len() + dirty.len())
         .map_err(|_| Error::NoMemory)?;
-    for rect in moves.iter().map(|m| &m.dest).chain(dirty) {
-        let fb_rect = copy_rect(backing, src, rect, mode)?;
+    for m in moves {
+        let fb_rect = copy_rect(backing, src, &m.dest, mode)?;
         if !fb_rect.is_empty() {
             crate::fallible::try_push(&mut written, fb_rect)?;
         }
     }
+    for i in order {
+        let i = usize::from(i);
+        let (Some(rect), Some(slot)) = (dirty.get(i), dirty_written.get_mut(i)) else {
+            return Err(Error::InvalidArgument);
+        };
+        *slot = copy_rect(backing, src, rect, mode)?;
+    }
+    for fb_rect in dirty_written.into_iter().filter(|r| !r.is_empty()) {
+        crate::fallible::try_push(&mut written, fb_rect)?;
+    }
     Ok(written)
+}
+
+/// Replaces `order` with the indexes of `dirty` in the order [`copy_into_framebuffer`] copies
+/// them: by top row, then left column, then the OS's order. At most
+/// [`MAX_RECTS`] rects, so an index fits in a `u16`; more is [`Error::InvalidArgument`].
+pub fn dirty_copy_order(dirty: &[Rect], order: &mut Vec<u16>) -> Result<()> {
+    if dirty.len() > MAX_RECTS {
+        return Err(Error::InvalidArgument);
+    }
+    order.clear();
+    order
+        .try_reserve_exact(dirty.len())
+        .map_err(|_| Error::NoMemory)?;
+    order.extend((0..dirty.len()).filter_map(|i| u16::try_from(i).ok()));
+    // Unstable sort: it sorts in place, where the stable one allocates. The index in the key
+    // keeps the order of equal rects deterministic.
+    order.sort_unstable_by_key(|&i| {
+        let (top, left) = dirty
+            .get(usize::from(i))
+            .map_or((i32::MAX, i32::MAX), |r| (r.top, r.left));
+        (top, left, i)
+    });
+    Ok(())
 }
 
 /// A present: copy the regions into the framebuffer, then send only those regions to the
