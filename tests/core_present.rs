@@ -16,6 +16,12 @@ use virtio_gpu_model::GuestMemoryHal;
 const BACKGROUND: u32 = 0x0010_1010;
 const W: u32 = 320;
 const H: u32 = 200;
+const ROTATIONS: [Rotation; 4] = [
+    Rotation::Identity,
+    Rotation::Rotate90,
+    Rotation::Rotate180,
+    Rotation::Rotate270,
+];
 
 /// A source surface whose every pixel is distinct.
 fn pattern(w: u32, h: u32) -> Vec<u8> {
@@ -245,12 +251,7 @@ fn source_rows_span_the_rects_and_move_destinations() {
 /// refused before anything is written.
 #[test]
 fn a_surface_holding_only_the_rows_read_presents_the_same() {
-    for rotation in [
-        Rotation::Identity,
-        Rotation::Rotate90,
-        Rotation::Rotate180,
-        Rotation::Rotate270,
-    ] {
+    for rotation in ROTATIONS {
         let mut screen = Screen::new(rotation);
         let src = pattern(W, H);
         let dirty = [Rect::new(3, 50, 40, 61), Rect::new(250, 150, 320, 197)];
@@ -307,12 +308,7 @@ fn dirty_rects_are_copied_top_down() {
 /// rotation, and the framebuffer rects come back in the OS's order.
 #[test]
 fn copying_top_down_keeps_the_picture_and_the_os_order() {
-    for rotation in [
-        Rotation::Identity,
-        Rotation::Rotate90,
-        Rotation::Rotate180,
-        Rotation::Rotate270,
-    ] {
+    for rotation in ROTATIONS {
         let mut screen = Screen::new(rotation);
         let src = pattern(W, H);
         let dirty = [
