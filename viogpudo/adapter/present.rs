@@ -187,7 +187,7 @@ impl Adapter {
         let copied = if rotation.swaps_axes() && avx2_usable() {
             crate::os::with_avx_state(copy)
         } else {
-            copy(Simd::Baseline)
+            copy(Simd::BASELINE)
         };
         let result = copied.and_then(|written| match written {
             Some(written) => head.scanout.send(&hw.gpu, ids, &written).map(|_| ()),

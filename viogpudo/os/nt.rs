@@ -281,16 +281,16 @@ const XSTATE_MASK_AVX: u64 = 1 << 2;
 
 /// Runs `f` with the AVX state saved, so that it may use YMM registers: kernel code must wrap
 /// any use of them in `KeSaveExtendedProcessorState` / `KeRestoreExtendedProcessorState`
-/// ("Using extended processor features in Windows drivers"). `f` gets [`Simd::Avx2`] when
-/// the OS has enabled the AVX state (`RtlGetEnabledExtendedFeatures`; saving a state the OS
-/// did not enable is a bugcheck) and the save succeeded, else [`Simd::Baseline`] with nothing
-/// saved. The save lives on this stack frame, and the restore runs on this thread at the
+/// ("Using extended processor features in Windows drivers"). `f` gets a [`Simd`] that allows
+/// AVX2 ([`Simd::avx2_state_saved`]) when the OS has enabled the AVX state
+/// (`RtlGetEnabledExtendedFeatures`; saving a state the OS did not enable is a bugcheck) and
+/// the save succeeded, else [`Simd::BASELINE`] with nothing saved. The save lives on this stack frame, and the restore runs on this thread at the
 /// save's IRQL, as the restore's page requires. Only at PASSIVE_LEVEL, the documented level of
 /// `RtlGetEnabledExtendedFeatures` (the save itself allows DISPATCH_LEVEL; the present, the
 /// one caller, runs at PASSIVE_LEVEL); anywhere else nothing is saved.
 pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
     if !irql_at_most(PASSIVE_LEVEL) || !avx_state_enabled() {
-        return f(Simd::Baseline);
+        return f(Simd::BASELINE);
     }
     let mut save = MaybeUninit::<XSTATE_SAVE>::uninit();
     // SAFETY: KeSaveExtendedProcessorState runs at IRQL <= DISPATCH_LEVEL (at PASSIVE_LEVEL,
@@ -298,9 +298,11 @@ pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
     // XSTATE_SAVE it is given, here a local of this frame.
     let status = unsafe { KeSaveExtendedProcessorState(XSTATE_MASK_AVX, save.as_mut_ptr()) };
     if !NT_SUCCESS(status) {
-        return f(Simd::Baseline);
+        return f(Simd::BASELINE);
     }
-    let result = f(Simd::Avx2);
+    // SAFETY: the AVX state is saved on this thread (above) until the restore below, after `f`
+    // and every copy it makes have returned.
+    let result = f(unsafe { Simd::avx2_state_saved() });
     // SAFETY: `save` was filled by the successful save above, on this thread; `f` returned, so
     // the IRQL is the save's again (the closure's raises are guards that end inside it).
     unsafe { KeRestoreExtendedProcessorState(save.as_mut_ptr()) };

@@ -43,7 +43,7 @@
 //! # Vector registers
 //!
 //! The 90 and 270 degree copies are SIMD transposes. On x86_64 they use SSE2 (XMM registers),
-//! part of the x86_64 baseline, unless the caller passes [`Simd::Avx2`] in its [`BlitMode`]:
+//! part of the x86_64 baseline, unless the caller passes [`Simd::avx2_state_saved`] in its [`BlitMode`]:
 //! then, where the processor and the OS support AVX2 ([`avx2_usable`]), a tile with YMM
 //! registers and half the instructions runs instead. Kernel code may use the XMM registers
 //! freely but must save the YMM state around any use (`KeSaveExtendedProcessorState`), which
@@ -164,21 +164,50 @@ impl Rotation {
 }
 
 /// The vector registers a copy may use beyond the x86_64 baseline (see the module docs).
+///
+/// [`Simd::BASELINE`] is free to use anywhere. A value that allows AVX2 comes only from the
+/// unsafe [`Simd::avx2_state_saved`], whose contract is the kernel's rule for YMM registers:
+/// so in the driver the one place that saves the AVX state is the one place that can ask for
+/// an AVX2 copy, and the compiler keeps it that way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum Simd {
-    /// The baseline: SSE2 on x86_64 (XMM registers, which kernel code may use at any IRQL
-    /// without saving them), portable code elsewhere.
+pub struct Simd(SimdLevel);
+
+/// What a [`Simd`] allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+enum SimdLevel {
     #[default]
     Baseline,
-    /// AVX2 (YMM registers) where [`avx2_usable`] says the processor and the OS support it,
-    /// the baseline elsewhere. In kernel mode the caller must hold a saved AVX state
-    /// (`KeSaveExtendedProcessorState` with `XSTATE_MASK_AVX`) for the whole call.
     Avx2,
+}
+
+impl Simd {
+    /// The baseline: SSE2 on x86_64 (XMM registers, which kernel code may use at any IRQL
+    /// without saving them), portable code elsewhere.
+    pub const BASELINE: Simd = Simd(SimdLevel::Baseline);
+
+    /// AVX2 (YMM registers) where [`avx2_usable`] says the processor and the OS support it,
+    /// the baseline elsewhere.
+    ///
+    /// # Safety
+    ///
+    /// In kernel mode the caller holds a saved AVX state (`KeSaveExtendedProcessorState` with
+    /// `XSTATE_MASK_AVX`) on this thread for as long as any copy made with the returned value
+    /// runs: without it the copy overwrites the upper halves of the YMM registers of the
+    /// thread it interrupted. A user-mode process has nothing to save, and there any caller
+    /// meets the contract.
+    pub const unsafe fn avx2_state_saved() -> Simd {
+        Simd(SimdLevel::Avx2)
+    }
+
+    /// Whether copies made with this value may use AVX2 (where [`avx2_usable`]).
+    pub const fn allows_avx2(self) -> bool {
+        matches!(self.0, SimdLevel::Avx2)
+    }
 }
 
 /// How a copy goes from the source surface into the framebuffer: the path's rotation and the
 /// vector registers the copy may use. A bare [`Rotation`] converts into one with
-/// [`Simd::Baseline`].
+/// [`Simd::BASELINE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct BlitMode {
     /// The present path's rotation.
@@ -191,15 +220,15 @@ impl From<Rotation> for BlitMode {
     fn from(rotation: Rotation) -> Self {
         BlitMode {
             rotation,
-            simd: Simd::Baseline,
+            simd: Simd::BASELINE,
         }
     }
 }
 
 /// True when AVX2 instructions can run here: on x86_64, a processor with AVX2 whose OS has
 /// enabled the YMM state (asked once with CPUID and XGETBV, then remembered); never elsewhere.
-/// Under Miri, which cannot run CPUID, only when the build enables `avx2`. A [`Simd::Avx2`]
-/// copy uses them only then.
+/// Under Miri, which cannot run CPUID, only when the build enables `avx2`. A copy whose
+/// [`Simd`] allows AVX2 uses them only then.
 pub fn avx2_usable() -> bool {
     #[cfg(target_arch = "x86_64")]
     {

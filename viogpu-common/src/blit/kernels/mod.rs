@@ -190,7 +190,7 @@ pub(super) fn copy_transposed(
     rotate90: bool,
     simd: Simd,
 ) -> Result<()> {
-    let avx2 = simd == Simd::Avx2 && avx2_usable();
+    let avx2 = simd.allows_avx2() && avx2_usable();
     if rotate90 {
         transpose::<true>(dst, src, avx2)
     } else {
