@@ -213,28 +213,6 @@ fn parse_partial(bytes: &[u8], at: usize, out: &mut Resources) -> Result<()> {
     Ok(())
 }
 
-/// Builds list bytes for tests (and the simulator): one full descriptor holding `partials`,
-/// each `(type, flags, start, length)`. Not driver code: it may abort on a failed allocation.
-#[allow(clippy::disallowed_methods)]
-pub fn build_list(partials: &[(u8, u16, u64, u32)]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&1u32.to_le_bytes());
-    v.extend_from_slice(&5u32.to_le_bytes()); // InterfaceType = PCIBus
-    v.extend_from_slice(&0u32.to_le_bytes()); // BusNumber
-    v.extend_from_slice(&1u16.to_le_bytes()); // Version
-    v.extend_from_slice(&1u16.to_le_bytes()); // Revision
-    v.extend_from_slice(&(partials.len() as u32).to_le_bytes());
-    for &(ty, flags, start, length) in partials {
-        v.push(ty);
-        v.push(3); // CmResourceShareShared
-        v.extend_from_slice(&flags.to_le_bytes());
-        v.extend_from_slice(&start.to_le_bytes());
-        v.extend_from_slice(&length.to_le_bytes());
-        v.extend_from_slice(&0u32.to_le_bytes());
-    }
-    v
-}
-
 /// Bytes a `CM_RESOURCE_LIST` at `list` spans, read from its own counts (the OS gives no
 /// length). `None` when a count is implausible.
 ///
@@ -266,6 +244,27 @@ pub unsafe fn list_len(list: *const u8) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// List bytes of one full descriptor holding `partials`, each `(type, flags, start,
+    /// length)`.
+    fn build_list(partials: &[(u8, u16, u64, u32)]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&1u32.to_le_bytes());
+        v.extend_from_slice(&5u32.to_le_bytes()); // InterfaceType = PCIBus
+        v.extend_from_slice(&0u32.to_le_bytes()); // BusNumber
+        v.extend_from_slice(&1u16.to_le_bytes()); // Version
+        v.extend_from_slice(&1u16.to_le_bytes()); // Revision
+        v.extend_from_slice(&(partials.len() as u32).to_le_bytes());
+        for &(ty, flags, start, length) in partials {
+            v.push(ty);
+            v.push(3); // CmResourceShareShared
+            v.extend_from_slice(&flags.to_le_bytes());
+            v.extend_from_slice(&start.to_le_bytes());
+            v.extend_from_slice(&length.to_le_bytes());
+            v.extend_from_slice(&0u32.to_le_bytes());
+        }
+        v
+    }
 
     #[test]
     fn parses_memory_interrupt_and_port() {
