@@ -290,17 +290,23 @@ fn dirty_rects_are_copied_top_down() {
         Rect::new(40, 90, 50, 95),
         Rect::new(5, 10, 7, 30),
         Rect::new(0, 0, 0, 0),
+        Rect::new(0, 50, 10, 60),
+        Rect::new(300, 10, 310, 11),
     ];
     let mut order = vec![7];
     dirty_copy_order(&dirty, &mut order).unwrap();
-    assert_eq!(order, [4, 1, 3, 2, 0]);
+    assert_eq!(order, [4, 1, 3, 6, 5, 2, 0]);
     dirty_copy_order(&[], &mut order).unwrap();
     assert!(order.is_empty());
+    let most = vec![Rect::new(0, 0, 1, 1); MAX_RECTS];
+    dirty_copy_order(&most, &mut order).unwrap();
+    assert_eq!(order.len(), MAX_RECTS);
     let too_many = vec![Rect::new(0, 0, 1, 1); MAX_RECTS + 1];
     assert_eq!(
         dirty_copy_order(&too_many, &mut order),
         Err(Error::InvalidArgument)
     );
+    assert!(order.is_empty());
 }
 
 /// The copy order changes neither the picture nor what the present reports: overlapping and

@@ -3,10 +3,12 @@
 //! number of bytes measured in the same run.
 //!
 //! Every case copies as the driver does, through `present::copy_into_framebuffer` into a
-//! framebuffer backing allocated like the driver's (on the heap here), and the rotated cases
-//! with AVX2 where the processor has it (`Simd::avx2_state_saved`). Beside them, the `_sse2` cases run the
-//! baseline SSE2 transpose, and the `_os_order` cases copy the scattered rects one by one in
-//! the order the OS gave them (`present::copy_rect`), without the driver's top-down order.
+//! framebuffer backing allocated like the driver's (on the heap here), from a page-aligned
+//! source as the OS's surfaces are, and the rotated cases with AVX2 where the processor has
+//! it (`Simd::avx2_state_saved`). Beside them, the `_sse2` cases run the baseline SSE2
+//! transpose, and the `_os_order` cases copy the scattered rects one by one in the order the
+//! OS gave them (`present::copy_rect`, without the driver's validation and its top-down
+//! order).
 //!
 //! A second baseline, `row_memcpy_baseline`, copies the same rows as the unrotated blit with bare
 //! `copy_from_slice` calls: for scattered rects it shows how much of the gap to one contiguous
@@ -167,13 +169,46 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// Source desktop image, framebuffers for both orientations, and the rows-memcpy target.
+/// `len` bytes starting on a page boundary, as the OS's surfaces and the driver's framebuffer
+/// do. (A plain `Vec` of this size starts 16 bytes into a page, and a copy between buffers at
+/// different offsets within their lines runs slower, so every buffer of the bench is aligned
+/// alike.)
+struct PageAligned {
+    storage: Vec<u8>,
+    offset: usize,
+    len: usize,
+}
+
+impl PageAligned {
+    fn new(len: usize, fill: impl Fn(usize) -> u8) -> Self {
+        let mut storage = vec![0; len + PAGE_SIZE];
+        let offset = storage.as_ptr().align_offset(PAGE_SIZE);
+        for (i, b) in storage[offset..offset + len].iter_mut().enumerate() {
+            *b = fill(i);
+        }
+        PageAligned {
+            storage,
+            offset,
+            len,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.storage[self.offset..self.offset + self.len]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.storage[self.offset..self.offset + self.len]
+    }
+}
+
+/// Source desktop image, framebuffers for both orientations, and the memcpy targets.
 struct Buffers {
-    src: Vec<u8>,
+    src: PageAligned,
     fb: FramebufferBacking<HeapHal>,
     fb_rotated: FramebufferBacking<HeapHal>,
-    row_dst: Vec<u8>,
-    copy_dst: Vec<u8>,
+    row_dst: PageAligned,
+    copy_dst: PageAligned,
 }
 
 impl Buffers {
@@ -182,16 +217,16 @@ impl Buffers {
         let backing =
             |(w, h)| FramebufferBacking::allocate(&HeapHal, w, h, &AllocPolicy::default()).unwrap();
         Buffers {
-            src: (0..len).map(|i| (i * 7) as u8).collect(),
+            src: PageAligned::new(len, |i| (i * 7) as u8),
             fb: backing((W, H)),
             fb_rotated: backing((H, W)),
-            row_dst: vec![0; len],
-            copy_dst: vec![0; len],
+            row_dst: PageAligned::new(len, |_| 0),
+            copy_dst: PageAligned::new(len, |_| 0),
         }
     }
 
     fn blit(&mut self, case: &Case) {
-        let src = Surface::new(&self.src, W, H, W * 4).unwrap();
+        let src = Surface::new(self.src.bytes(), W, H, W * 4).unwrap();
         let fb = if case.mode.rotation.swaps_axes() {
             &mut self.fb_rotated
         } else {
@@ -219,19 +254,21 @@ impl Buffers {
             Path::Driver => dirty_copy_order(&case.rects, &mut order).unwrap(),
             Path::OsOrder => order.extend(0..case.rects.len() as u16),
         }
+        let (src, dst) = (self.src.bytes(), self.row_dst.bytes_mut());
         for r in order.iter().map(|&i| &case.rects[usize::from(i)]) {
             let (x, w) = (r.left as usize * 4, r.width() as usize * 4);
             for y in r.top as usize..r.bottom as usize {
                 let o = y * pitch + x;
-                self.row_dst[o..o + w].copy_from_slice(&self.src[o..o + w]);
+                dst[o..o + w].copy_from_slice(&src[o..o + w]);
             }
         }
-        black_box(&mut self.row_dst);
+        black_box(dst);
     }
 
     fn memcpy(&mut self, bytes: usize) {
-        self.copy_dst[..bytes].copy_from_slice(black_box(&self.src[..bytes]));
-        black_box(&mut self.copy_dst);
+        let (src, dst) = (self.src.bytes(), self.copy_dst.bytes_mut());
+        dst[..bytes].copy_from_slice(black_box(&src[..bytes]));
+        black_box(dst);
     }
 }
 

@@ -212,6 +212,7 @@ pub fn copy_into_framebuffer<H: Hal>(
     }
     for i in order {
         let i = usize::from(i);
+        // Never taken: `order` holds each index of `dirty` once.
         let (Some(rect), Some(slot)) = (dirty.get(i), dirty_written.get_mut(i)) else {
             return Err(Error::InvalidArgument);
         };
@@ -224,17 +225,20 @@ pub fn copy_into_framebuffer<H: Hal>(
 }
 
 /// Replaces `order` with the indexes of `dirty` in the order [`copy_into_framebuffer`] copies
-/// them: by top row, then left column, then the OS's order. At most
-/// [`MAX_RECTS`] rects, so an index fits in a `u16`; more is [`Error::InvalidArgument`].
+/// them: by top row, then left column, then the OS's order. At most [`MAX_RECTS`] rects, so an
+/// index fits in a `u16`; more is [`Error::InvalidArgument`]. On an error `order` is empty.
 pub fn dirty_copy_order(dirty: &[Rect], order: &mut Vec<u16>) -> Result<()> {
+    const _: () = assert!(MAX_RECTS <= u16::MAX as usize);
+    order.clear();
     if dirty.len() > MAX_RECTS {
         return Err(Error::InvalidArgument);
     }
-    order.clear();
+    let count = u16::try_from(dirty.len()).map_err(|_| Error::InvalidArgument)?;
     order
         .try_reserve_exact(dirty.len())
         .map_err(|_| Error::NoMemory)?;
-    order.extend((0..dirty.len()).filter_map(|i| u16::try_from(i).ok()));
+    // Within the capacity reserved above: no reallocation.
+    order.extend(0..count);
     // Unstable sort: it sorts in place, where the stable one allocates. The index in the key
     // keeps the order of equal rects deterministic.
     order.sort_unstable_by_key(|&i| {

@@ -185,7 +185,9 @@ impl Adapter {
             head.scanout.copy(&surface, moves, dirty, mode)
         };
         let copied = if rotation.swaps_axes() && avx2_usable() {
-            crate::os::with_avx_state(copy)
+            // SAFETY: `copy` makes its one copy with the `Simd` and returns the copy's result,
+            // framebuffer rects that hold no `Simd`; the value is kept nowhere.
+            unsafe { crate::os::with_avx_state(copy) }
         } else {
             copy(Simd::BASELINE)
         };

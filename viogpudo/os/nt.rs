@@ -288,7 +288,13 @@ const XSTATE_MASK_AVX: u64 = 1 << 2;
 /// save's IRQL, as the restore's page requires. Only at PASSIVE_LEVEL, the documented level of
 /// `RtlGetEnabledExtendedFeatures` (the save itself allows DISPATCH_LEVEL; the present, the
 /// one caller, runs at PASSIVE_LEVEL); anywhere else nothing is saved.
-pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
+///
+/// # Safety
+///
+/// `f` uses the [`Simd`] it gets only for copies that end before `f` returns, and neither
+/// returns it nor keeps it anywhere: a copy made with it after the restore would overwrite
+/// the YMM registers of the thread it interrupted.
+pub unsafe fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
     if !irql_at_most(PASSIVE_LEVEL) || !avx_state_enabled() {
         return f(Simd::BASELINE);
     }
@@ -300,8 +306,9 @@ pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
     if !NT_SUCCESS(status) {
         return f(Simd::BASELINE);
     }
-    // SAFETY: the AVX state is saved on this thread (above) until the restore below, after `f`
-    // and every copy it makes have returned.
+    // SAFETY: the AVX state is saved on this thread (above) until the restore below, and the
+    // caller's `f` makes its copies with the value before it returns and keeps it nowhere
+    // (contract).
     let result = f(unsafe { Simd::avx2_state_saved() });
     // SAFETY: `save` was filled by the successful save above, on this thread; `f` returned, so
     // the IRQL is the save's again (the closure's raises are guards that end inside it).

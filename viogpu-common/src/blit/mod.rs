@@ -43,8 +43,9 @@
 //! # Vector registers
 //!
 //! The 90 and 270 degree copies are SIMD transposes. On x86_64 they use SSE2 (XMM registers),
-//! part of the x86_64 baseline, unless the caller passes [`Simd::avx2_state_saved`] in its [`BlitMode`]:
-//! then, where the processor and the OS support AVX2 ([`avx2_usable`]), a tile with YMM
+//! part of the x86_64 baseline, unless the caller's [`BlitMode`] carries a [`Simd`] made by
+//! [`Simd::avx2_state_saved`]: then, where the processor and the OS support AVX2
+//! ([`avx2_usable`]), a tile with YMM
 //! registers and half the instructions runs instead. Kernel code may use the XMM registers
 //! freely but must save the YMM state around any use (`KeSaveExtendedProcessorState`), which
 //! is why the choice is the caller's. Both produce the same pixels.
@@ -166,9 +167,10 @@ impl Rotation {
 /// The vector registers a copy may use beyond the x86_64 baseline (see the module docs).
 ///
 /// [`Simd::BASELINE`] is free to use anywhere. A value that allows AVX2 comes only from the
-/// unsafe [`Simd::avx2_state_saved`], whose contract is the kernel's rule for YMM registers:
-/// so in the driver the one place that saves the AVX state is the one place that can ask for
-/// an AVX2 copy, and the compiler keeps it that way.
+/// unsafe [`Simd::avx2_state_saved`], whose contract is the kernel's rule for YMM registers,
+/// so no AVX2 copy can be asked for without an `unsafe` block that answers for the saved
+/// state. (The value is `Copy`: keeping it inside the save is that block's promise, which the
+/// compiler does not check.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Simd(SimdLevel);
 

@@ -6,13 +6,13 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// AVX2 allowed: these tests run in a user-mode process, which has no YMM state to save.
-// SAFETY: user mode; see `Simd::avx2_state_saved`.
-const AVX2: Simd = unsafe { Simd::avx2_state_saved() };
-
 use proptest::prelude::*;
 
 use super::*;
+
+/// AVX2 allowed: these tests run in a user-mode process, which has no YMM state to save.
+// SAFETY: user mode; see `Simd::avx2_state_saved`.
+const AVX2: Simd = unsafe { Simd::avx2_state_saved() };
 
 /// Pixel value that encodes its own source position, so a wrong mapping is visible.
 fn px(x: u32, y: u32) -> [u8; 4] {

@@ -155,11 +155,17 @@ pub fn registry_dword(name: &str) -> Option<u32> {
 
 /// Runs `f` with the AVX state saved, as `KeSaveExtendedProcessorState(XSTATE_MASK_AVX)` and
 /// `KeRestoreExtendedProcessorState` around it do on Windows, and lets it use AVX2
-/// ([`Simd::avx2_state_saved`]). A user-mode process needs no save, so here this checks the kernel's rules
-/// instead: `RtlGetEnabledExtendedFeatures` (asked first, as on Windows) at PASSIVE_LEVEL, the
-/// save at most at DISPATCH_LEVEL, the restore at the save's IRQL. The environment is told of
-/// each save.
-pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
+/// ([`Simd::avx2_state_saved`]). A user-mode process needs no save, so here this checks the
+/// kernel's rules instead: `RtlGetEnabledExtendedFeatures` (asked first, as on Windows) at
+/// PASSIVE_LEVEL, the save at most at DISPATCH_LEVEL, the restore at the save's IRQL. The
+/// environment is told of each save.
+///
+/// # Safety
+///
+/// As on Windows: `f` uses the [`Simd`] it gets only for copies that end before `f` returns,
+/// and neither returns it nor keeps it anywhere (a copy made with it later would run without
+/// the saved state).
+pub unsafe fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
     irql::require_at_most(irql::PASSIVE_LEVEL, "RtlGetEnabledExtendedFeatures");
     irql::require_at_most(irql::DISPATCH_LEVEL, "KeSaveExtendedProcessorState");
     let saved_at = irql::current();
@@ -167,7 +173,8 @@ pub fn with_avx_state<R>(f: impl FnOnce(Simd) -> R) -> R {
         env.avx_state_saved(saved_at);
     }
     // SAFETY: a user-mode process (the simulator's) has no YMM state of another thread to
-    // keep; the kernel's rules for the save are checked above and below.
+    // keep, so any use of the value is sound here; the kernel's rules for the save are
+    // checked above and below, and the caller keeps the value inside `f` (contract).
     let result = f(unsafe { Simd::avx2_state_saved() });
     let now = irql::current();
     if now != saved_at {
@@ -403,7 +410,8 @@ mod tests {
 
     #[test]
     fn the_avx_state_is_saved_at_passive_level() {
-        assert!(with_avx_state(|simd| simd.allows_avx2()));
+        // SAFETY: the closure returns a bool, not the `Simd`.
+        assert!(unsafe { with_avx_state(|simd| simd.allows_avx2()) });
     }
 
     /// RtlGetEnabledExtendedFeatures is documented for PASSIVE_LEVEL only (without an
@@ -412,12 +420,14 @@ mod tests {
     #[should_panic(expected = "RtlGetEnabledExtendedFeatures called at DISPATCH_LEVEL")]
     fn the_avx_state_is_not_asked_for_at_dispatch_level() {
         let _dispatch = irql::run_at(irql::DISPATCH_LEVEL);
-        with_avx_state(|simd| simd);
+        // SAFETY: the closure returns a bool, not the `Simd`.
+        unsafe { with_avx_state(|simd| simd.allows_avx2()) };
     }
 
     #[test]
     #[should_panic(expected = "a restore must run at its save's IRQL")]
     fn a_restore_at_another_irql_is_a_broken_rule() {
-        with_avx_state(|_| core::mem::forget(irql::run_at(irql::DISPATCH_LEVEL)));
+        // SAFETY: the closure does not use the `Simd`.
+        unsafe { with_avx_state(|_| core::mem::forget(irql::run_at(irql::DISPATCH_LEVEL))) };
     }
 }

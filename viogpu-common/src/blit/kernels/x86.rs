@@ -9,9 +9,10 @@
 //! runs (16 shuffles per 64 pixels instead of 32, and 32-byte stores). On the full frame that
 //! moved the copy from 0.60-0.63 to 0.64-0.70 of `memcpy` on the benchmark machine (see the
 //! README).
-//! It runs only when the caller asks for it ([`super::super::Simd::avx2_state_saved`], which in kernel mode
-//! means the caller saved the YMM state) and [`avx2_usable`] says the processor and the OS
-//! support it; otherwise the SSE2 tile runs.
+//! It runs only when the caller asks for it (a `Simd` from
+//! [`super::super::Simd::avx2_state_saved`], which in kernel mode means the caller saved the
+//! YMM state) and [`avx2_usable`] says the processor and the OS support it; otherwise the SSE2
+//! tile runs.
 
 use core::arch::x86_64::{
     __m128i, __m256i, _mm256_castsi128_si256, _mm256_inserti128_si256, _mm256_storeu_si256,
