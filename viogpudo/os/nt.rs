@@ -284,10 +284,11 @@ const XSTATE_MASK_AVX: u64 = 1 << 2;
 /// ("Using extended processor features in Windows drivers"). `f` gets a [`Simd`] that allows
 /// AVX2 ([`Simd::avx2_state_saved`]) when the OS has enabled the AVX state
 /// (`RtlGetEnabledExtendedFeatures`; saving a state the OS did not enable is a bugcheck) and
-/// the save succeeded, else [`Simd::BASELINE`] with nothing saved. The save lives on this stack frame, and the restore runs on this thread at the
-/// save's IRQL, as the restore's page requires. Only at PASSIVE_LEVEL, the documented level of
-/// `RtlGetEnabledExtendedFeatures` (the save itself allows DISPATCH_LEVEL; the present, the
-/// one caller, runs at PASSIVE_LEVEL); anywhere else nothing is saved.
+/// the save succeeded, else [`Simd::BASELINE`] with nothing saved. The save lives on this
+/// stack frame, and the restore runs on this thread at the save's IRQL, as the restore's page
+/// requires. Only at PASSIVE_LEVEL, the documented level of `RtlGetEnabledExtendedFeatures`
+/// (the save itself allows DISPATCH_LEVEL; the present, the one caller, runs at
+/// PASSIVE_LEVEL); anywhere else nothing is saved.
 ///
 /// # Safety
 ///
