@@ -180,7 +180,7 @@ pub fn copy_rect<H: Hal>(
 /// copied from the top of the surface down ([`dirty_copy_order`]): they all read the same
 /// finished source, so their order cannot change the picture, and rects whose rows are near
 /// each other then run back to back and find their pages and lines still cached. For 100
-/// scattered 64x64 rects that measured 6-17% faster than the OS's order (see the README's
+/// scattered 64x64 rects that measured 10-20% faster than the OS's order (see the README's
 /// "What is measured").
 pub fn copy_into_framebuffer<H: Hal>(
     backing: &mut FramebufferBacking<H>,
