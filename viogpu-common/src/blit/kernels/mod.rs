@@ -375,37 +375,8 @@ fn transpose_tiles_portable<const ROTATE90: bool>(
             let d = block_range(dst_pitch, (ti * TILE, tj * TILE), (TILE, TILE))?;
             let s = src.get(s).ok_or(Error::OutOfBounds)?;
             let d = dst.get_mut(d).ok_or(Error::OutOfBounds)?;
-            transpose_tile_portable::<ROTATE90>(s, src_pitch, d, dst_pitch)?;
-        }
-    }
-    Ok(())
-}
-
-/// Transposes one tile: `src` holds `TILE` source rows `src_pitch` apart starting at the
-/// tile's top-left pixel, `dst` likewise for the destination; mapping as in [`tile_source`].
-#[cfg(any(not(target_arch = "x86_64"), test))]
-fn transpose_tile_portable<const ROTATE90: bool>(
-    src: &[u8],
-    src_pitch: usize,
-    dst: &mut [u8],
-    dst_pitch: usize,
-) -> Result<()> {
-    let mut runs: [&[Px]; TILE] = [&[]; TILE];
-    for (j, run) in runs.iter_mut().enumerate() {
-        let r = if ROTATE90 { j } else { TILE - 1 - j };
-        let bytes = src
-            .get(r * src_pitch..r * src_pitch + TILE * PX)
-            .ok_or(Error::OutOfBounds)?;
-        *run = <[Px]>::ref_from_bytes(bytes).map_err(|_| Error::OutOfBounds)?;
-    }
-    for i in 0..TILE {
-        let c = if ROTATE90 { TILE - 1 - i } else { i };
-        let bytes = dst
-            .get_mut(i * dst_pitch..i * dst_pitch + TILE * PX)
-            .ok_or(Error::OutOfBounds)?;
-        let row = <[Px]>::mut_from_bytes(bytes).map_err(|_| Error::OutOfBounds)?;
-        for (d, run) in row.iter_mut().zip(runs.iter()) {
-            *d = *run.get(c).ok_or(Error::OutOfBounds)?;
+            // A tile is a block of whole quads, mapped as `tile_source` maps it within one.
+            transpose_quads_portable::<ROTATE90>(s, src_pitch, d, dst_pitch, (TILE, TILE))?;
         }
     }
     Ok(())
