@@ -199,28 +199,21 @@ pub fn copy_into_framebuffer<H: Hal>(
     )?;
     let mut order = Vec::new();
     dirty_copy_order(dirty, &mut order)?;
-    let mut dirty_written = crate::fallible::try_filled(dirty.len(), Rect::EMPTY)?;
-    let mut written = Vec::new();
-    written
-        .try_reserve_exact(moves.len() + dirty.len())
-        .map_err(|_| Error::NoMemory)?;
-    for m in moves {
-        let fb_rect = copy_rect(backing, src, &m.dest, mode)?;
-        if !fb_rect.is_empty() {
-            crate::fallible::try_push(&mut written, fb_rect)?;
-        }
+    // One slot per rect, in the OS's order (moves first); empty ones are dropped at the end.
+    let mut written = crate::fallible::try_filled(moves.len() + dirty.len(), Rect::EMPTY)?;
+    let (move_slots, dirty_slots) = written.split_at_mut(moves.len());
+    for (m, slot) in moves.iter().zip(move_slots) {
+        *slot = copy_rect(backing, src, &m.dest, mode)?;
     }
     for i in order {
         let i = usize::from(i);
         // Never taken: `order` holds each index of `dirty` once.
-        let (Some(rect), Some(slot)) = (dirty.get(i), dirty_written.get_mut(i)) else {
+        let (Some(rect), Some(slot)) = (dirty.get(i), dirty_slots.get_mut(i)) else {
             return Err(Error::InvalidArgument);
         };
         *slot = copy_rect(backing, src, rect, mode)?;
     }
-    for fb_rect in dirty_written.into_iter().filter(|r| !r.is_empty()) {
-        crate::fallible::try_push(&mut written, fb_rect)?;
-    }
+    written.retain(|r| !r.is_empty());
     Ok(written)
 }
 
