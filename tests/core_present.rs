@@ -309,14 +309,19 @@ fn dirty_rects_are_copied_top_down() {
     assert!(order.is_empty());
 }
 
-/// The copy order changes neither the picture nor what the present reports: overlapping and
-/// empty dirty rects, given bottom-up, show the source inside their union under every
-/// rotation, and the framebuffer rects come back in the OS's order.
+/// The copy order changes neither the picture nor what the present reports: a move rect and
+/// overlapping and empty dirty rects, the dirty ones given bottom-up, show the source inside
+/// their union under every rotation, and the framebuffer rects come back in the OS's order,
+/// the move's first.
 #[test]
 fn copying_top_down_keeps_the_picture_and_the_os_order() {
     for rotation in ROTATIONS {
         let mut screen = Screen::new(rotation);
         let src = pattern(W, H);
+        let moves = [MoveRect {
+            source: Point { x: 0, y: 100 },
+            dest: Rect::new(260, 40, 300, 60),
+        }];
         let dirty = [
             Rect::new(200, 150, 300, 199),
             Rect::new(7, 7, 7, 40),
@@ -327,14 +332,15 @@ fn copying_top_down_keeps_the_picture_and_the_os_order() {
         let surface = Surface::new(&src, W, H, W * 4).unwrap();
         let fb = screen.scanout.current_mut().unwrap();
         let written =
-            copy_into_framebuffer(fb.backing_mut(), &surface, &[], &dirty, rotation).unwrap();
-        let expected: Vec<Rect> = dirty
+            copy_into_framebuffer(fb.backing_mut(), &surface, &moves, &dirty, rotation).unwrap();
+        let shown: Vec<Rect> = moves.iter().map(|m| m.dest).chain(dirty).collect();
+        let expected: Vec<Rect> = shown
             .iter()
             .filter(|r| !r.is_empty())
             .map(|r| rotate_rect(r, rotation, W, H))
             .collect();
         assert_eq!(written, expected, "{rotation:?}");
-        screen.present(&src, &[], &dirty, rotation).unwrap();
-        assert_shows_dirty(&screen, &dirty, rotation);
+        screen.present(&src, &moves, &dirty, rotation).unwrap();
+        assert_shows_dirty(&screen, &shown, rotation);
     }
 }
